@@ -1,0 +1,1 @@
+"""Benchmarks run by `cer bench NAME --json`."""

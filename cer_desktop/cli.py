@@ -1,0 +1,55 @@
+"""The `cer` command line: annotate, recover, report, train, eval, data, models, bench, doctor.
+
+Subcommands live with the layer they drive; each layer's `commands` module registers its own
+parsers. Heavy libraries are imported only inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from cer_desktop import __version__
+
+# Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
+COMMAND_MODULES = (
+    "cer_desktop.recording.commands",  # annotate, recover, report
+    "cer_desktop.training.commands",  # train, eval, data
+    "cer_desktop.recognition.lvlm.commands",  # models
+    "cer_desktop.bench.commands",  # bench
+    "cer_desktop.doctor",  # doctor
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cer",
+        description="Compound facial expression recognition: annotate, train, evaluate, benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"cer-desktop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,155 @@
+"""The frozen values that cross threads and layers, and the Recognizer protocol.
+
+Every part of the app (capture, vision, recognition, pipeline, recording, GUI, training)
+builds on these. Keep them stable; add fields only with defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from cer_desktop.labels import UNCERTAIN, LabelSet
+
+
+def frozen_array(a: np.ndarray) -> np.ndarray:
+    """Mark an array read-only so a value shared between threads cannot be mutated."""
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One captured image. `image` is RGB uint8 (H, W, 3), read-only."""
+
+    frame_id: int  # strictly increasing within a source
+    t_capture: float  # time.monotonic() at capture
+    wall_time: datetime  # UTC, timezone-aware
+    image: np.ndarray
+    source: str = ""  # a short description of the source, for manifests
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class QualityFlags:
+    """Why a face may be unreliable. All false means usable."""
+
+    too_small: bool = False
+    profile: bool = False
+    blurred: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.too_small or self.profile or self.blurred)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n in ("too_small", "profile", "blurred") if getattr(self, n))
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """One face found in one frame."""
+
+    track_id: int  # stable across frames while the face is tracked
+    frame_id: int
+    box: tuple[int, int, int, int]  # x, y, w, h in image pixels
+    landmarks: np.ndarray  # (478, 3) float32: x, y in image pixels, z in MediaPipe's scale
+    aligned: np.ndarray  # (S, S, 3) RGB uint8: the crop the models see
+    quality: QualityFlags = field(default_factory=QualityFlags)
+    blendshapes: Mapping[str, float] | None = None  # MediaPipe's 52, when a .task file is used
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A recognizer's answer for one face of one frame."""
+
+    track_id: int
+    frame_id: int  # the frame the prediction was computed on
+    label_set: LabelSet
+    probs: tuple[float, ...]  # one per label of `label_set`, sums to 1
+    au: Mapping[str, float] | None = None  # OpenFace-style names ("AU12") -> intensity 0..5
+    recognizer: str = ""
+    latency_ms: float = 0.0
+    threshold: float = 0.0  # below this top probability the face is "uncertain"
+
+    def __post_init__(self) -> None:
+        if len(self.probs) != len(self.label_set.labels):
+            raise ValueError(
+                f"{len(self.probs)} probabilities for {len(self.label_set.labels)} labels"
+            )
+
+    @property
+    def top_index(self) -> int:
+        return int(np.argmax(self.probs))
+
+    @property
+    def top_prob(self) -> float:
+        return float(self.probs[self.top_index])
+
+    @property
+    def uncertain(self) -> bool:
+        return self.top_prob < self.threshold
+
+    @property
+    def top_label(self) -> str:
+        """The label to show: the most probable one, or "uncertain" under the threshold."""
+        return UNCERTAIN if self.uncertain else self.label_set.labels[self.top_index]
+
+    def ranked(self, k: int | None = None) -> list[tuple[str, float]]:
+        order = np.argsort(self.probs)[::-1]
+        pairs = [(self.label_set.labels[i], float(self.probs[i])) for i in order]
+        return pairs if k is None else pairs[:k]
+
+    def prob_of(self, label: str) -> float:
+        return float(self.probs[self.label_set.index(label)])
+
+
+@dataclass(frozen=True, slots=True)
+class FaceAnnotation:
+    """A face, the prediction painted on it, and whether that prediction is from this frame."""
+
+    face: Face
+    prediction: Prediction | None
+    fresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """Everything painted on one frame."""
+
+    frame: Frame
+    faces: tuple[FaceAnnotation, ...]
+    label_set: LabelSet
+    t_session: float = 0.0  # seconds since the session (pipeline run) started, monotonic
+    message: str = ""  # a status message for this frame (e.g. "no face"), empty when fine
+
+
+class RecognizerError(RuntimeError):
+    """A failure the UI should show (model missing, adapter misfit, out of memory...)."""
+
+
+@runtime_checkable
+class Recognizer(Protocol):
+    """Turns the faces of one frame into predictions over a label set.
+
+    Implementations never touch Qt, are called from one worker thread at a time, and
+    raise `RecognizerError` (or a subclass) for failures the user should see.
+    """
+
+    name: str
+
+    def predict(self, faces: Sequence[Face], label_set: LabelSet) -> list[Prediction]:
+        """One prediction per face, in the same order, all of one frame (batched)."""
+        ...
+
+    def close(self) -> None:
+        """Release models and threads. Safe to call twice."""
+        ...

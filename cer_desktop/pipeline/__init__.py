@@ -1,0 +1,1 @@
+"""The Qt-free live and offline pipeline: capture -> faces -> recognizer -> smoothing -> paint."""

@@ -1,0 +1,1 @@
+"""The Recognizer tiers: instant (landmark action units), LVLM, remote."""

@@ -1,0 +1,1 @@
+"""The vision-language-model recognizer: loading, prompts, closed-set scoring."""

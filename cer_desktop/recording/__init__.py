@@ -1,0 +1,1 @@
+"""Recording sessions, headless annotation, recovery and reports."""

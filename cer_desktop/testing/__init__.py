@@ -1,0 +1,1 @@
+"""Fakes and tiny models shared by tests and benchmarks (no downloads)."""

@@ -1,0 +1,1 @@
+"""Two-stage LoRA fine-tuning and evaluation (Yu & Lu, arXiv 2503.11241)."""

@@ -1,0 +1,1 @@
+"""Face landmarks (MediaPipe), tracking, alignment and quality flags."""

@@ -1,0 +1,25 @@
+"""Shared test set-up: no display, no downloads, real faces from scikit-image."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Nothing is downloaded in tests: any attempt to reach the model hub fails fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A public-domain photo with a real face that MediaPipe detects (RGB, 512x512)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())

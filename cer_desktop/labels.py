@@ -110,4 +110,6 @@ def get_label_set(name: str) -> LabelSet:
     if name.startswith("custom:"):
         labels = tuple(x.strip() for x in name[len("custom:") :].split(","))
         return LabelSet(name, labels, "custom")
-    raise LabelSetError(f"unknown label set {name!r}; choose one of {', '.join(BUILTIN)} or custom:A,B,C")
+    raise LabelSetError(
+        f"unknown label set {name!r}; choose one of {', '.join(BUILTIN)} or custom:A,B,C"
+    )

@@ -55,13 +55,17 @@ class FrameSource(ABC):
     def open(self) -> None:
         with self._lock:
             if self._state is not SourceState.IDLE:
-                raise IllegalTransition(f"cannot open a {self._state.value} source ({self.description})")
+                raise IllegalTransition(
+                    f"cannot open a {self._state.value} source ({self.description})"
+                )
             self._open()
             self._state = SourceState.RUNNING
 
     def read(self) -> Frame | None:
         if self._state is not SourceState.RUNNING:
-            raise IllegalTransition(f"cannot read from a {self._state.value} source ({self.description})")
+            raise IllegalTransition(
+                f"cannot read from a {self._state.value} source ({self.description})"
+            )
         image = self._read()
         if image is None:
             return None

@@ -1,0 +1,119 @@
+"""`cer doctor`: check that the libraries, models and devices the app needs are usable here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _version(module: str) -> Check:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:  # an import can fail with any error (missing .so, ABI...)
+        return Check(module, False, f"cannot import: {exc}")
+    return Check(module, True, str(getattr(mod, "__version__", "installed")))
+
+
+def _face_mesh() -> Check:
+    try:
+        from datetime import UTC, datetime
+
+        import numpy as np
+        from skimage import data
+
+        from cer_desktop.capture.base import FrameSource  # noqa: F401  (import check only)
+        from cer_desktop.contracts import Frame
+        from cer_desktop.vision.analyzer import FaceAnalyzer
+
+        analyzer = FaceAnalyzer(max_faces=1, static_images=True)
+        frame = Frame(
+            0, time.monotonic(), datetime.now(UTC), np.ascontiguousarray(data.astronaut())
+        )
+        t0 = time.perf_counter()
+        faces = analyzer.process(frame)
+        ms = (time.perf_counter() - t0) * 1000
+        analyzer.close()
+    except Exception as exc:
+        return Check("face mesh", False, f"{type(exc).__name__}: {exc}")
+    if not faces:
+        return Check("face mesh", False, "MediaPipe found no face on the test photo")
+    return Check("face mesh", True, f"478 landmarks on the test photo in {ms:.0f} ms")
+
+
+def _torch_devices() -> Check:
+    try:
+        import torch
+    except Exception as exc:
+        return Check("torch devices", False, str(exc))
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return Check("torch devices", True, ", ".join(devices))
+
+
+def _cameras() -> Check:
+    try:
+        from cer_desktop.capture.sources import list_cameras
+
+        cams = list_cameras()
+    except Exception as exc:
+        return Check("cameras", False, f"{type(exc).__name__}: {exc}")
+    if not cams:
+        return Check("cameras", True, "none found (the app will start on the built-in demo)")
+    return Check("cameras", True, ", ".join(str(c) for c in cams))
+
+
+def run_checks() -> list[Check]:
+    checks: list[Callable[[], Check]] = [
+        lambda: Check("python", True, f"{platform.python_version()} on {platform.machine()}"),
+        *(
+            (lambda m=m: _version(m))
+            for m in (
+                "numpy",
+                "cv2",
+                "mediapipe",
+                "torch",
+                "transformers",
+                "peft",
+                "bitsandbytes",
+                "av",
+                "PySide6",
+            )
+        ),
+        _torch_devices,
+        _face_mesh,
+        _cameras,
+    ]
+    return [c() for c in checks]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("doctor", help="check libraries, face models, devices and cameras")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    results = run_checks()
+    width = max(len(c.name) for c in results)
+    for c in results:
+        print(f"{'ok ' if c.ok else 'BAD'}  {c.name:<{width}}  {c.detail}")
+    bad = [c for c in results if not c.ok]
+    if bad:
+        print(f"\n{len(bad)} problem(s) found.", file=sys.stderr)
+    return 1 if bad else 0

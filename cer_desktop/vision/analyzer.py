@@ -1,0 +1,151 @@
+"""From a frame to `Face` values: landmarks, track ids, aligned crops and quality flags."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from cer_desktop.contracts import Face, Frame, frozen_array
+from cer_desktop.vision.alignment import align_face, ensure_rgb
+from cer_desktop.vision.landmarks import FaceMeshDetector
+from cer_desktop.vision.quality import assess
+from cer_desktop.vision.tracking import FaceTracker
+
+#: Faces searched beyond `max_faces`, so that with a crowd the *largest* N are kept and the
+#: dropped ones are counted (MediaPipe itself stops at its own limit, in no size order).
+_SPARE_FACES = 2
+
+
+def landmark_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The (x, y, w, h) pixel box around the landmarks, clipped to the image."""
+    xs, ys = landmarks[:, 0], landmarks[:, 1]
+    x0 = int(np.clip(np.floor(xs.min()), 0, width))
+    y0 = int(np.clip(np.floor(ys.min()), 0, height))
+    x1 = int(np.clip(np.ceil(xs.max()), 0, width))
+    y1 = int(np.clip(np.ceil(ys.max()), 0, height))
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+class FaceAnalyzer:
+    """Finds, tracks, aligns and rates up to `max_faces` faces per frame.
+
+    Feed the frames of one stream in order to `process` (MediaPipe runs in video mode and
+    tracks between frames unless `static_images=True`); call `reset()` when the source
+    changes. Not thread-safe: one analyzer per thread.
+
+    After each call, `last_timing` holds milliseconds for "landmarks", "align" (alignment
+    and quality of all faces) and "track", and `last_dropped_faces` how many faces beyond
+    `max_faces` were seen and left out (the smallest go; at most 2 extra are looked for).
+    """
+
+    def __init__(
+        self,
+        max_faces: int = 4,
+        crop_size: int = 224,
+        min_face_px: int = 60,
+        static_images: bool = False,
+        task_file: str | os.PathLike[str] | None = None,
+        *,
+        max_yaw_deg: float = 40.0,
+        min_sharpness: float = 1.0,
+        max_track_age: int = 15,
+    ) -> None:
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
+        if crop_size < 8:
+            raise ValueError(f"crop_size must be at least 8 px, got {crop_size}")
+        self.max_faces = int(max_faces)
+        self.crop_size = int(crop_size)
+        self.min_face_px = float(min_face_px)
+        self.static_images = bool(static_images)
+        self.task_file = task_file
+        self.max_yaw_deg = float(max_yaw_deg)
+        self.min_sharpness = float(min_sharpness)
+        self.tracker = FaceTracker(max_age=max_track_age)
+        self.last_timing: dict[str, float] = {"landmarks": 0.0, "align": 0.0, "track": 0.0}
+        self.last_dropped_faces = 0
+        self._detector: FaceMeshDetector | None = None
+
+    def _get_detector(self) -> FaceMeshDetector:
+        # Built on first use so constructing an analyzer (e.g. in the GUI) is instant.
+        if self._detector is None:
+            self._detector = FaceMeshDetector(
+                max_faces=self.max_faces + _SPARE_FACES,
+                static_images=self.static_images,
+                task_file=self.task_file,
+            )
+        return self._detector
+
+    def process(self, frame: Frame) -> list[Face]:
+        """The faces of one frame, sorted by track id. [] when there is none."""
+        image = frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            image = ensure_rgb(image)  # callers should pass RGB; survive grey/BGRA anyway
+        h, w = image.shape[:2]
+        self.last_dropped_faces = 0
+        self.last_timing = {"landmarks": 0.0, "align": 0.0, "track": 0.0}
+        if h < 8 or w < 8:  # nothing MediaPipe can use; an empty frame is not an error
+            self.tracker.update([])
+            return []
+        t0 = time.perf_counter()
+        detector = self._get_detector()
+        found = detector.detect(image)
+        blendshapes = detector.last_blendshapes
+        t1 = time.perf_counter()
+        boxes = [landmark_box(lm, w, h) for lm in found]
+        order = sorted(range(len(found)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
+        keep = order[: self.max_faces]
+        self.last_dropped_faces = len(found) - len(keep)
+        ids = self.tracker.update([boxes[i] for i in keep])
+        t2 = time.perf_counter()
+        faces: list[Face] = []
+        for track_id, i in zip(ids, keep, strict=True):
+            lm = found[i]
+            crop = align_face(image, lm, self.crop_size)
+            quality = assess(
+                lm,
+                crop,
+                min_face_px=self.min_face_px,
+                max_yaw_deg=self.max_yaw_deg,
+                min_sharpness=self.min_sharpness,
+            )
+            faces.append(
+                Face(
+                    track_id=track_id,
+                    frame_id=frame.frame_id,
+                    box=boxes[i],
+                    landmarks=frozen_array(lm),
+                    aligned=frozen_array(crop),
+                    quality=quality,
+                    blendshapes=blendshapes[i] if blendshapes and i < len(blendshapes) else None,
+                )
+            )
+        t3 = time.perf_counter()
+        self.last_timing = {
+            "landmarks": (t1 - t0) * 1000.0,
+            "align": (t3 - t2) * 1000.0,
+            "track": (t2 - t1) * 1000.0,
+        }
+        faces.sort(key=lambda f: f.track_id)
+        return faces
+
+    def reset(self) -> None:
+        """Forget tracks and MediaPipe's tracking state (e.g. when the source changes)."""
+        self.tracker.reset()
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+    def close(self) -> None:
+        """Release MediaPipe. Safe to call twice; `process` afterwards starts it again."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+    def __enter__(self) -> FaceAnalyzer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

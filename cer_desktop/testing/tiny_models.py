@@ -1,0 +1,279 @@
+"""Tiny real vision-language models built from configs, for tests and benchmarks (no downloads).
+
+Each builder trains a small byte-level BPE tokenizer in code with `tokenizers` (over the shipped
+prompts and every label spelling), adds the model family's real special tokens and chat
+template, builds the model from its config with random weights and saves model, tokenizer and
+processor with `save_pretrained`, so `load_base(ModelSpec(base=str(folder)))` loads it exactly as
+it would load a downloaded model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+# Qwen2-VL's own chat template (system prompt added when missing; images as
+# <|vision_start|><|image_pad|><|vision_end|>; every turn ends with <|im_end|>).
+QWEN2VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN2VL_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# A LLaVA-1.5-style template ("USER: <image>\n... ASSISTANT: answer</s>"); the answer ends
+# with the end-of-sequence token, as llava-hf's fine-tuning recipes do.
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: "
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
+    "{% endif %}{% endfor %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'text' %}"
+    "{{ content['text'] }}{% endif %}{% endfor %} "
+    "{% elif message['role'] == 'assistant' %}ASSISTANT: "
+    "{% for content in message['content'] %}{% if content['type'] == 'text' %}"
+    "{{ content['text'] }}{% endif %}{% endfor %}</s>"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+LLAVA_SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+
+
+def _corpus(extra_texts: Iterable[str]) -> list[str]:
+    from cer_desktop.recognition.lvlm.prompts import corpus_texts
+
+    base = corpus_texts()
+    chat = ["You are a helpful assistant.", "USER:", "ASSISTANT:", "user", "assistant", "system"]
+    labels_spaced = [" " + t for t in base if len(t) < 40]  # labels after a space (LLaVA)
+    return [*base, *chat, *labels_spaced, *extra_texts] * 2
+
+
+def train_tokenizer(special_tokens: list[str], vocab_size: int, extra_texts: Iterable[str] = ()):
+    """A byte-level BPE tokenizer trained on the prompts and labels (any text still encodes)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(extra_texts), trainer=trainer)
+    return tok
+
+
+def build_tiny_qwen2vl(
+    folder: str | Path,
+    *,
+    hidden_size: int = 64,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    num_key_value_heads: int = 2,
+    intermediate_size: int = 128,
+    vision_depth: int = 1,
+    vision_embed_dim: int = 32,
+    vision_num_heads: int = 2,
+    vocab_size: int | None = None,
+    tokenizer_vocab: int = 700,
+    face_pixels: int = 224 * 224,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    extra_texts: Iterable[str] = (),
+) -> Path:
+    """Build and save a Qwen2-VL of the given sizes with random weights; returns the folder.
+
+    `vocab_size` (model) may exceed the trained tokenizer's vocabulary to give the embedding and
+    output layers a realistic shape (Qwen2-VL's is 151936). The image processor's pixel limits
+    default to one 224x224 face = 64 visual tokens.
+    """
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = train_tokenizer(QWEN2VL_SPECIAL, tokenizer_vocab, extra_texts)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=QWEN2VL_SPECIAL[1:],
+    )
+    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN2VL_SPECIAL}
+    n_vocab = max(vocab_size or 0, len(tokenizer))
+    head_dim = hidden_size // num_attention_heads
+    # mrope sections split head_dim/2 rotary frequencies over (temporal, height, width).
+    half = head_dim // 2
+    section = [half - 2 * (half // 4), half // 4, half // 4]
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": n_vocab,
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "num_key_value_heads": num_key_value_heads,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1000000.0,
+                "mrope_section": section,
+            },
+            "tie_word_embeddings": False,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": vision_depth,
+            "embed_dim": vision_embed_dim,
+            "hidden_size": hidden_size,
+            "num_heads": vision_num_heads,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config).to(dtype).eval()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.do_sample = False
+    limits = {"shortest_edge": face_pixels, "longest_edge": face_pixels}
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=limits),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN2VL_CHAT_TEMPLATE,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_llava(
+    folder: str | Path,
+    *,
+    hidden_size: int = 64,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    num_key_value_heads: int = 2,
+    intermediate_size: int = 128,
+    vision_hidden_size: int = 32,
+    vision_layers: int = 2,
+    vision_heads: int = 2,
+    image_size: int = 56,
+    vocab_size: int | None = None,
+    tokenizer_vocab: int = 700,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    extra_texts: Iterable[str] = (),
+) -> Path:
+    """Build and save a LLaVA-style model (CLIP vision tower + Llama) with random weights."""
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = train_tokenizer(LLAVA_SPECIAL, tokenizer_vocab, extra_texts)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        additional_special_tokens=["<image>"],
+    )
+    tokenizer.chat_template = LLAVA_CHAT_TEMPLATE
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAVA_SPECIAL}
+    n_vocab = max(vocab_size or 0, len(tokenizer))
+    config = LlavaConfig(
+        vision_config={
+            "model_type": "clip_vision_model",
+            "hidden_size": vision_hidden_size,
+            "intermediate_size": vision_hidden_size * 2,
+            "num_hidden_layers": vision_layers,
+            "num_attention_heads": vision_heads,
+            "image_size": image_size,
+            "patch_size": 14,
+            "projection_dim": vision_hidden_size,
+        },
+        text_config={
+            "model_type": "llama",
+            "vocab_size": n_vocab,
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "num_key_value_heads": num_key_value_heads,
+            "max_position_embeddings": 2048,
+            "bos_token_id": ids["<s>"],
+            "eos_token_id": ids["</s>"],
+            "pad_token_id": ids["<pad>"],
+        },
+        image_token_index=ids["<image>"],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).to(dtype).eval()
+    model.generation_config.eos_token_id = ids["</s>"]
+    model.generation_config.pad_token_id = ids["<pad>"]
+    model.generation_config.do_sample = False
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
+        ),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

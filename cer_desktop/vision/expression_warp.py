@@ -440,7 +440,45 @@ class ExpressionWarper:
             return self.image.copy()
         dst = self._src.copy()
         dst[: len(self._control)] += disp[self._control]
-        return self._remap(dst)
+        out = self._remap(dst)
+        self._shade_mouth_opening(out, disp)
+        return out
+
+    def _shade_mouth_opening(self, out: np.ndarray, disp: np.ndarray) -> None:
+        """Darken the gap a dropped jaw opens between the lips, in place.
+
+        Stretching the closed (or teeth-showing) mouth would only give long teeth; an open
+        mouth is dark inside, and that is what MediaPipe needs to see the jaw drop. The teeth
+        stay with the upper lip; what opens below them is the mouth's dark interior.
+        """
+        ring = np.asarray(UPPER_LIP_INNER + LOWER_LIP_INNER[::-1], dtype=np.intp)
+        upper = np.asarray(UPPER_LIP_INNER, dtype=np.intp)
+        opening = float(np.mean(disp[np.asarray(LOWER_LIP_INNER), :] @ self.geometry.v)) - float(
+            np.mean(disp[upper] @ self.geometry.v)
+        )
+        if opening < 1.0:
+            return
+        x0, y0, bw, bh = self.box
+        shift = 4
+        scale = 1 << shift
+
+        def poly(points: np.ndarray) -> np.ndarray:
+            return np.round((points - (x0, y0)) * scale).astype(np.int32)
+
+        target = self.landmarks + disp
+        gap = np.zeros((bh, bw), dtype=np.uint8)
+        cv2.fillPoly(gap, [poly(target[ring])], 255, lineType=cv2.LINE_AA, shift=shift)
+        teeth = self.landmarks[ring] + disp[upper].mean(axis=0)
+        cv2.fillPoly(gap, [poly(teeth)], 0, lineType=cv2.LINE_AA, shift=shift)
+        sigma = max(self.geometry.iod * 0.02, 0.8)
+        alpha = cv2.GaussianBlur(gap, (0, 0), sigma).astype(np.float32)[..., None] / 255.0
+        # Fade in over the first pixels of opening, so intensity ramps stay smooth.
+        alpha *= min(opening / (0.08 * self.geometry.iod), 1.0) * 0.9
+        region = out[y0 : y0 + bh, x0 : x0 + bw].astype(np.float32)
+        interior = np.array(_MOUTH_INTERIOR, dtype=np.float32)
+        out[y0 : y0 + bh, x0 : x0 + bw] = np.round(
+            region * (1.0 - alpha) + interior * alpha
+        ).astype(np.uint8)
 
     def _remap(self, dst: np.ndarray) -> np.ndarray:
         x0, y0, bw, bh = self.box
@@ -472,6 +510,9 @@ class ExpressionWarper:
             self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
         return out
+
+
+_MOUTH_INTERIOR = (62, 24, 22)  # RGB: the dark red-brown of an open mouth's shadowed inside
 
 
 def _box_anchors(x0: int, y0: int, x1: int, y1: int, spacing: float) -> np.ndarray:

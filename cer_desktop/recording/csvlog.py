@@ -1,0 +1,177 @@
+"""The per-frame CSV of a session: one row per face per frame, columns as DESIGN.md pins them.
+
+Columns: `frame` (index of the frame in the session's video, 0-based), `t` (seconds since the
+first recorded frame, from capture time), `wall_time` (ISO 8601 UTC), `face_id`, `x`, `y`,
+`w`, `h`, `label_set`, `label` (top label or "uncertain"), `p_<Label>` for every label of the
+set, the OpenFace-style AU columns `AU01_r` ..., `recognizer`, `latency_ms`, `fresh`
+(1 = predicted on this frame, 0 = carried over), and last `source_frame` (the source's frame id,
+which differs from `frame` when frames were dropped). A face without a prediction yet has empty
+label, probability and AU cells. A frame without faces has no row (it is still in the video).
+
+A label-set change starts a new part: `frames.csv`, then `frames.part2.csv`, `frames.part3.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from cer_desktop.contracts import Annotation
+from cer_desktop.labels import LabelSet
+
+# OpenFace 2's intensity AUs, plus AU24 (lip pressor) which the compound prototypes use.
+AU_NAMES: tuple[str, ...] = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU45",
+)  # fmt: skip
+AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
+FIRST_PART = "frames.csv"
+_PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
+
+
+def part_name(index: int) -> str:
+    """File name of CSV part `index` (1-based): frames.csv, frames.part2.csv, ..."""
+    return FIRST_PART if index <= 1 else f"frames.part{index}.csv"
+
+
+def list_parts(folder: str | os.PathLike[str]) -> list[Path]:
+    """The CSV parts of a session folder in order."""
+    found: list[tuple[int, Path]] = []
+    for p in Path(folder).iterdir():
+        m = _PART_RE.match(p.name)
+        if m:
+            found.append((int(m.group(1) or 1), p))
+    return [p for _, p in sorted(found)]
+
+
+def header_for(label_set: LabelSet) -> list[str]:
+    """The CSV header for a label set."""
+    return [
+        "frame", "t", "wall_time", "face_id", "x", "y", "w", "h", "label_set", "label",
+        *(f"p_{label}" for label in label_set.labels),
+        *AU_COLUMNS,
+        "recognizer", "latency_ms", "fresh", "source_frame",
+    ]  # fmt: skip
+
+
+def _au_key(name: str) -> str | None:
+    """'AU1', 'AU01', 'au12_r' -> 'AU01'/'AU12'; None if not an AU name."""
+    m = re.fullmatch(r"(?i)au0*(\d+)(?:_[rc])?", name.strip())
+    return f"AU{int(m.group(1)):02d}" if m else None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[str]]:
+    """The CSV rows of one annotated frame (one per face)."""
+    ls = annotation.label_set
+    wall = annotation.frame.wall_time.isoformat(timespec="milliseconds")
+    rows: list[list[str]] = []
+    for fa in annotation.faces:
+        x, y, w, h = (int(v) for v in fa.face.box)
+        pred = fa.prediction
+        if pred is not None and pred.label_set.labels == ls.labels:
+            probs = [_fmt(p) for p in pred.probs]
+            label = pred.top_label
+        elif pred is not None:
+            # A prediction over another set (carried over across a set change): match by name.
+            probs = []
+            for lab in ls.labels:
+                try:
+                    probs.append(_fmt(pred.prob_of(lab)))
+                except ValueError:
+                    probs.append("")
+            label = pred.top_label
+        else:
+            probs, label = [""] * len(ls.labels), ""
+        aus = [""] * len(AU_NAMES)
+        if pred is not None and pred.au:
+            for name, value in pred.au.items():
+                key = _au_key(name)
+                if key in AU_NAMES:
+                    aus[AU_NAMES.index(key)] = _fmt(float(value))
+        rows.append(
+            [
+                str(frame_index), f"{t:.4f}", wall, str(fa.face.track_id),
+                str(x), str(y), str(w), str(h), ls.name, label, *probs, *aus,
+                pred.recognizer if pred is not None else "",
+                f"{pred.latency_ms:.1f}" if pred is not None else "",
+                "1" if (fa.fresh and pred is not None) else "0",
+                str(annotation.frame.frame_id),
+            ]
+        )  # fmt: skip
+    return rows
+
+
+class CsvLog:
+    """Appends rows to the session's CSV parts; `flush(sync=True)` makes them durable."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.parts: list[Path] = []
+        self.part_label_sets: list[str] = []  # the label set of each part
+        self.rows_written = 0
+        self._label_set: LabelSet | None = None
+        self._file: io.TextIOWrapper | None = None
+        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+
+    def _start_part(self, label_set: LabelSet) -> None:
+        self._close_file()
+        path = self.folder / part_name(len(self.parts) + 1)
+        # newline="" so csv controls line ends; rows end with "\n" so a cut is easy to find.
+        self._file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(header_for(label_set))
+        self.parts.append(path)
+        self.part_label_sets.append(label_set.name)
+        self._label_set = label_set
+
+    def write(self, annotation: Annotation, frame_index: int, t: float) -> int:
+        """Write the rows of one frame; returns how many."""
+        if self._label_set is None or self._label_set != annotation.label_set:
+            if annotation.faces or self._label_set is None:
+                self._start_part(annotation.label_set)
+        rows = rows_for(annotation, frame_index, t)
+        if rows:
+            assert self._writer is not None
+            self._writer.writerows(rows)
+            self.rows_written += len(rows)
+        return len(rows)
+
+    def flush(self, sync: bool = True) -> None:
+        if self._file is not None:
+            self._file.flush()
+            if sync:
+                os.fsync(self._file.fileno())
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            try:
+                self.flush()
+            finally:
+                self._file.close()
+                self._file = None
+                self._writer = None
+
+    def close(self) -> None:
+        self._close_file()
+
+    def abort(self) -> None:
+        """Close without raising (after a write failed)."""
+        try:
+            self.close()
+        except OSError:
+            pass
+
+
+def read_rows(folder: str | os.PathLike[str]) -> Iterator[dict[str, str]]:
+    """Every row of every CSV part of a session, as dicts, in order."""
+    for part in list_parts(folder):
+        with open(part, newline="", encoding="utf-8") as f:
+            yield from csv.DictReader(f)

@@ -1,0 +1,285 @@
+"""Finish sessions that were not closed (a crash, `kill -9`, power loss): `cer recover FOLDER`.
+
+What recovery does, for a session whose manifest still says "recording":
+1. each CSV part is cut after its last whole row (a half-written row is removed);
+2. the decodable frames of `annotated.mp4` (and `raw.mp4`) are counted;
+3. video and CSV are made to cover the same frames: the kept frames are the first
+   `min(video frames, raw frames, frames the CSV covers)`. CSV rows of later frames are
+   removed, and a video longer than the CSV is cut (the CSV's coverage is the largest of its
+   last row's frame + 1 and the manifest's `frames_written`, which the recorder writes only
+   after the CSV is synced, so frames without faces near the end are not lost);
+4. the videos are remuxed (packets copied, no re-encoding) from fragmented to normal MP4s, which
+   players seek faster;
+5. the manifest is finalised with status "recovered" and a `recovery` record.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cer_desktop.recording.csvlog import list_parts
+from cer_desktop.recording.events import EVENTS_FILE
+from cer_desktop.recording.manifest import (
+    MANIFEST_FILE,
+    STATUS_RECORDING,
+    STATUS_RECOVERED,
+    ManifestError,
+    now_iso,
+    read_manifest,
+    write_manifest,
+)
+from cer_desktop.recording.recorder import ANNOTATED_VIDEO, RAW_VIDEO
+from cer_desktop.recording.video import VideoError, count_frames, remux
+
+log = logging.getLogger(__name__)
+
+
+class RecoveryError(RuntimeError):
+    """A session that cannot be recovered (not a session, still being recorded...)."""
+
+
+@dataclass
+class RecoveryReport:
+    """What `recover_session` found and did."""
+
+    folder: str
+    needed: bool
+    status_before: str
+    video_frames_found: int = 0
+    raw_frames_found: int | None = None
+    csv_frames_covered: int = 0
+    frames_kept: int = 0
+    csv_rows_kept: int = 0
+    csv_rows_removed: int = 0
+    partial_rows_removed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.needed:
+            return f"{self.folder}: nothing to do (status {self.status_before!r})"
+        raw = "" if self.raw_frames_found is None else f", raw video {self.raw_frames_found}"
+        return (
+            f"{self.folder}: recovered {self.frames_kept} frames (video {self.video_frames_found}"
+            f"{raw}, CSV covered {self.csv_frames_covered}); {self.csv_rows_kept} CSV rows kept,"
+            f" {self.csv_rows_removed + self.partial_rows_removed} removed"
+            + ("; " + "; ".join(self.notes) if self.notes else "")
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def is_unfinished(folder: str | os.PathLike[str]) -> bool:
+    """True if `folder` holds a session still marked "recording" whose recorder is gone."""
+    try:
+        m = read_manifest(folder)
+    except ManifestError:
+        return False
+    if m.get("status") != STATUS_RECORDING:
+        return False
+    pid = m.get("pid")
+    same_host = m.get("host") in (None, socket.gethostname())
+    if same_host and isinstance(pid, int) and _pid_alive(pid):
+        return False  # a live recorder (maybe this very process) owns it
+    return True
+
+
+def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
+    """Sessions under `root` (the folder itself and its sub-folders) that need recovery."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+    return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
+
+
+def _truncate_to_last_line(path: Path) -> int:
+    """Cut a file after its last newline; returns the bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as f:
+        # Read backwards in blocks until a newline is found.
+        pos, block = size, 65536
+        while pos > 0:
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                keep = start + i + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        if keep < size:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    return size - keep
+
+
+def _read_part(path: Path) -> tuple[list[str], list[list[str]], int]:
+    """Header, whole rows and the number of malformed rows dropped."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        rows, bad = [], 0
+        for row in reader:
+            if len(row) == len(header):
+                rows.append(row)
+            else:
+                bad += 1
+    return header, rows, bad
+
+
+def _write_part(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _video_frames(path: Path, report: RecoveryReport) -> int:
+    if not path.exists():
+        report.notes.append(f"{path.name} missing")
+        return 0
+    try:
+        return count_frames(path)
+    except VideoError as exc:
+        report.notes.append(f"{path.name} unreadable ({exc})")
+        return 0
+
+
+def _cut_video(path: Path, frames: int, report: RecoveryReport) -> None:
+    tmp = path.with_name(path.stem + ".recovering.mp4")
+    try:
+        copied = remux(path, tmp, max_frames=frames)
+        if copied == 0:
+            tmp.unlink(missing_ok=True)
+            report.notes.append(f"{path.name}: no frame to keep")
+            return
+        os.replace(tmp, path)
+    except Exception as exc:  # noqa: BLE001 - keep the fragmented original rather than nothing
+        tmp.unlink(missing_ok=True)
+        report.notes.append(f"{path.name}: remux failed, kept as is ({exc})")
+
+
+def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
+    """Repair a session that was not closed; see the module docstring for what it does.
+
+    A session already complete/failed/recovered is left alone (`needed=False`) unless
+    `force`. Raises `RecoveryError` for a folder without a manifest or a session whose
+    recorder process is still alive.
+    """
+    folder = Path(folder)
+    try:
+        m = read_manifest(folder)
+    except ManifestError as exc:
+        raise RecoveryError(str(exc)) from exc
+    status = str(m.get("status"))
+    report = RecoveryReport(folder=str(folder), needed=False, status_before=status)
+    if status != STATUS_RECORDING and not force:
+        return report
+    if status == STATUS_RECORDING and not is_unfinished(folder):
+        raise RecoveryError(f"{folder} is still being recorded by process {m.get('pid')}")
+    report.needed = True
+
+    # 1. whole CSV rows only
+    parts = list_parts(folder)
+    loaded: list[tuple[Path, list[str], list[list[str]]]] = []
+    for part in parts:
+        if _truncate_to_last_line(part):
+            report.partial_rows_removed += 1
+        header, rows, bad = _read_part(part)
+        report.partial_rows_removed += bad
+        if not header:
+            part.unlink()  # not even a whole header: the part never held data
+            continue
+        loaded.append((part, header, rows))
+    last_row_frame = -1
+    for _, header, rows in loaded:
+        fi = header.index("frame") if "frame" in header else 0
+        for row in rows:
+            try:
+                last_row_frame = max(last_row_frame, int(row[fi]))
+            except ValueError:
+                pass
+    report.csv_frames_covered = max(last_row_frame + 1, int(m.get("frames_written") or 0))
+
+    # 2. frames in the videos
+    annotated = folder / ANNOTATED_VIDEO
+    raw = folder / RAW_VIDEO
+    report.video_frames_found = _video_frames(annotated, report)
+    limits = [report.video_frames_found, report.csv_frames_covered]
+    if m.get("record_raw") or raw.exists():
+        report.raw_frames_found = _video_frames(raw, report)
+        limits.append(report.raw_frames_found)
+    keep = min(limits)
+    report.frames_kept = keep
+
+    # 3. CSV rows of frames beyond `keep` go
+    for part, header, rows in loaded:
+        fi = header.index("frame") if "frame" in header else 0
+        kept = [r for r in rows if r[fi].isdigit() and int(r[fi]) < keep]
+        report.csv_rows_removed += len(rows) - len(kept)
+        report.csv_rows_kept += len(kept)
+        _write_part(part, header, kept)
+
+    # 4. videos cut to `keep` frames and remuxed to normal MP4s
+    for path, found in ((annotated, report.video_frames_found), (raw, report.raw_frames_found)):
+        if found:
+            _cut_video(path, keep, report)
+
+    # 5. events log ends at a whole line, manifest finalised
+    events = folder / EVENTS_FILE
+    if events.exists():
+        _truncate_to_last_line(events)
+        with open(events, "a", encoding="utf-8") as f:
+            record = {"type": "recovered", "wall_time": now_iso(), "frames_kept": keep}
+            f.write(json.dumps(record) + "\n")
+    mtime = annotated.stat().st_mtime if annotated.exists() else folder.stat().st_mtime
+    m.update(
+        status=STATUS_RECOVERED,
+        ended_at=m.get("ended_at")
+        or datetime.fromtimestamp(mtime, UTC).isoformat(timespec="milliseconds"),
+        recovered_at=now_iso(),
+        frames_written=keep,
+        csv_rows=report.csv_rows_kept,
+        recovery=asdict(report),
+    )
+    m.setdefault("files", {})["csv"] = [p.name for p, _, _ in loaded]
+    write_manifest(folder, m)
+    log.info("%s", report.summary())
+    return report
+
+
+def recover_all(root: str | os.PathLike[str]) -> list[RecoveryReport]:
+    """Recover every unfinished session under `root`; failures are logged, not raised."""
+    reports: list[RecoveryReport] = []
+    for folder in find_unfinished(root):
+        try:
+            reports.append(recover_session(folder))
+        except Exception as exc:  # noqa: BLE001 - one broken session must not stop the app
+            log.warning("could not recover %s: %s", folder, exc)
+    return reports

@@ -1,0 +1,346 @@
+"""The recognizer worker: one thread, one pending request, the newest request wins.
+
+Policy `ONE_PENDING_NEWEST_WINS`: while the recognizer is busy with one request, at most one
+more waits; a newer request replaces the waiting one (the replaced request is counted in
+`stats.replaced`, never silently lost). Results carry the `frame_id` they were computed on and
+the newest-result slot refuses anything older than what it holds, so an old result is never
+painted over a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cer_desktop.contracts import Face, Prediction, Recognizer
+from cer_desktop.labels import LabelSet
+
+log = logging.getLogger(__name__)
+
+#: The named policy of the recognizer's request slot (see the module docstring).
+ONE_PENDING_NEWEST_WINS = "one_pending_newest_wins"
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionRequest:
+    """All faces of one frame, to be recognised over one label set."""
+
+    frame_id: int
+    faces: tuple[Face, ...]
+    label_set: LabelSet
+    t_submit: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionResult:
+    """The predictions for one request, or the error that prevented them."""
+
+    frame_id: int
+    predictions: tuple[Prediction, ...]
+    label_set: LabelSet
+    recognizer: str
+    latency_ms: float
+    error: str = ""  # the main recognizer's error, if any (predictions may come from fallback)
+    used_fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """A snapshot of the worker's counters."""
+
+    submitted: int
+    calls: int
+    replaced: int  # pending requests replaced by a newer one (dropped by policy)
+    errors: int
+    fallback_calls: int
+    latency_ms_median: float
+    latency_ms_last: float
+    recognizer: str
+    busy: bool
+
+
+class ResultSlot:
+    """Holds the newest result; refuses results older than (or as old as) the one it holds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._result: RecognitionResult | None = None
+
+    def offer(self, result: RecognitionResult) -> bool:
+        """Keep `result` if it is newer than the held one; True when kept."""
+        with self._lock:
+            if self._result is not None and result.frame_id <= self._result.frame_id:
+                return False
+            self._result = result
+            return True
+
+    def get(self) -> RecognitionResult | None:
+        with self._lock:
+            return self._result
+
+    def clear(self) -> None:
+        with self._lock:
+            self._result = None
+
+
+ErrorCallback = Callable[[Exception, str], None]
+ResultCallback = Callable[[RecognitionResult], None]
+
+
+class RecognizerWorker:
+    """Runs a `Recognizer` on its own thread with policy `ONE_PENDING_NEWEST_WINS`.
+
+    `submit()` never blocks. Exceptions from the recognizer are caught, passed to
+    `on_error(exc, recognizer_name)` and, when a `fallback` recognizer is given, the same
+    request is answered by it instead (the result says `used_fallback`). `stop()` asks the
+    thread to end and joins it; a call in progress finishes first.
+    """
+
+    policy = ONE_PENDING_NEWEST_WINS
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        *,
+        fallback: Recognizer | None = None,
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        name: str = "cer-recognizer",
+        close_replaced: bool = True,
+    ) -> None:
+        self._recognizer = recognizer
+        self._fallback = fallback
+        self._on_result = on_result
+        self._on_error = on_error
+        self._close_replaced = close_replaced
+        self._cond = threading.Condition()
+        self._pending: RecognitionRequest | None = None
+        self._stop = False
+        self._busy = False
+        self._to_close: list[Recognizer] = []
+        self.results = ResultSlot()
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._submitted = 0
+        self._calls = 0
+        self._replaced = 0
+        self._errors = 0
+        self._fallback_calls = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._started = False
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Ask the thread to end after its current call and join it. Safe to call twice."""
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify_all()
+        if (
+            self._started
+            and self._thread.is_alive()
+            and self._thread is not threading.current_thread()
+        ):
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("recognizer worker did not stop within %.0f s", timeout or 0)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def recognizer(self) -> Recognizer:
+        return self._recognizer
+
+    def set_recognizer(self, recognizer: Recognizer) -> None:
+        """Use `recognizer` from the next request on; the old one is closed by the worker
+        thread once it is no longer in use (when `close_replaced`)."""
+        with self._cond:
+            old = self._recognizer
+            self._recognizer = recognizer
+            if old is not recognizer and self._close_replaced:
+                self._to_close.append(old)
+            self._cond.notify_all()
+        if not self._started or not self._thread.is_alive():
+            self._close_old()
+
+    def submit(self, request: RecognitionRequest) -> bool:
+        """Queue `request`; returns True if it replaced a pending (older) request."""
+        with self._cond:
+            if self._stop:
+                return False
+            replaced = self._pending is not None
+            if replaced:
+                self._replaced += 1
+            self._pending = request
+            self._submitted += 1
+            self._cond.notify_all()
+        return replaced
+
+    def run_sync(self, request: RecognitionRequest) -> RecognitionResult | None:
+        """Recognise `request` in the calling thread (offline use; the thread is not needed).
+
+        Same error handling and fallback as the threaded path; the result is offered to
+        `results` and returned (None when the recognizer and its fallback both failed).
+        """
+        with self._cond:
+            recognizer, fallback = self._recognizer, self._fallback
+            self._submitted += 1
+        self._close_old()
+        result = self._run(recognizer, fallback, request)
+        if result is not None:
+            self.results.offer(result)
+        return result
+
+    def wait_result(self, frame_id: int, timeout: float) -> RecognitionResult | None:
+        """Wait up to `timeout` s for the result of `frame_id` (or newer); None if not there."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                r = self.results.get()
+                if r is not None and r.frame_id >= frame_id:
+                    return r
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop:
+                    return None
+                self._cond.wait(left)
+
+    # -- state ---------------------------------------------------------------------------
+    def latest(self) -> RecognitionResult | None:
+        """The newest result so far (by frame_id)."""
+        return self.results.get()
+
+    @property
+    def stats(self) -> WorkerStats:
+        with self._cond:
+            lat = list(self._latencies)
+            return WorkerStats(
+                submitted=self._submitted,
+                calls=self._calls,
+                replaced=self._replaced,
+                errors=self._errors,
+                fallback_calls=self._fallback_calls,
+                latency_ms_median=statistics.median(lat) if lat else 0.0,
+                latency_ms_last=lat[-1] if lat else 0.0,
+                recognizer=getattr(self._recognizer, "name", type(self._recognizer).__name__),
+                busy=self._busy,
+            )
+
+    def idle(self) -> bool:
+        """True when nothing is pending and no call is running."""
+        with self._cond:
+            return self._pending is None and not self._busy
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until the worker is idle (for tests and offline draining)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending is not None or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop:
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    # -- thread --------------------------------------------------------------------------
+    def _close_old(self) -> None:
+        with self._cond:
+            old, self._to_close = self._to_close, []
+        for r in old:
+            try:
+                r.close()
+            except Exception:  # closing must never kill the worker
+                log.exception("closing recognizer %r failed", getattr(r, "name", r))
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop and not self._to_close:
+                    self._cond.wait()
+                if self._stop:
+                    break
+                request, self._pending = self._pending, None
+                recognizer = self._recognizer
+                fallback = self._fallback
+                self._busy = request is not None
+            self._close_old()
+            if request is None:
+                continue
+            try:
+                result = self._run(recognizer, fallback, request)
+                if result is not None and self.results.offer(result) and self._on_result:
+                    self._on_result(result)
+            except Exception:  # a callback bug must not end the worker
+                log.exception("recognizer worker callback failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        self._close_old()
+
+    def _run(
+        self, recognizer: Recognizer, fallback: Recognizer | None, request: RecognitionRequest
+    ) -> RecognitionResult | None:
+        name = getattr(recognizer, "name", type(recognizer).__name__)
+        t0 = time.perf_counter()
+        try:
+            preds = recognizer.predict(request.faces, request.label_set)
+            _check(preds, request)
+        except Exception as exc:  # any failure: report it and keep going
+            with self._cond:
+                self._errors += 1
+            log.warning("recognizer %s failed: %s", name, exc)
+            if self._on_error:
+                try:
+                    self._on_error(exc, name)
+                except Exception:
+                    log.exception("on_error callback failed")
+            if fallback is None or fallback is recognizer:
+                return None
+            fb_name = getattr(fallback, "name", type(fallback).__name__)
+            t1 = time.perf_counter()
+            try:
+                preds = fallback.predict(request.faces, request.label_set)
+                _check(preds, request)
+            except Exception as exc2:
+                log.warning("fallback recognizer %s failed too: %s", fb_name, exc2)
+                if self._on_error:
+                    try:
+                        self._on_error(exc2, fb_name)
+                    except Exception:
+                        log.exception("on_error callback failed")
+                return None
+            ms = (time.perf_counter() - t1) * 1000.0
+            with self._cond:
+                self._fallback_calls += 1
+            return RecognitionResult(
+                request.frame_id,
+                tuple(preds),
+                request.label_set,
+                fb_name,
+                ms,
+                error=f"{type(exc).__name__}: {exc}",
+                used_fallback=True,
+            )
+        ms = (time.perf_counter() - t0) * 1000.0
+        with self._cond:
+            self._calls += 1
+            self._latencies.append(ms)
+        return RecognitionResult(request.frame_id, tuple(preds), request.label_set, name, ms)
+
+
+def _check(preds: Sequence[Prediction], request: RecognitionRequest) -> None:
+    if len(preds) != len(request.faces):
+        raise RuntimeError(
+            f"recognizer returned {len(preds)} predictions for {len(request.faces)} faces"
+        )

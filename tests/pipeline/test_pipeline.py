@@ -1,0 +1,238 @@
+"""The pipeline, live and offline, with fake sources, analyzers and recognizers."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
+from cer_desktop.pipeline.pipeline import NO_FACE, Pipeline
+from cer_desktop.testing.fakes import (
+    CollectingSink,
+    DroppingSink,
+    FailingRecognizer,
+    FakeAnalyzer,
+    FixedRecognizer,
+    GatedRecognizer,
+    ListSource,
+    synthetic_frames,
+)
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return synthetic_frames(30)
+
+
+def no_pipeline_threads() -> bool:
+    return not any(t.name.startswith("cer-") and t.is_alive() for t in threading.enumerate())
+
+
+def test_offline_processes_every_frame(frames):
+    # Given an offline pipeline over a finite source
+    sink = CollectingSink()
+    rec = FixedRecognizer(top="Happiness")
+    p = Pipeline(ListSource(frames), FakeAnalyzer(), rec, RAF_BASIC, offline=True, sinks=[sink])
+    # When it runs
+    stats = p.run()
+    # Then every frame was recognised, painted and handed to the sink, all fresh
+    assert sink.frame_ids == list(range(len(frames)))
+    assert rec.calls == len(frames)
+    assert stats.frames_captured == stats.frames_painted == len(frames)
+    for ann, painted in sink.items:
+        fa = ann.faces[0]
+        assert fa.fresh and fa.prediction.frame_id == ann.frame.frame_id
+        assert fa.prediction.top_label == "Happiness"
+        assert painted.shape == (480, 640, 3)
+        assert not np.array_equal(painted, ann.frame.image), "nothing was painted"
+    assert no_pipeline_threads()
+
+
+def test_live_with_slow_recognizer_delivers_every_frame_to_sinks(frames):
+    # Given a recognizer that holds its first call until released, and a live pipeline
+    gated = GatedRecognizer(top="Anger")
+    sink = CollectingSink()
+    displayed: list[int] = []
+    done = threading.Event()
+
+    def on_display(ann, painted):
+        displayed.append(ann.frame.frame_id)
+
+    p = Pipeline(
+        ListSource(frames),
+        FakeAnalyzer(),
+        gated,
+        RAF_BASIC,
+        sinks=[sink],
+        on_display=on_display,
+        on_status=lambda m: done.set() if m.startswith("End") else None,
+        pace_files=False,
+    )
+    p.start()
+    # When the whole source is read while the recognizer is stuck on frame 0
+    assert done.wait(10), "the live loop never reached the end of the source"
+    gated.release(10)
+    p.join(5)
+    p.stop()
+    # Then every frame still reached the sink, no prediction was painted, and all threads ended
+    assert sink.frame_ids == list(range(len(frames))), "the slow recognizer stalled the sink"
+    assert all(ann.faces[0].prediction is None for ann, _ in sink.items)
+    assert gated.seen[0] == 0
+    assert p.stats.recognizer_replaced > 0, "newer requests should have replaced pending ones"
+    assert displayed, "the display got nothing"
+    assert no_pipeline_threads(), [t.name for t in threading.enumerate()]
+
+
+def test_live_carries_predictions_over_and_marks_freshness(frames):
+    # Given a fast fixed recognizer
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(frames),
+        FakeAnalyzer(),
+        FixedRecognizer(top="Fear"),
+        RAF_BASIC,
+        sinks=[sink],
+        pace_files=False,
+        smoothing=0.0,
+    )
+    p.start()
+    p.join(10)
+    p.stop()
+    # Then after the first result every frame shows a prediction never newer than the frame
+    with_pred = [(a.frame.frame_id, a.faces[0]) for a, _ in sink.items if a.faces[0].prediction]
+    assert with_pred, "no prediction was ever attached"
+    for fid, fa in with_pred:
+        assert fa.prediction.frame_id <= fid
+        assert fa.fresh == (fa.prediction.frame_id == fid)
+        assert fa.prediction.top_label == "Fear"
+    ids = [fa.prediction.frame_id for _, fa in with_pred]
+    assert ids == sorted(ids), "an older prediction was painted after a newer one"
+
+
+def test_source_error_stops_the_loop_with_a_message(frames):
+    messages: list[str] = []
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(frames, fail_at=5),
+        FakeAnalyzer(),
+        FixedRecognizer(),
+        RAF_BASIC,
+        sinks=[sink],
+        on_status=messages.append,
+        pace_files=False,
+    )
+    p.start()
+    p.join(10)
+    assert not p.running
+    p.stop()
+    assert sink.frame_ids == [0, 1, 2, 3, 4]
+    assert any("stopped delivering" in m for m in messages), messages
+    assert "Source error" in p.stats.last_error
+    assert no_pipeline_threads()
+
+
+def test_unopenable_source_gives_a_message_offline():
+    class Broken(ListSource):
+        def _open(self):
+            from cer_desktop.capture.base import SourceError
+
+            raise SourceError("camera 7 does not exist")
+
+    messages: list[str] = []
+    p = Pipeline(
+        Broken([]),
+        FakeAnalyzer(),
+        FixedRecognizer(),
+        RAF_BASIC,
+        offline=True,
+        on_status=messages.append,
+    )
+    stats = p.run()
+    assert "camera 7 does not exist" in stats.last_error
+    assert messages and "camera 7" in messages[-1]
+
+
+def test_recognizer_exception_gives_message_and_fallback(frames):
+    messages: list[str] = []
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(frames[:5]),
+        FakeAnalyzer(),
+        FailingRecognizer("CUDA out of memory"),
+        RAF_BASIC,
+        offline=True,
+        sinks=[sink],
+        fallback=FixedRecognizer(top="Sadness", name="instant"),
+        on_status=messages.append,
+    )
+    stats = p.run()
+    assert any("CUDA out of memory" in m for m in messages), messages
+    assert stats.recognizer_errors == 5 and stats.fallback_calls == 5
+    labels = {ann.faces[0].prediction.top_label for ann, _ in sink.items}
+    assert labels == {"Sadness"}, "the fallback's predictions should be painted"
+    assert {ann.faces[0].prediction.recognizer for ann, _ in sink.items} == {"instant"}
+
+
+def test_no_face_frames_get_a_message_and_grey_frames_work():
+    grey = [np.full((480, 640), 80, np.uint8) for _ in range(4)]
+    messages: list[str] = []
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(grey),
+        FakeAnalyzer(no_face_frames=[1, 2]),
+        FixedRecognizer(),
+        RAF_BASIC,
+        offline=True,
+        sinks=[sink],
+        on_status=messages.append,
+    )
+    stats = p.run()
+    assert sink.frame_ids == [0, 1, 2, 3]
+    assert sink.items[1][0].message == NO_FACE and sink.items[1][0].faces == ()
+    assert sink.items[0][1].shape == (480, 640, 3)
+    assert stats.frames_without_face == 2
+    assert NO_FACE in messages
+
+
+def test_sink_drops_are_counted_and_label_set_can_change(frames):
+    sink = DroppingSink(keep_every=2)
+    p = Pipeline(
+        ListSource(frames[:10]),
+        FakeAnalyzer(),
+        FixedRecognizer(),
+        RAF_BASIC,
+        offline=True,
+        sinks=[sink],
+    )
+    p.set_label_set(RAF_COMPOUND)
+    stats = p.run()
+    assert stats.frames_dropped_by_sinks == {"DroppingSink": 5}
+    assert stats.dropped_total == 5
+    assert all(a.label_set is RAF_COMPOUND for a, _ in sink.items)
+    assert all(a.faces[0].prediction.label_set is RAF_COMPOUND for a, _ in sink.items)
+
+
+def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
+    class Broken(CollectingSink):
+        name = "recorder"
+
+        def submit(self, annotation, painted):
+            raise OSError(28, "No space left on device")
+
+    good = CollectingSink()
+    messages: list[str] = []
+    p = Pipeline(
+        ListSource(frames[:4]),
+        FakeAnalyzer(),
+        FixedRecognizer(),
+        RAF_BASIC,
+        offline=True,
+        sinks=[Broken(), good],
+        on_status=messages.append,
+    )
+    p.run()
+    assert good.frame_ids == [0, 1, 2, 3]
+    assert any("No space left" in m for m in messages)
+    assert len(p.sinks) == 1

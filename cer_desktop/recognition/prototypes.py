@@ -1,0 +1,161 @@
+"""Du, Tao & Martinez (2014) action-unit prototypes and the mapping from AU evidence to label scores.
+
+Scoring (documented here once; `PrototypeScorer` implements it)
+---------------------------------------------------------------
+Each label has a prototype: *core* AUs (seen in most people making that expression) and
+*partial* AUs (seen in some), from Du, Tao & Martinez, PNAS 2014 (table in DESIGN.md). AU
+evidence ``e_a`` is the measured intensity divided by 5, so 0..1. For a label ``c``:
+
+* support(c) = (sum of e over core AUs + 0.5 * sum over partial AUs) / (n_core + 0.5 * n_partial)
+  -- the weighted *mean* evidence of the prototype, so a label whose core AUs are all clearly
+  present scores near 1 whatever its number of AUs, and a missing core AU costs its share;
+* conflict(c) = sum of e over the measured AUs that are *not* in the prototype -- strong
+  movements the expression does not explain;
+* logit(c) = support(c) - 0.35 * conflict(c).
+
+Neutral (when the label set has it) is the absence of movement: logit = 0.25 - max_a e_a, so
+it wins while every AU stays below about a quarter of its full intensity and drops out as soon
+as any AU is clear. Probabilities are ``softmax(logit / 0.1)`` over the label set. AUs the
+geometry does not measure (AU11 in Sadness) are left out of the prototypes rather than
+counted as absent.
+
+Label sets: every label of RAF-DB basic, RAF-DB compound and C-EXPR-DB (with or without Neutral)
+has a prototype; a custom set works when each of its labels is one of those names or a common
+alias ("happy", "sad", "angry", "surprised", "fearful", "disgusted", "neutral", case and
+`_` ignored). A label without a prototype raises `UnknownLabelError` (a `RecognizerError`):
+the instant recognizer refuses rather than invent a uniform answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cer_desktop.contracts import RecognizerError
+from cer_desktop.labels import LabelSet
+from cer_desktop.recognition.au import AU_NAMES
+
+
+@dataclass(frozen=True, slots=True)
+class Prototype:
+    """Core and partial AUs (numbers, as in FACS) of one expression category."""
+
+    core: tuple[int, ...]
+    partial: tuple[int, ...] = ()
+
+
+# Du, Tao & Martinez 2014, Table 1 (as summarised in DESIGN.md). Sadly Fearful uses the
+# 1, 4, 20, 25 variant. AU11 (Sadness, partial) is not measured and so not listed.
+PROTOTYPES: dict[str, Prototype] = {
+    "Happiness": Prototype((12, 25), (6,)),
+    "Sadness": Prototype((4, 15), (1, 6, 17)),
+    "Fear": Prototype((1, 4, 20, 25), (2, 5, 26)),
+    "Anger": Prototype((4, 7, 24), (10, 17, 23)),
+    "Surprise": Prototype((1, 2, 25, 26), (5,)),
+    "Disgust": Prototype((9, 10, 17), (4, 24)),
+    "Neutral": Prototype(()),
+    "Happily Surprised": Prototype((1, 2, 12, 25)),
+    "Happily Disgusted": Prototype((10, 12, 25)),
+    "Sadly Fearful": Prototype((1, 4, 20, 25)),
+    "Sadly Angry": Prototype((4, 7, 15)),
+    "Sadly Surprised": Prototype((1, 4, 25, 26)),
+    "Sadly Disgusted": Prototype((4, 10)),
+    "Fearfully Angry": Prototype((4, 20, 25)),
+    "Fearfully Surprised": Prototype((1, 2, 5, 20, 25)),
+    "Angrily Surprised": Prototype((4, 25, 26)),
+    "Angrily Disgusted": Prototype((4, 10, 17)),
+    "Disgustedly Surprised": Prototype((1, 2, 5, 10)),
+}
+
+ALIASES: dict[str, str] = {
+    "happy": "Happiness",
+    "happiness": "Happiness",
+    "joy": "Happiness",
+    "sad": "Sadness",
+    "sadness": "Sadness",
+    "fear": "Fear",
+    "fearful": "Fear",
+    "afraid": "Fear",
+    "anger": "Anger",
+    "angry": "Anger",
+    "surprise": "Surprise",
+    "surprised": "Surprise",
+    "disgust": "Disgust",
+    "disgusted": "Disgust",
+    "neutral": "Neutral",
+}
+
+PARTIAL_WEIGHT = 0.5
+CONFLICT_WEIGHT = 0.35
+NEUTRAL_LEVEL = 0.25
+TEMPERATURE = 0.1
+
+_AU_INDEX = {int(name[2:]): i for i, name in enumerate(AU_NAMES)}
+
+
+class UnknownLabelError(RecognizerError):
+    """A label the instant recognizer has no AU prototype for."""
+
+
+def _fold(label: str) -> str:
+    return " ".join(label.replace("_", " ").split()).lower()
+
+
+_BY_FOLD = {_fold(name): name for name in PROTOTYPES}
+
+
+def prototype_for(label: str) -> tuple[str, Prototype]:
+    """The canonical category name and prototype of `label` (case, `_` and aliases folded)."""
+    key = _fold(label)
+    name = _BY_FOLD.get(key) or ALIASES.get(key)
+    if name is None:
+        raise UnknownLabelError(
+            f"the instant recognizer has no action-unit prototype for {label!r}; it knows "
+            f"{', '.join(PROTOTYPES)} (choose one of those, or an LVLM recognizer)"
+        )
+    return name, PROTOTYPES[name]
+
+
+class PrototypeScorer:
+    """Turns AU intensity vectors (`AU_NAMES` order, 0..5) into probabilities over one label set.
+
+    Built once per label set (the weights are a small matrix); `probs` is a few matrix
+    products, far below a millisecond.
+    """
+
+    def __init__(self, label_set: LabelSet) -> None:
+        n_au = len(AU_NAMES)
+        k = len(label_set.labels)
+        self.label_set = label_set
+        self.categories: tuple[str, ...] = tuple(prototype_for(lab)[0] for lab in label_set.labels)
+        self._support = np.zeros((k, n_au))
+        self._conflict = np.zeros((k, n_au))
+        self._neutral = np.zeros(k, dtype=bool)
+        for row, category in enumerate(self.categories):
+            proto = PROTOTYPES[category]
+            if category == "Neutral":
+                self._neutral[row] = True
+                continue
+            weights = np.zeros(n_au)
+            for au in proto.core:
+                weights[_AU_INDEX[au]] = 1.0
+            for au in proto.partial:
+                weights[_AU_INDEX[au]] = PARTIAL_WEIGHT
+            self._support[row] = weights / weights.sum()
+            self._conflict[row] = weights == 0
+
+    def logits(self, intensities: np.ndarray) -> np.ndarray:
+        """Unnormalised scores (n_faces x n_labels) for AU intensities (n_faces x n_aus)."""
+        e = np.clip(np.atleast_2d(np.asarray(intensities, dtype=np.float64)) / 5.0, 0.0, 1.0)
+        out = e @ self._support.T - CONFLICT_WEIGHT * (e @ self._conflict.T)
+        if self._neutral.any():
+            out[:, self._neutral] = (NEUTRAL_LEVEL - e.max(axis=1))[:, None]
+        return out
+
+    def probs(self, intensities: np.ndarray) -> np.ndarray:
+        """Probabilities (n_faces x n_labels), each row summing to 1."""
+        z = self.logits(intensities) / TEMPERATURE
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)

@@ -110,45 +110,58 @@ def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[st
 
 
 class CsvLog:
-    """Appends rows to the session's CSV parts; `flush(sync=True)` makes them durable."""
+    """Appends rows to the session's CSV parts; `flush(sync=True)` makes them durable.
+
+    Rows are collected in memory and reach the file in one `write` per flush, so the file on
+    disk always ends at a whole row, even after `kill -9` (the recorder flushes twice a second).
+    """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self.parts: list[Path] = []
         self.part_label_sets: list[str] = []  # the label set of each part
-        self.rows_written = 0
+        self.rows_written = 0  # rows handed to `write` (on disk after the next flush)
         self._label_set: LabelSet | None = None
-        self._file: io.TextIOWrapper | None = None
-        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+        self._file: io.FileIO | None = None
+        self._buffer = io.StringIO()
+        # rows end with "\n" only, so a cut-off tail is easy to find and remove
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
 
     def _start_part(self, label_set: LabelSet) -> None:
         self._close_file()
         path = self.folder / part_name(len(self.parts) + 1)
-        # newline="" so csv controls line ends; rows end with "\n" so a cut is easy to find.
-        self._file = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self._writer = csv.writer(self._file, lineterminator="\n")
-        self._writer.writerow(header_for(label_set))
+        self._file = io.FileIO(path, "w")  # unbuffered: one write() per flush
         self.parts.append(path)
         self.part_label_sets.append(label_set.name)
         self._label_set = label_set
+        self._writer.writerow(header_for(label_set))
+        self.flush(sync=False)
 
     def write(self, annotation: Annotation, frame_index: int, t: float) -> int:
-        """Write the rows of one frame; returns how many."""
+        """Queue the rows of one frame; returns how many."""
         if self._label_set is None or self._label_set != annotation.label_set:
             if annotation.faces or self._label_set is None:
                 self._start_part(annotation.label_set)
         rows = rows_for(annotation, frame_index, t)
         if rows:
-            assert self._writer is not None
             self._writer.writerows(rows)
             self.rows_written += len(rows)
         return len(rows)
 
     def flush(self, sync: bool = True) -> None:
-        if self._file is not None:
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
+        """Write the collected rows to the file (and fsync it when `sync`)."""
+        if self._file is None:
+            return
+        data = self._buffer.getvalue().encode("utf-8")
+        if data:
+            view = memoryview(data)
+            while view:
+                n = self._file.write(view)
+                view = view[n or 0 :]
+            self._buffer.seek(0)
+            self._buffer.truncate()
+        if sync:
+            os.fsync(self._file.fileno())
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -157,7 +170,6 @@ class CsvLog:
             finally:
                 self._file.close()
                 self._file = None
-                self._writer = None
 
     def close(self) -> None:
         self._close_file()
@@ -167,7 +179,9 @@ class CsvLog:
         try:
             self.close()
         except OSError:
-            pass
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def read_rows(folder: str | os.PathLike[str]) -> Iterator[dict[str, str]]:

@@ -28,6 +28,7 @@ from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
+    STATUS_FAILED,
     STATUS_RECORDING,
     STATUS_RECOVERED,
     ManifestError,
@@ -101,7 +102,8 @@ def is_unfinished(folder: str | os.PathLike[str]) -> bool:
 
 
 def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
-    """Sessions under `root` (the folder itself and its sub-folders) that need recovery."""
+    """Sessions under `root` (the folder itself and its sub-folders) left "recording" by a
+    recorder that is gone (crashed or killed): the app recovers them on start."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -188,7 +190,8 @@ def _cut_video(path: Path, frames: int, report: RecoveryReport) -> None:
 def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
     """Repair a session that was not closed; see the module docstring for what it does.
 
-    A session already complete/failed/recovered is left alone (`needed=False`) unless
+    Sessions marked "recording" (crashed) or "failed" (stopped by a disk error, whose CSV may
+    end in a half row) are repaired; a complete or recovered one is left alone (`needed=False`) unless
     `force`. Raises `RecoveryError` for a folder without a manifest or a session whose
     recorder process is still alive.
     """
@@ -199,7 +202,7 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
         raise RecoveryError(str(exc)) from exc
     status = str(m.get("status"))
     report = RecoveryReport(folder=str(folder), needed=False, status_before=status)
-    if status != STATUS_RECORDING and not force:
+    if status not in (STATUS_RECORDING, STATUS_FAILED) and not force:
         return report
     if status == STATUS_RECORDING and not is_unfinished(folder):
         raise RecoveryError(f"{folder} is still being recorded by process {m.get('pid')}")

@@ -1,0 +1,477 @@
+"""`cer train`: one stage of Yu & Lu's two-stage LoRA fine-tuning on the Hugging Face Trainer.
+
+Order of work, so that every mistake surfaces before anything heavy loads: the recipe is
+checked (`verify_recipe`), the data set is read and checked (`DatasetError` lists every bad
+line), every image is prepared once through the app's aligner (filling the crop cache), and
+only then is the model loaded. Stage 2 continues stage 1's adapter (loaded trainable); a new
+adapter is never stacked on a model that already has one.
+
+The Trainer runs on `accelerate`, so `accelerate launch -m cer_desktop.cli train R.yaml`
+trains on several GPUs with no code change. Inputs are built by the app's own prompt and
+encoding code (`cer_desktop.recognition.lvlm.encoding.encode_training_batch`): the loss is on
+the answer's tokens and the end-of-answer token only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cer_desktop.labels import LabelSet, get_label_set
+from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_training_batch
+from cer_desktop.recognition.lvlm.metadata import AdapterMetadata
+from cer_desktop.recognition.lvlm.prompts import PromptTemplate, get_prompt, prompt_for
+from cer_desktop.training.datasets import ImagePreparer, LabeledImages, read_dataset
+from cer_desktop.training.recipe import (
+    MethodArgs,
+    Recipe,
+    RecipeError,
+    resolve_paths,
+    verify_recipe,
+)
+
+log = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+# Where the parts of the supported architectures live (module-name components).
+VISION_PARTS = ("visual", "vision_tower", "vision_model", "image_encoder")
+PROJECTOR_PARTS = ("merger", "multi_modal_projector", "connector", "mm_projector")
+MODULE_NAMES = {
+    "embeddings": ("embed_tokens", "wte", "word_embeddings"),
+    "lm_head": ("lm_head",),
+    "projector": PROJECTOR_PARTS,
+}
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or finish (model cannot load, adapter does not fit...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces: prompt, image limits, LoRA config.
+
+
+def recipe_prompt(recipe: Recipe, label_set: LabelSet) -> PromptTemplate:
+    """The prompt template a recipe names ("auto": the one written for the label set)."""
+    pid = recipe.dataset.prompt
+    return prompt_for(label_set) if pid in ("auto", "") else get_prompt(pid)
+
+
+def recipe_limits(recipe: Recipe) -> ImageLimits:
+    """Processor pixel limits: the recipe's, or the crop's own size (no resizing)."""
+    ds = recipe.dataset
+    if ds.min_pixels is None and ds.max_pixels is None:
+        return ImageLimits.for_crop(ds.crop_size)
+    lo = ds.min_pixels or ds.max_pixels or ds.crop_size**2
+    hi = ds.max_pixels or ds.min_pixels or ds.crop_size**2
+    return ImageLimits(int(lo), int(hi))
+
+
+def _is_linear(module: torch.nn.Module) -> bool:
+    if isinstance(module, torch.nn.Linear):
+        return True
+    # bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear; other wrappers by name
+    return type(module).__name__ in ("Linear4bit", "Linear8bitLt")
+
+
+def _parts(name: str) -> list[str]:
+    return name.split(".")
+
+
+def lora_target_names(model: torch.nn.Module, method: MethodArgs) -> list[str]:
+    """Full names of the linear layers that get LoRA.
+
+    Language model: layers whose last name is in `method.lora_target`, outside the vision
+    tower and projector. Vision tower (if `train_vision`): all its linear layers except the
+    projector's. Never the output head.
+    """
+    targets = set(method.lora_target)
+    names = []
+    for name, module in model.named_modules():
+        if not name or not _is_linear(module):
+            continue
+        parts = _parts(name)
+        if "lm_head" in parts or "base_layer" in parts or "lora_A" in parts or "lora_B" in parts:
+            continue
+        in_vision = any(p in VISION_PARTS for p in parts)
+        in_projector = any(p in PROJECTOR_PARTS for p in parts)
+        if in_projector:
+            continue
+        if in_vision:
+            if method.train_vision:
+                names.append(name)
+        elif parts[-1] in targets:
+            names.append(name)
+    return names
+
+
+def modules_to_save_names(model: torch.nn.Module, aliases: Sequence[str]) -> list[str]:
+    """Map recipe aliases (embeddings, lm_head, projector) to this model's module names."""
+    present = {n.split(".")[-1] for n, _ in model.named_modules() if n}
+    out = []
+    for alias in aliases:
+        found = [m for m in MODULE_NAMES.get(alias, ()) if m in present]
+        if not found:
+            raise TrainingError(f"modules_to_save: this model has no {alias} module")
+        out.append(found[0])
+    return out
+
+
+def lora_config(model: torch.nn.Module, method: MethodArgs) -> Any:
+    """The LoRA configuration of a recipe for `model` (PEFT `LoraConfig`).
+
+    Target modules are given as one regular expression over full module names, so layers of
+    the same short name in the vision tower are not caught by accident (Qwen2.5-VL's vision
+    MLP also has gate_proj/up_proj/down_proj).
+    """
+    from peft import LoraConfig
+
+    names = lora_target_names(model, method)
+    if not names:
+        raise TrainingError(
+            f"no linear layer matches lora_target {method.lora_target} in this model"
+        )
+    return LoraConfig(
+        r=method.lora_rank,
+        lora_alpha=method.lora_alpha,
+        lora_dropout=method.lora_dropout,
+        target_modules=_compact_regex(names),
+        modules_to_save=modules_to_save_names(model, method.modules_to_save) or None,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _compact_regex(names: Sequence[str]) -> str:
+    """One anchored regex for `names`, with layer indices generalised to \\d+."""
+    pats = sorted({re.sub(r"\\\.\d+\\\.", r"\\.\\d+\\.", re.escape(n)) for n in names})
+    return "^(" + "|".join(pats) + ")$"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+class FaceDataset(torch.utils.data.Dataset):
+    """(aligned crop, answer) pairs; crops come from the preparer (cached on disk)."""
+
+    def __init__(self, data: LabeledImages, preparer: ImagePreparer, label_set: LabelSet):
+        self.data = data
+        self.preparer = preparer
+        self.label_set = label_set
+
+    def __len__(self) -> int:
+        return len(self.data.samples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s = self.data.samples[i]
+        return {"image": self.preparer(s.path), "answer": self.label_set.labels[s.label]}
+
+
+@dataclass
+class TrainingCollator:
+    """Batches through the app's `encode_training_batch` (labels only on answer + end)."""
+
+    processor: Any
+    label_set: LabelSet
+    prompt: PromptTemplate
+    limits: ImageLimits | None
+
+    def __call__(self, items: list[dict[str, Any]]) -> Any:
+        return encode_training_batch(
+            self.processor,
+            [it["image"] for it in items],
+            [it["answer"] for it in items],
+            self.label_set,
+            self.prompt,
+            self.limits,
+        )
+
+
+def prepare_all(data: LabeledImages, preparer: ImagePreparer, progress: bool = True) -> None:
+    """Read and align every image once: fills the cache and fails early on bad files."""
+    from tqdm import tqdm
+
+    for s in tqdm(data.samples, desc="preparing crops", disable=not progress, leave=False):
+        preparer(s.path)
+
+
+def read_recipe_data(recipe: Recipe, split: str | None) -> LabeledImages:
+    ds = recipe.dataset
+    label_set = get_label_set(ds.label_set)
+    data = read_dataset(
+        ds.format,
+        ds.root,
+        label_set=label_set,
+        split=split,
+        variant=ds.variant,
+        annotations=ds.annotations,
+    )
+    if ds.max_samples is not None and split == ds.split and len(data) > ds.max_samples:
+        rng = np.random.default_rng(recipe.train.seed)
+        keep = sorted(rng.choice(len(data), ds.max_samples, replace=False))
+        data.samples = [data.samples[i] for i in keep]
+    return data
+
+
+def make_preparer(recipe: Recipe) -> ImagePreparer:
+    ds = recipe.dataset
+    cache = ds.cache_dir or str(Path(recipe.train.output_dir).parent / ".crop_cache")
+    return ImagePreparer(ds.align, ds.crop_size, cache if ds.align == "app" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def compute_dtype(name: str) -> torch.dtype:
+    if name == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_for_training(recipe: Recipe) -> tuple[Any, Any]:
+    """The base model (quantised as the recipe says, via the app's `quantization_config`)
+    and its processor, ready for LoRA."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from cer_desktop.recognition.lvlm.loading import quantization_config
+
+    m = recipe.model
+    dtype = compute_dtype(m.dtype)
+    qconf = quantization_config(m.quant, dtype)
+    kwargs: dict[str, Any] = {
+        "revision": m.revision,
+        "local_files_only": m.local_files_only,
+    }
+    try:
+        processor = AutoProcessor.from_pretrained(m.base, **kwargs)
+        load_kwargs: dict[str, Any] = {"dtype": dtype, **kwargs}
+        if qconf is not None:
+            load_kwargs["quantization_config"] = qconf
+            if torch.cuda.is_available():
+                from accelerate import PartialState
+
+                # one full copy per process under `accelerate launch` (QLoRA + DDP)
+                load_kwargs["device_map"] = {"": PartialState().process_index}
+        model = AutoModelForImageTextToText.from_pretrained(m.base, **load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot load base model {m.base}: {exc}") from exc
+    if qconf is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=recipe.train.gradient_checkpointing
+        )
+    elif recipe.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    model.config.use_cache = False
+    return model, processor
+
+
+def attach_adapter(model: Any, recipe: Recipe) -> Any:
+    """A new LoRA adapter, or the recipe's existing adapter loaded trainable (stage 2)."""
+    from peft import PeftModel, get_peft_model
+
+    if recipe.model.adapter:
+        if isinstance(model, PeftModel):  # pragma: no cover - verify_recipe prevents it
+            raise RecipeError("the model already carries an adapter; stacking is refused")
+        try:
+            peft_model = PeftModel.from_pretrained(model, recipe.model.adapter, is_trainable=True)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise TrainingError(
+                f"adapter {recipe.model.adapter} does not fit base {recipe.model.base}: {exc}"
+            ) from exc
+        cfg = peft_model.peft_config["default"]
+        if cfg.r != recipe.method.lora_rank:
+            log.warning(
+                "continuing adapter %s with its own rank %d (the recipe's %d is ignored)",
+                recipe.model.adapter,
+                cfg.r,
+                recipe.method.lora_rank,
+            )
+        return peft_model
+    return get_peft_model(model, lora_config(model, recipe.method))
+
+
+def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    return {"trainable_params": int(n_train), "all_params": int(n_all)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class TrainResult:
+    """What a stage produced."""
+
+    adapter_dir: Path
+    output_dir: Path
+    train_images: int
+    steps: int
+    seconds: float
+    final_loss: float | None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    no_face: int = 0
+    trainable_params: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "adapter_dir": str(self.adapter_dir),
+            "train_images": self.train_images,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "final_loss": self.final_loss,
+            "no_face": self.no_face,
+            "trainable_params": self.trainable_params,
+        }
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not output_dir.is_dir():
+        return None
+    return get_last_checkpoint(str(output_dir))
+
+
+def prepare_run(
+    recipe: Recipe, *, progress: bool = True
+) -> tuple[Recipe, LabeledImages, ImagePreparer]:
+    """Everything before the model loads: recipe checks, data checks, crop preparation."""
+    recipe = verify_recipe(resolve_paths(recipe))
+    data = read_recipe_data(recipe, recipe.dataset.split)
+    preparer = make_preparer(recipe)
+    prepare_all(data, preparer, progress)
+    if preparer.no_face:
+        log.warning(
+            "no face found in %d of %d images (whole image used instead), e.g. %s",
+            len(preparer.no_face),
+            len(data),
+            preparer.no_face[0],
+        )
+    return recipe, data, preparer
+
+
+def train(
+    recipe: Recipe,
+    *,
+    progress: bool | None = None,
+    model_hook: Callable[[Any], None] | None = None,
+) -> TrainResult:
+    """Run one stage; returns where the adapter went. `model_hook(peft_model)` is called
+    before training starts (tests use it to snapshot weights)."""
+    from transformers import Trainer, TrainingArguments
+
+    t0 = time.perf_counter()
+    show = recipe.train.progress if progress is None else progress
+    recipe, data, preparer = prepare_run(recipe, progress=show)
+    label_set = get_label_set(recipe.dataset.label_set)
+    prompt = recipe_prompt(recipe, label_set)
+    limits = recipe_limits(recipe)
+    tr = recipe.train
+    out = Path(tr.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log.info("%s", data.summary())
+
+    torch.manual_seed(tr.seed)  # LoRA init is drawn when the adapter is attached
+    model, processor = load_for_training(recipe)
+    model = attach_adapter(model, recipe)
+    summary = trainable_summary(model)
+    log.info("trainable parameters: %d of %d", summary["trainable_params"], summary["all_params"])
+    if model_hook is not None:
+        model_hook(model)
+
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=tr.batch_size,
+        gradient_accumulation_steps=tr.grad_accum,
+        learning_rate=tr.learning_rate,
+        num_train_epochs=tr.epochs,
+        max_steps=tr.max_steps,
+        lr_scheduler_type=tr.lr_scheduler,
+        warmup_steps=tr.warmup_ratio,
+        weight_decay=tr.weight_decay,
+        logging_steps=tr.logging_steps,
+        save_steps=tr.save_steps,
+        save_total_limit=tr.save_total_limit,
+        seed=tr.seed,
+        report_to=[] if tr.report_to == "none" else [tr.report_to],
+        disable_tqdm=not show,
+        dataloader_num_workers=tr.num_workers,
+        remove_unused_columns=False,
+        bf16=compute_dtype(recipe.model.dtype) == torch.bfloat16 and torch.cuda.is_available(),
+        gradient_checkpointing=False,  # enabled on the model in load_for_training
+        save_only_model=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=FaceDataset(data, preparer, label_set),
+        data_collator=TrainingCollator(processor, label_set, prompt, limits),
+    )
+    resume = _last_checkpoint(out) if tr.resume else None
+    if resume:
+        log.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+
+    adapter_dir = out / ADAPTER_DIR
+    if trainer.is_world_process_zero():
+        model.save_pretrained(str(adapter_dir))
+        write_adapter_metadata(adapter_dir, recipe, label_set, prompt, limits, preparer)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    res = TrainResult(
+        adapter_dir=adapter_dir,
+        output_dir=out,
+        train_images=len(data),
+        steps=int(trainer.state.global_step),
+        seconds=time.perf_counter() - t0,
+        final_loss=float(losses[-1]) if losses else float(result.training_loss),
+        log_history=list(trainer.state.log_history),
+        no_face=len(preparer.no_face),
+        trainable_params=summary["trainable_params"],
+    )
+    if trainer.is_world_process_zero():
+        (out / "train_summary.json").write_text(json.dumps(res.as_dict(), indent=2) + "\n")
+    return res
+
+
+def write_adapter_metadata(
+    adapter_dir: Path,
+    recipe: Recipe,
+    label_set: LabelSet,
+    prompt: PromptTemplate,
+    limits: ImageLimits,
+    preparer: ImagePreparer,
+) -> Path:
+    """`cer_adapter.json` beside PEFT's files: what the app must feed this adapter."""
+    meta = AdapterMetadata.create(
+        label_set,
+        prompt,
+        crop_size=recipe.dataset.crop_size,
+        limits=limits,
+        alignment=preparer.template,
+        base_model=recipe.model.base,
+        recipe=recipe.to_dict(),
+    )
+    return meta.write(adapter_dir)
+
+
+def steps_per_epoch(n_images: int, batch_size: int, grad_accum: int, world: int = 1) -> int:
+    return max(1, math.ceil(n_images / (batch_size * world)) // grad_accum)

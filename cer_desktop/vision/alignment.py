@@ -6,6 +6,7 @@ Training and the app both call `align_face`/`align_image`, and adapters record
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -133,23 +134,31 @@ _local = threading.local()
 
 
 def _static_detector() -> FaceMeshDetector:
-    # One static-image detector per thread: FaceMesh is not thread-safe and costly to build.
+    # One static-image detector per thread (FaceMesh is not thread-safe and costly to build)
+    # and per process: a detector inherited through fork (DataLoader workers) has lost its
+    # graph threads and would hang.
     det = getattr(_local, "detector", None)
-    if det is None:
+    if det is None or getattr(_local, "pid", None) != os.getpid():
         from cer_desktop.vision.landmarks import FaceMeshDetector
 
         det = FaceMeshDetector(max_faces=4, static_images=True)
         _local.detector = det
+        _local.pid = os.getpid()
     return det
 
 
 def ensure_rgb(image: np.ndarray) -> np.ndarray:
-    """Grey, grey+alpha, RGBA or float [0, 1] images -> RGB uint8 (best effort)."""
+    """Grey, grey+alpha, RGBA, 16-bit or float [0, 1] images -> RGB uint8 (best effort).
+
+    Raises AlignmentError for arrays that are not images.
+    """
     a = np.asarray(image)
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
             a = np.clip(a * 255.0 if a.size and float(np.nanmax(a)) <= 1.0 else a, 0, 255)
             a = np.nan_to_num(a).astype(np.uint8)
+        elif a.dtype == np.uint16:
+            a = (a >> 8).astype(np.uint8)  # 16-bit camera/PNG frames: keep the top byte
         else:
             a = np.clip(a, 0, 255).astype(np.uint8)
     if a.ndim == 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import MappingProxyType
 
 import numpy as np
 
@@ -79,7 +80,11 @@ class FaceAnalyzer:
         return self._detector
 
     def process(self, frame: Frame) -> list[Face]:
-        """The faces of one frame, sorted by track id. [] when there is none."""
+        """The faces of one frame, sorted by track id. [] when there is none.
+
+        Grey, 4-channel, 16-bit and tiny frames are handled (tiny ones give []); an array
+        that is not an image at all raises `AlignmentError` (a ValueError).
+        """
         image = frame.image
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             image = ensure_rgb(image)  # callers should pass RGB; survive grey/BGRA anyway
@@ -119,7 +124,11 @@ class FaceAnalyzer:
                     landmarks=frozen_array(lm),
                     aligned=frozen_array(crop),
                     quality=quality,
-                    blendshapes=blendshapes[i] if blendshapes and i < len(blendshapes) else None,
+                    blendshapes=(
+                        MappingProxyType(dict(blendshapes[i]))
+                        if blendshapes and i < len(blendshapes)
+                        else None
+                    ),
                 )
             )
         t3 = time.perf_counter()

@@ -116,3 +116,13 @@ def test_a_big_face_shrunk_into_the_crop_matches_the_crop_of_a_smaller_copy(dete
     # Then the crops agree (the 4x shrink is filtered, not aliased)
     diff = float(np.abs(small_crop - big_crop).mean())
     assert diff < 4.0, f"mean difference {diff:.1f} grey levels between the two crops"
+
+
+def test_ensure_rgb_converts_common_image_kinds():
+    grey = np.full((4, 5), 200, np.uint8)
+    assert A.ensure_rgb(grey).shape == (4, 5, 3)
+    assert A.ensure_rgb(np.full((4, 5, 3), 1.0)).max() == 255, "float images in [0, 1] scale up"
+    assert A.ensure_rgb(np.full((4, 5, 3), 65535, np.uint16)).max() == 255
+    assert A.ensure_rgb(np.zeros((4, 5, 2), np.uint8)).shape == (4, 5, 3)
+    with pytest.raises(A.AlignmentError, match="not an image"):
+        A.ensure_rgb(np.zeros(7, np.uint8))

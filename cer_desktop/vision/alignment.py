@@ -172,16 +172,26 @@ def ensure_rgb(image: np.ndarray) -> np.ndarray:
     raise AlignmentError(f"not an image: shape {a.shape}")
 
 
-def align_image(image: np.ndarray, size: int = 224) -> np.ndarray | None:
-    """Detect the largest face in one still RGB image and return its aligned crop.
+def align_image(
+    image: np.ndarray, size: int = 224, *, retry_padded: bool = True
+) -> np.ndarray | None:
+    """Detect the largest face in one still image and return its aligned RGB crop.
 
     None when no face is found. Grey and RGBA images are converted first. Uses a cached
     static-image MediaPipe detector per thread, so calling it over a data set is cheap.
+    With `retry_padded`, an image in which no face is found is searched once more with a
+    black border around it: MediaPipe's detector misses faces cropped so tightly that the
+    face outline touches the image edge (as in some data sets' own "aligned" images).
     """
     rgb = ensure_rgb(image)
     if rgb.shape[0] < 2 or rgb.shape[1] < 2:
         return None
-    faces = _static_detector().detect(rgb)
+    detector = _static_detector()
+    faces = detector.detect(rgb)
+    if not faces and retry_padded:
+        pad = max(4, int(0.3 * max(rgb.shape[:2])))
+        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        faces = [lm - np.array([pad, pad, 0], dtype=lm.dtype) for lm in detector.detect(padded)]
     if not faces:
         return None
     largest = max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))

@@ -126,3 +126,16 @@ def test_ensure_rgb_converts_common_image_kinds():
     assert A.ensure_rgb(np.zeros((4, 5, 2), np.uint8)).shape == (4, 5, 3)
     with pytest.raises(A.AlignmentError, match="not an image"):
         A.ensure_rgb(np.zeros(7, np.uint8))
+
+
+def test_align_image_finds_a_face_cropped_into_its_outline(detector, astronaut):
+    # Given a 48 px image cut inside the face outline (tighter than the face itself)
+    lm = detector.detect(astronaut)[0]
+    (x0, y0), (x1, y1) = lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)
+    dx, dy = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+    tight = astronaut[int(y0 + dy) : int(y1 - dy), int(x0 + dx) : int(x1 - dx)]
+    tight = cv2.resize(tight, (48, 48), interpolation=cv2.INTER_AREA)
+    # Then MediaPipe alone misses it, and the padded retry finds it
+    assert A.align_image(tight, 64, retry_padded=False) is None, "the case this retry is for"
+    crop = A.align_image(tight, 64)
+    assert crop is not None and crop.shape == (64, 64, 3)

@@ -73,6 +73,15 @@ def test_missing_task_file_is_a_named_error(tmp_path):
         L.FaceMeshDetector(task_file=tmp_path / "face_landmarker.task")
 
 
+def test_unreadable_task_file_is_a_named_error(tmp_path):
+    # Given a file that is not a MediaPipe task bundle (the real one cannot ship with tests)
+    bogus = tmp_path / "face_landmarker.task"
+    bogus.write_bytes(b"not a zip archive" * 10)
+    # Then loading it fails with a message naming the file, not a crash
+    with pytest.raises(L.LandmarkError, match="cannot load"):
+        L.FaceMeshDetector(task_file=bogus)
+
+
 def test_closed_detector_says_so_and_close_is_idempotent():
     det = L.FaceMeshDetector(max_faces=1, static_images=True)
     det.close()

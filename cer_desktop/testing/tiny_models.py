@@ -85,6 +85,20 @@ def train_tokenizer(special_tokens: list[str], vocab_size: int, extra_texts: Ite
     return tok
 
 
+def _reinit(model: torch.nn.Module, std: float | None) -> None:
+    """Larger random weights (matrices only) so a tiny model's outputs are far from uniform.
+
+    The configs' default (0.02) gives near-uniform next-token distributions, which would let
+    a wrong scorer pass a comparison by accident.
+    """
+    if not std:
+        return
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                p.normal_(0.0, std)
+
+
 def build_tiny_qwen2vl(
     folder: str | Path,
     *,
@@ -102,8 +116,11 @@ def build_tiny_qwen2vl(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     extra_texts: Iterable[str] = (),
+    init_std: float | None = None,
 ) -> Path:
     """Build and save a Qwen2-VL of the given sizes with random weights; returns the folder.
+
+    `init_std` redraws every weight matrix from N(0, init_std) (None keeps the config's init).
 
     `vocab_size` (model) may exceed the trained tokenizer's vocabulary to give the embedding and
     output layers a realistic shape (Qwen2-VL's is 151936). The image processor's pixel limits
@@ -172,7 +189,9 @@ def build_tiny_qwen2vl(
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).to(dtype).eval()
+    model = Qwen2VLForConditionalGeneration(config)
+    _reinit(model, init_std)
+    model = model.to(dtype).eval()
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
@@ -205,6 +224,7 @@ def build_tiny_llava(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     extra_texts: Iterable[str] = (),
+    init_std: float | None = None,
 ) -> Path:
     """Build and save a LLaVA-style model (CLIP vision tower + Llama) with random weights."""
     from transformers import (
@@ -259,7 +279,9 @@ def build_tiny_llava(
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).to(dtype).eval()
+    model = LlavaForConditionalGeneration(config)
+    _reinit(model, init_std)
+    model = model.to(dtype).eval()
     model.generation_config.eos_token_id = ids["</s>"]
     model.generation_config.pad_token_id = ids["<pad>"]
     model.generation_config.do_sample = False

@@ -1,0 +1,42 @@
+"""`create_recognizer`: a `Recognizer` from a model spec (None = the instant recognizer)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from cer_desktop.contracts import Recognizer, RecognizerError
+from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+Progress = Callable[[float, str], None]
+
+
+def create_recognizer(
+    spec: ModelSpec | None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Recognizer:
+    """Build the recognizer for `spec`: an `LVLMRecognizer`, or the instant one for None.
+
+    Slow for a model (loading, warm-up): call it off the UI thread. `progress(fraction,
+    message)` is called between steps; setting `cancel` makes it raise `LoadCancelled` at the
+    next step and discard what was loaded. Failures raise `RecognizerError` subclasses whose
+    message says what to do.
+    """
+    if spec is None:
+        from cer_desktop.recognition.instant import InstantRecognizer
+
+        if progress is not None:
+            progress(1.0, "instant recognizer ready")
+        return InstantRecognizer()
+    from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
+
+    try:
+        return LVLMRecognizer(spec, progress=progress, cancel=cancel)
+    except RecognizerError:
+        raise
+    except MemoryError as exc:
+        raise RecognizerError(f"not enough memory to load {spec.describe()}") from exc
+    except Exception as exc:  # anything unforeseen still reaches the user as a named error
+        raise RecognizerError(f"cannot start the model {spec.describe()}: {exc}") from exc

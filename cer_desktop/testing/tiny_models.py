@@ -94,7 +94,7 @@ def _reinit(model: torch.nn.Module, std: float | None) -> None:
     if not std:
         return
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.ndim >= 2:
                 p.normal_(0.0, std)
 

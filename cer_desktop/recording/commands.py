@@ -1,0 +1,73 @@
+"""Registers `cer annotate`, `cer recover` and `cer report`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from cer_desktop.recording import annotate
+
+    p = sub.add_parser(
+        "annotate",
+        help="annotate videos, images and folders headless (every frame; resumable)",
+        description=annotate.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    annotate.add_arguments(p)
+    p.set_defaults(func=annotate.run)
+
+    p = sub.add_parser(
+        "recover",
+        help="repair sessions a crash left unfinished (video and CSV made to agree)",
+    )
+    p.add_argument(
+        "folders", nargs="+", metavar="FOLDER", help="session folders or a record folder"
+    )
+    p.add_argument("--force", action="store_true", help="re-check sessions marked complete too")
+    p.set_defaults(func=_recover)
+
+    p = sub.add_parser("report", help="timeline PNG and summary table of a recorded session")
+    p.add_argument("session", metavar="SESSION", help="a session folder")
+    p.add_argument("-o", "--out", default=None, help="output folder (default SESSION/report)")
+    p.add_argument("--max-faces", type=int, default=6, help="faces drawn (the table has all)")
+    p.set_defaults(func=_report)
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cer_desktop.recording.manifest import MANIFEST_FILE
+    from cer_desktop.recording.recover import RecoveryError, find_unfinished, recover_session
+
+    failed = 0
+    for name in args.folders:
+        folder = Path(name)
+        # A record folder (sessions inside) or one session folder.
+        targets = [folder] if (folder / MANIFEST_FILE).exists() else find_unfinished(folder)
+        if not targets:
+            print(f"{folder}: no unfinished session found")
+        for target in targets:
+            try:
+                print(recover_session(target, force=args.force).summary())
+            except RecoveryError as exc:
+                print(f"cer recover: {exc}", file=sys.stderr)
+                failed += 1
+            except Exception as exc:  # noqa: BLE001 - report and go on with the others
+                print(f"cer recover: {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cer_desktop.recording.report import ReportError, make_report
+
+    try:
+        report = make_report(args.session, args.out, max_faces=args.max_faces)
+    except ReportError as exc:
+        print(f"cer report: {exc}", file=sys.stderr)
+        return 2
+    print(report.table)
+    print(f"\ntimeline: {report.png}\nsummary: {report.csv}, {report.markdown}")
+    return 0

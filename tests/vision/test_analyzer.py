@@ -97,6 +97,15 @@ def test_more_faces_than_max_keeps_the_largest(analyzer, face_patch):
     assert len({f.track_id for f in faces}) == 2
 
 
+def test_a_tiny_real_face_is_flagged_too_small(analyzer, astronaut):
+    # Given the whole photo shrunk to 160 px: the face is about 30 px tall
+    tiny = cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA)
+    faces = analyzer.process(_frame(9, tiny))
+    # Then MediaPipe still finds it, and it is flagged too small (default minimum 60 px)
+    assert len(faces) == 1, "MediaPipe should find the face in the small photo"
+    assert faces[0].quality.too_small and max(faces[0].box[2:]) < 60
+
+
 def test_min_face_px_marks_small_faces(astronaut):
     with FaceAnalyzer(max_faces=1, min_face_px=150, static_images=True) as strict:
         faces = strict.process(_frame(5, astronaut))

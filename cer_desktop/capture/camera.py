@@ -1,0 +1,240 @@
+"""Cameras through OpenCV: open by index or device path, list what exists, detect a dead camera."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cer_desktop.capture.base import FrameSource, SourceError
+from cer_desktop.capture.convert import to_rgb
+
+__all__ = ["CameraInfo", "CameraSource", "list_cameras"]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """A camera that opened when probed: its OpenCV index, device path (Linux) and name."""
+
+    index: int
+    path: str | None = None
+    name: str = ""
+
+    @property
+    def spec(self) -> str:
+        """What to give `open_source()` to open this camera."""
+        return f"camera:{self.index}"
+
+    def __str__(self) -> str:
+        where = f" ({self.path})" if self.path else ""
+        return f"camera {self.index}: {self.name or 'camera'}{where}"
+
+
+def _backend() -> int:
+    """The OpenCV capture backend that works best per platform."""
+    if sys.platform.startswith("linux"):
+        return int(cv2.CAP_V4L2)
+    if sys.platform == "win32":
+        return int(cv2.CAP_DSHOW)  # opens fast; MSMF can take seconds per index
+    if sys.platform == "darwin":
+        return int(cv2.CAP_AVFOUNDATION)
+    return int(cv2.CAP_ANY)
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's stderr warnings while probing devices that may not exist."""
+    set_level = getattr(cv2, "setLogLevel", None)
+    if set_level is None:
+        yield
+        return
+    old = set_level(0)
+    try:
+        yield
+    finally:
+        set_level(old if isinstance(old, int) else 3)
+
+
+CaptureFactory = Callable[..., Any]
+"""Builds a `cv2.VideoCapture`-like object from (index or path, backend); injectable for tests."""
+
+
+class CameraSource(FrameSource):
+    """A live camera, by OpenCV index (0, 1, ...) or device path ("/dev/video0").
+
+    The requested `width`, `height` and `fps` are asked of the driver (cameras may pick the
+    nearest mode they support). `open()` raises `SourceError` ("no camera at index 3") when
+    the camera does not exist or delivers no first frame within `open_timeout` seconds.
+    `read()` raises `SourceError` ("camera stopped delivering frames") after `max_failures`
+    consecutive failed reads or `stall_timeout` seconds without a frame. The camera paces
+    itself, so `read()` adds no sleep of its own.
+    """
+
+    is_live = True
+
+    def __init__(
+        self,
+        device: int | str = 0,
+        *,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 30.0,
+        max_failures: int = 10,
+        stall_timeout: float = 2.0,
+        open_timeout: float = 5.0,
+        capture_factory: CaptureFactory | None = None,
+    ) -> None:
+        if isinstance(device, str) and device.strip().isdigit():
+            device = int(device)
+        self.device = device
+        where = f"index {device}" if isinstance(device, int) else str(device)
+        super().__init__(f"camera at {where}")
+        self.width, self.height, self.requested_fps = int(width), int(height), float(fps)
+        self.max_failures = max(int(max_failures), 1)
+        self.stall_timeout = float(stall_timeout)
+        self.open_timeout = float(open_timeout)
+        self._factory: CaptureFactory = capture_factory or cv2.VideoCapture
+        self._cap: Any = None
+        self._pending: np.ndarray | None = None
+        self._last_good = 0.0
+        self._actual_fps: float | None = None
+
+    @property
+    def fps(self) -> float | None:
+        return self._actual_fps or self.requested_fps
+
+    def _open(self) -> None:
+        if isinstance(self.device, str) and not Path(self.device).exists():
+            raise SourceError(f"no camera at {self.device}: no such device")
+        if isinstance(self.device, int) and self.device < 0:
+            raise SourceError(f"no camera at index {self.device}: indexes start at 0")
+        with _quiet_opencv():
+            try:
+                cap = self._factory(self.device, _backend())
+            except Exception as exc:
+                raise SourceError(f"no camera at {self._where()}: {exc}") from exc
+            if cap is None or not cap.isOpened():
+                if cap is not None:
+                    cap.release()
+                raise SourceError(f"no camera at {self._where()}")
+            self._cap = cap
+            # MJPG lets USB cameras deliver 640x480 at 30 fps; ignored where unsupported.
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            cap.set(cv2.CAP_PROP_FPS, self.requested_fps)
+            # A one-frame driver buffer keeps the latency of a slow consumer low.
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        actual = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._actual_fps = actual if 0.0 < actual < 1000.0 else None
+        deadline = time.monotonic() + self.open_timeout
+        while True:
+            image = self._grab()
+            if image is not None:
+                self._pending = image
+                self._last_good = time.monotonic()
+                return
+            if time.monotonic() > deadline:
+                self._release()
+                raise SourceError(
+                    f"the camera at {self._where()} opened but delivered no frame "
+                    f"within {self.open_timeout:g} s (is another program using it?)"
+                )
+            time.sleep(0.02)
+
+    def _where(self) -> str:
+        return f"index {self.device}" if isinstance(self.device, int) else str(self.device)
+
+    def _grab(self) -> np.ndarray | None:
+        try:
+            ok, image = self._cap.read()
+        except cv2.error:
+            return None
+        if not ok or image is None or getattr(image, "size", 0) == 0:
+            return None
+        try:
+            return to_rgb(image, bgr=True)
+        except ValueError:
+            return None
+
+    def _read(self) -> np.ndarray | None:
+        if self._pending is not None:
+            image, self._pending = self._pending, None
+            return image
+        failures = 0
+        while True:
+            image = self._grab()
+            if image is not None:
+                self._last_good = time.monotonic()
+                return image
+            failures += 1
+            stalled = time.monotonic() - self._last_good > self.stall_timeout
+            if failures >= self.max_failures or stalled:
+                raise SourceError(
+                    f"camera stopped delivering frames ({self.description}: {failures} failed "
+                    f"reads, {time.monotonic() - self._last_good:.1f} s since the last frame)"
+                )
+            time.sleep(0.01)
+
+    def _close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            with contextlib.suppress(Exception):
+                self._cap.release()
+            self._cap = None
+
+
+def _linux_devices() -> list[tuple[int, str, str]]:
+    """(index, /dev/videoN, name) for every video node, in index order."""
+    out = []
+    for path in glob.glob("/dev/video*"):
+        m = re.fullmatch(r"/dev/video(\d+)", path)
+        if not m:
+            continue
+        n = int(m.group(1))
+        name_file = Path(f"/sys/class/video4linux/video{n}/name")
+        try:
+            name = name_file.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            name = ""
+        out.append((n, path, name))
+    return sorted(out)
+
+
+def list_cameras(max_index: int = 8) -> list[CameraInfo]:
+    """The cameras that open, probed quickly (no frames are read).
+
+    On Linux only the existing /dev/video* nodes are tried (one physical camera often has a
+    second metadata node, which does not open for capture and is left out); elsewhere OpenCV
+    indexes 0..max_index-1. Returns [] when there is no camera.
+    """
+    found: list[CameraInfo] = []
+    if sys.platform.startswith("linux"):
+        candidates: list[tuple[int, str | None, str]] = [
+            (n, path, name) for n, path, name in _linux_devices() if n < max(max_index, 64)
+        ]
+    else:
+        candidates = [(i, None, "") for i in range(max_index)]
+    with _quiet_opencv():
+        for index, path, name in candidates:
+            try:
+                cap = cv2.VideoCapture(index, _backend())
+            except cv2.error:
+                continue
+            try:
+                if cap.isOpened():
+                    found.append(CameraInfo(index=index, path=path, name=name))
+            finally:
+                cap.release()
+    return found

@@ -4,11 +4,14 @@ How it works
 ------------
 1. `face_features(landmarks)` turns one face into a small vector of geometric features
    (`FEATURE_NAMES`): brow heights over the eye line, eye aperture, lid and cheek heights, nose
-   wing height, lip heights and thicknesses, mouth width and opening, chin drop. Every point is
-   first expressed in an *eye-aligned frame*: the origin is midway between the eye centres
-   (mean of each eye's two corners), the x axis runs from the subject's right eye to the left
-   eye, y points down the face, and the unit is the inter-ocular distance. So the features do
-   not change when the face moves, scales or rolls (in-plane rotation) in the image.
+   wing height, lip heights and thicknesses, mouth width and opening, chin drop. When the
+   landmarks carry MediaPipe's depth, the head is first turned to face the camera
+   (`frontalize`: Kabsch rotation of stable points onto MediaPipe's canonical face), so yaw
+   and pitch do not read as AUs. Every point is then expressed in an *eye-aligned frame*: the
+   origin is midway between the eye centres (mean of each eye's two corners), the x axis runs
+   from the subject's right eye to the left eye, y points down the face, and the unit is the
+   inter-ocular distance. So the features do not change when the face moves, scales or rolls
+   (in-plane rotation) in the image.
 2. `aus_from_features(features, baseline)` compares them with a *neutral baseline* feature
    vector of the same face (learned per track by `InstantRecognizer`, or the canonical prior
    `NEUTRAL_PRIOR` measured on MediaPipe's canonical face model) and maps each AU's signed
@@ -87,7 +90,7 @@ AU_MAX = 5.0
 # Fraction of the inner-lip opening that the mouth corners follow when the jaw drops: the
 # corner reference sits this far from the upper lip towards the lower lip, so a jaw drop
 # alone neither raises nor lowers the corners.
-_CORNER_FOLLOW = 0.25
+_CORNER_FOLLOW = 0.2
 
 
 class LandmarkShapeError(ValueError):
@@ -107,8 +110,9 @@ def _check(landmarks: np.ndarray) -> np.ndarray:
 
 
 def eye_frame(landmarks: np.ndarray) -> np.ndarray:
-    """The (468, 2) mesh points in the eye-aligned frame, in inter-ocular-distance units."""
-    pts = _check(landmarks)
+    """The (468, 2) mesh points, head pose removed (`frontalize`), in the eye-aligned frame,
+    in inter-ocular-distance units."""
+    pts = frontalize(landmarks)
     r_eye = (pts[R_EYE_OUTER] + pts[R_EYE_INNER]) / 2.0
     l_eye = (pts[L_EYE_OUTER] + pts[L_EYE_INNER]) / 2.0
     axis = l_eye - r_eye
@@ -160,37 +164,92 @@ def face_features(landmarks: np.ndarray) -> np.ndarray:
 
 
 # MediaPipe's canonical face model (mediapipe/modules/face_geometry/data/
-# canonical_face_model.obj, a neutral face), only the vertices the features use, as
-# image-style (x right, y down) coordinates in the model's centimetre units.
-_CANONICAL_POINTS: dict[int, tuple[float, float]] = {
-    0: (0.0, 3.406404), 13: (0.0, 3.994436), 14: (0.0, 4.5424), 17: (0.0, 5.365123),
-    152: (0.0, 9.403378),
-    33: (-4.445859, -2.663991), 133: (-1.856432, -2.585245),
-    159: (-3.177186, -2.964136), 145: (-3.177186, -2.294265),
-    107: (-1.395634, -5.011963), 66: (-2.760292, -5.100971), 55: (-1.220941, -4.142165),
-    65: (-2.644548, -4.524654), 70: (-5.720968, -4.254584), 63: (-4.985894, -4.802461),
-    46: (-5.253307, -3.881582), 53: (-4.588603, -4.302037),
-    117: (-5.258659, -0.945811), 50: (-4.765501, 0.701554),
-    129: (-1.785794, 0.978284), 64: (-1.592294, 1.257709), 48: (-1.608635, 0.942516),
-    61: (-2.456206, 4.342621),
+# canonical_face_model.obj, a neutral face looking into the camera): the vertices the
+# features and the head-pose estimate use, turned to image axes (x right, y down, z away
+# from the camera, as MediaPipe's landmarks), in the model's centimetre units.
+_CANONICAL: dict[int, tuple[float, float, float]] = {
+    0: (0.0000, 3.4064, -5.9795), 1: (0.0000, 1.1269, -7.4756), 4: (0.0000, 0.4632, -7.5866),
+    5: (0.0000, -0.3657, -7.2429), 6: (0.0000, -2.4733, -5.7886),
+    8: (0.0000, -4.0190, -5.2848), 9: (0.0000, -4.8860, -5.3853),
+    10: (0.0000, -8.2618, -4.4815), 13: (0.0000, 3.9944, -5.2195),
+    14: (0.0000, 4.5424, -5.4048), 17: (0.0000, 5.3651, -5.5354),
+    21: (-7.0880, -5.4348, -0.0996), 33: (-4.4459, -2.6640, -3.1734),
+    46: (-5.2533, -3.8816, -3.3632), 48: (-1.6086, 0.9425, -5.8142),
+    50: (-4.7655, 0.7016, -3.5346), 53: (-4.5886, -4.3020, -4.0485),
+    54: (-6.2793, -6.6154, -1.4259), 55: (-1.2209, -4.1422, -5.1060),
+    61: (-2.4562, 4.3426, -4.2839), 63: (-4.9859, -4.8025, -3.7520),
+    64: (-1.5923, 1.2577, -5.4569), 65: (-2.6445, -4.5247, -4.9216),
+    66: (-2.7603, -5.1010, -5.0160), 67: (-3.5240, -8.0060, -3.7292),
+    70: (-5.7210, -4.2546, -2.8309), 103: (-5.1332, -7.4856, -2.6604),
+    107: (-1.3956, -5.0120, -5.3160), 109: (-1.8914, -8.2364, -4.2750),
+    117: (-5.2587, -0.9458, -2.9743), 127: (-7.7431, -2.3650, 2.0052),
+    129: (-1.7858, 0.9783, -4.8505), 133: (-1.8564, -2.5852, -3.7579),
+    145: (-3.1772, -2.2943, -3.7757), 151: (0.0000, -6.5454, -5.0273),
+    152: (0.0000, 9.4034, -4.2645), 159: (-3.1772, -2.9641, -3.8770),
+    162: (-7.5558, -4.1068, 0.9919), 168: (0.0000, -3.2710, -5.2360),
+    195: (0.0000, -1.0594, -6.7746), 197: (0.0000, -1.7284, -6.3167),
+    234: (-7.6642, -0.6731, 2.4359), 251: (7.0880, -5.4348, -0.0996),
+    263: (4.4459, -2.6640, -3.1734), 276: (5.2533, -3.8816, -3.3632),
+    278: (1.6086, 0.9425, -5.8142), 280: (4.7655, 0.7016, -3.5346),
+    283: (4.5886, -4.3020, -4.0485), 284: (6.2793, -6.6154, -1.4259),
+    285: (1.2209, -4.1422, -5.1060), 291: (2.4562, 4.3426, -4.2839),
+    293: (4.9859, -4.8025, -3.7520), 294: (1.5923, 1.2577, -5.4569),
+    295: (2.6445, -4.5247, -4.9216), 296: (2.7603, -5.1010, -5.0160),
+    297: (3.5240, -8.0060, -3.7292), 300: (5.7210, -4.2546, -2.8309),
+    332: (5.1332, -7.4856, -2.6604), 336: (1.3956, -5.0120, -5.3160),
+    338: (1.8914, -8.2364, -4.2750), 346: (5.2587, -0.9458, -2.9743),
+    356: (7.7431, -2.3650, 2.0052), 358: (1.7858, 0.9783, -4.8505),
+    362: (1.8564, -2.5852, -3.7579), 374: (3.1772, -2.2943, -3.7757),
+    386: (3.1772, -2.9641, -3.8770), 389: (7.5558, -4.1068, 0.9919),
+    454: (7.6642, -0.6731, 2.4359),
 }  # fmt: skip
-_MIRROR = {
-    33: 263, 133: 362, 159: 386, 145: 374, 107: 336, 66: 296, 55: 285, 65: 295, 70: 300,
-    63: 293, 46: 276, 53: 283, 117: 346, 50: 280, 129: 358, 64: 294, 48: 278, 61: 291,
-}  # fmt: skip
+
+# Points that move little with expressions (forehead, temples, nose bridge, eye corners, the
+# face outline above the jaw): the head pose is estimated from them.
+_STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 127, 356,
+           162, 389, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338)  # fmt: skip
+_STABLE_REF = np.array([_CANONICAL[i] for i in _STABLE], dtype=np.float64)
+_STABLE_REF -= _STABLE_REF.mean(axis=0)
 
 
 def canonical_landmarks() -> np.ndarray:
-    """A (468, 3) landmark array of MediaPipe's canonical neutral face (only the measured
-    points are filled in; the rest sit at the origin), scaled to a 60-pixel eye distance."""
-    pts = np.zeros((N_MESH, 3), dtype=np.float64)
-    for i, (cx, cy) in _CANONICAL_POINTS.items():
-        pts[i, :2] = (cx, cy)
-        if i in _MIRROR:
-            pts[_MIRROR[i], :2] = (-cx, cy)
+    """A (468, 3) landmark array of MediaPipe's canonical neutral face, frontal, scaled to a
+    60-pixel eye distance (only the points this module uses are filled in; the rest sit at
+    the face centre)."""
     scale = 60.0 / (2 * 3.151146)  # canonical eye centres are 2 * 3.151 cm apart
-    pts[:, :2] = pts[:, :2] * scale + 200.0
+    pts = np.zeros((N_MESH, 3), dtype=np.float64)
+    for i, xyz in _CANONICAL.items():
+        pts[i] = xyz
+    pts *= scale
+    pts[:, :2] += 200.0
     return pts
+
+
+def frontalize(landmarks: np.ndarray) -> np.ndarray:
+    """(468, 2) points of the face turned to look into the camera, when the landmarks carry
+    MediaPipe's depth (z in the same scale as x); else the x, y as given.
+
+    The head rotation is the least-squares (Kabsch) rotation of the stable points onto the
+    canonical face's; applying its inverse removes yaw and pitch, which otherwise shorten
+    vertical or horizontal distances and read as action units (a nod looks like a frown).
+    """
+    pts = np.asarray(landmarks)
+    xy = _check(pts)
+    if pts.shape[1] < 3:
+        return xy
+    p3 = pts[:N_MESH, :3].astype(np.float64)
+    if not np.all(np.isfinite(p3[:, 2])):
+        raise LandmarkShapeError("landmark depth (z) contains NaN or infinite values")
+    stable = p3[list(_STABLE)]
+    centre = stable.mean(axis=0)
+    src = stable - centre
+    spread_xy = float(np.sqrt((src[:, :2] ** 2).sum(axis=1).mean()))
+    if spread_xy < 1e-9 or float(np.std(src[:, 2])) < 0.02 * spread_xy:
+        return xy  # no usable depth (2-D data padded with zeros)
+    u, _, vt = np.linalg.svd(src.T @ _STABLE_REF)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt  # row vectors: src @ rot ~ reference
+    return ((p3 - centre) @ rot)[:, :2]
 
 
 NEUTRAL_PRIOR: np.ndarray = face_features(canonical_landmarks())
@@ -208,7 +267,7 @@ _SCALES: dict[str, tuple[float, float]] = {
     "AU07": (0.008, 0.05),
     "AU09": (0.010, 0.07),
     "AU10": (0.012, 0.09),
-    "AU12": (0.012, 0.10),
+    "AU12": (0.015, 0.10),
     "AU15": (0.012, 0.07),
     "AU17": (0.012, 0.08),
     "AU20": (0.015, 0.15),

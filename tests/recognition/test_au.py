@@ -45,13 +45,23 @@ def moved(landmarks: np.ndarray, moves: dict[int, tuple[float, float]]) -> np.nd
 def similarity(
     landmarks: np.ndarray, scale: float, degrees: float, shift: tuple[float, float]
 ) -> np.ndarray:
-    """The whole landmark set scaled, rotated in the image plane and shifted."""
+    """The whole landmark set scaled (depth too), rotated in the image plane and shifted."""
     a = np.deg2rad(degrees)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     out = landmarks.copy()
     centre = landmarks[:, :2].mean(axis=0)
     out[:, :2] = (landmarks[:, :2] - centre) @ rot.T * scale + centre + np.asarray(shift)
+    out[:, 2:] = landmarks[:, 2:] * scale
     return out
+
+
+def head_turned(landmarks: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
+    """The landmarks of the same face with the head turned (degrees), seen orthographically."""
+    y, p = np.deg2rad(yaw), np.deg2rad(pitch)
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    centre = landmarks.mean(axis=0)
+    return (landmarks - centre) @ (rx @ ry).T + centre
 
 
 def others(aus: dict[str, float], *names: str) -> dict[str, float]:
@@ -164,6 +174,22 @@ def test_evidence_does_not_depend_on_face_size_position_or_roll(
         assert aus[name] == pytest.approx(reference[name], abs=1e-6), name
 
 
+@pytest.mark.parametrize(("yaw", "pitch"), [(25.0, 0.0), (0.0, 15.0), (0.0, -15.0), (30.0, -20.0)])
+def test_turning_or_nodding_the_head_is_not_read_as_action(face, yaw, pitch) -> None:
+    # Given a smile with raised brows, and the same face with the head turned or nodded,
+    expr = moved(face, {61: (-0.03, -0.06), 291: (0.03, -0.06)} | {i: (0, -0.1) for i in BROWS})
+    reference = measure_aus(expr, face)
+    turned = measure_aus(head_turned(expr, yaw, pitch), face)
+    # then the depth MediaPipe gives lets the evidence stay what it was (a nod would
+    # otherwise shorten the brow-eye and mouth-eye distances and read as AU4 / AU15).
+    for name in AU_NAMES:
+        assert turned[name] == pytest.approx(reference[name], abs=1e-6), name
+    # Without depth the same nod does change the reading (the check above is not vacuous).
+    if pitch:
+        flat = measure_aus(head_turned(expr, yaw, pitch)[:, :2], face[:, :2])
+        assert flat != pytest.approx(reference, abs=0.1), flat
+
+
 def test_a_baseline_feature_vector_and_baseline_landmarks_agree(face: np.ndarray) -> None:
     expr = moved(face, {61: (0, -0.06), 291: (0, -0.06)})
     assert measure_aus(expr, face_features(face)) == measure_aus(expr, face)
@@ -209,4 +235,4 @@ def test_a_baseline_of_the_wrong_length_is_refused(face: np.ndarray) -> None:
 
 def test_two_dimensional_landmarks_work_as_well_as_three(face: np.ndarray) -> None:
     expr = moved(face, {61: (0, -0.06), 291: (0, -0.06)})
-    assert measure_aus(expr[:, :2], face[:, :2]) == measure_aus(expr, face)
+    assert measure_aus(expr[:, :2], face[:, :2]) == pytest.approx(measure_aus(expr, face), abs=1e-9)

@@ -139,3 +139,38 @@ def test_align_image_finds_a_face_cropped_into_its_outline(detector, astronaut):
     assert A.align_image(tight, 64, retry_padded=False) is None, "the case this retry is for"
     crop = A.align_image(tight, 64)
     assert crop is not None and crop.shape == (64, 64, 3)
+
+
+@pytest.fixture(scope="module")
+def expression_landmarks(detector, astronaut) -> dict[str, np.ndarray]:
+    """Landmarks MediaPipe finds on the astronaut warped into a few expressions."""
+    from cer_desktop.vision.expression_warp import ExpressionWarper, astronaut_landmarks
+
+    warper = ExpressionWarper(astronaut, astronaut_landmarks())
+    out = {}
+    for name in ("neutral", "happy", "anger", "sad"):
+        found = detector.detect(warper.warp(name, 1.0))
+        assert len(found) == 1, f"MediaPipe should find the {name} face"
+        out[name] = found[0]
+    return out
+
+
+@pytest.mark.parametrize("expression", ["happy", "anger", "sad"])
+def test_an_expression_barely_moves_the_crop(expression_landmarks, expression):
+    # Given the neutral face's stable points (eyes, nose tip)
+    neutral = A.five_points(expression_landmarks["neutral"])
+    moved = A.five_points(expression_landmarks[expression])
+
+    def shift(weights: np.ndarray) -> float:
+        # How far the neutral face's eyes and nose move in the crop when the crop is fitted
+        # on the expressive face instead of the neutral one
+        m0 = A.umeyama(neutral, A.TEMPLATE * SIZE, weights)
+        m1 = A.umeyama(moved, A.TEMPLATE * SIZE, weights)
+        p = neutral[:3]
+        return float(np.abs((p @ m0[:, :2].T + m0[:, 2]) - (p @ m1[:, :2].T + m1[:, 2])).max())
+
+    # Then with the template's weights the crop moves under 2 px at 224 px, and less than
+    # an unweighted fit would move it (the mouth corners count little)
+    weighted, uniform = shift(A.TEMPLATE_WEIGHTS), shift(np.ones(5))
+    assert weighted < 2.0, f"{expression} moved the crop by {weighted:.2f} px"
+    assert weighted < uniform, f"weighted {weighted:.2f} px vs unweighted {uniform:.2f} px"

@@ -223,6 +223,10 @@ class Pipeline:
         """Use `recognizer` from the next request on; the replaced one is closed by the worker."""
         self._worker.set_recognizer(recognizer)
 
+    def set_fallback(self, fallback: Recognizer | None) -> None:
+        """The recognizer that answers when the main one raises (None = no fallback)."""
+        self._worker.set_fallback(fallback)
+
     @property
     def recognizer(self) -> Recognizer:
         return self._worker.recognizer
@@ -508,7 +512,7 @@ class Pipeline:
         self._status(message)
 
     def _on_recognizer_error(self, exc: Exception, name: str) -> None:
-        fb = " — using the fallback recognizer" if self._worker._fallback is not None else ""
+        fb = " — using the fallback recognizer" if self._worker.fallback is not None else ""
         self._fail(f"Recognizer {name} failed: {exc}{fb}", stop=False)
 
     # -- stats ----------------------------------------------------------------------------

@@ -174,6 +174,15 @@ class RecognizerWorker:
         if not self._started or not self._thread.is_alive():
             self._close_old()
 
+    @property
+    def fallback(self) -> Recognizer | None:
+        return self._fallback
+
+    def set_fallback(self, fallback: Recognizer | None) -> None:
+        """Answer with `fallback` when the main recognizer raises (None = no fallback)."""
+        with self._cond:
+            self._fallback = fallback
+
     def submit(self, request: RecognitionRequest) -> bool:
         """Queue `request`; returns True if it replaced a pending (older) request."""
         with self._cond:

@@ -1,0 +1,126 @@
+"""`cer-desktop`: start the window (options for source, model, label set, auto-quit, screenshot)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from cer_desktop.settings import QUANTS, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cer-desktop",
+        description="Live compound facial expression recognition from a camera, a file or the demo.",
+    )
+    p.add_argument(
+        "--source", metavar="SPEC", help='"demo", "camera:0", a video file or an image folder'
+    )
+    p.add_argument(
+        "--model",
+        metavar="BASE",
+        help="base model (hub id or local folder); default: instant recognizer",
+    )
+    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter folder for --model")
+    p.add_argument("--quant", choices=QUANTS, help="quantisation of --model")
+    p.add_argument("--threshold", type=float, help='under this top probability show "uncertain"')
+    p.add_argument(
+        "--label-set",
+        metavar="NAME",
+        help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
+    )
+    p.add_argument("--max-faces", type=int, help="most faces per frame")
+    p.add_argument(
+        "--auto-quit", type=float, metavar="SECONDS", help="quit after this many seconds"
+    )
+    p.add_argument(
+        "--screenshot", metavar="PATH", help="save a PNG of the window shortly before --auto-quit"
+    )
+    p.add_argument("--no-save", action="store_true", help="do not write the settings file on exit")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `cer-desktop` entry point."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from cer_desktop.gui.model_dialog import ModelChoice
+
+    settings = load_settings()
+    if args.source:
+        settings.source = args.source
+    if args.label_set:
+        settings.label_set = args.label_set
+    if args.max_faces:
+        settings.max_faces = args.max_faces
+    if args.threshold is not None:
+        settings.threshold = args.threshold
+    model_choice = None
+    if args.model or args.adapter or args.quant:
+        model_choice = ModelChoice(
+            args.model if args.model is not None else settings.model_base,
+            args.adapter if args.adapter is not None else settings.model_adapter,
+            args.quant or settings.model_quant,
+            settings.threshold,
+        )
+        if args.adapter and not model_choice.base:
+            print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
+            return 2
+    elif settings.model_base:
+        model_choice = ModelChoice(
+            settings.model_base, settings.model_adapter, settings.model_quant, settings.threshold
+        )
+
+    code = _run_window(args, settings, model_choice)
+    # Collect the window's Python wrappers while Qt and the extension modules are still
+    # alive, not during the interpreter's final garbage collection.
+    import gc
+
+    gc.collect()
+    return code
+
+
+def _run_window(args: argparse.Namespace, settings: object, model_choice: object) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cer_desktop.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cer-desktop")
+    window = MainWindow(settings, persist=not args.no_save)  # type: ignore[arg-type]
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    if model_choice is not None and model_choice.base:  # type: ignore[attr-defined]
+        # Starts on the instant recognizer; the model replaces it once loaded.
+        QTimer.singleShot(0, lambda: window.load_model(model_choice))  # type: ignore[arg-type]
+
+    if args.auto_quit is not None:
+        quit_ms = max(0, int(args.auto_quit * 1000))
+        if args.screenshot:
+            path = args.screenshot
+
+            def grab() -> None:
+                if not window.grab().save(path, "PNG"):
+                    log.error("could not save the screenshot to %s", path)
+
+            QTimer.singleShot(max(0, quit_ms - 400), grab)
+        QTimer.singleShot(quit_ms, app.quit)
+    code = app.exec()
+    window.shutdown()
+    app.aboutToQuit.disconnect(window.shutdown)
+    window.deleteLater()
+    app.processEvents()
+    return int(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

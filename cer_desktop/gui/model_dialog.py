@@ -1,0 +1,214 @@
+"""Model settings: the dialog that picks base model, adapter, quantisation and threshold, and
+the background loader that builds the recognizer without freezing the window."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cer_desktop.settings import QUANTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """What the user picked. An empty `base` means the instant recognizer (no model)."""
+
+    base: str = ""
+    adapter: str = ""
+    quant: str = "none"
+    threshold: float = 0.0
+
+    def spec(self) -> Any:
+        """The `ModelSpec`, or None for the instant recognizer (may raise the spec's error)."""
+        if not self.base.strip():
+            return None
+        from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+        return ModelSpec(
+            base=self.base.strip(),
+            adapter=self.adapter.strip() or None,
+            quant=self.quant,
+            threshold=self.threshold,
+        )
+
+    def describe(self) -> str:
+        if not self.base.strip():
+            return "instant (no model)"
+        parts = [self.base.strip()]
+        if self.adapter.strip():
+            parts.append(f"+ {self.adapter.strip()}")
+        if self.quant != "none":
+            parts.append(f"[{self.quant}]")
+        return " ".join(parts)
+
+
+class ModelDialog(QDialog):
+    """Base model id or folder, adapter folder, quantisation, uncertainty threshold."""
+
+    def __init__(self, choice: ModelChoice, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Model settings")
+        self.setObjectName("modelDialog")
+        self.base = QLineEdit(choice.base)
+        self.base.setPlaceholderText(
+            "empty = instant recognizer; e.g. Qwen/Qwen2-VL-2B-Instruct or a folder"
+        )
+        self.adapter = QLineEdit(choice.adapter)
+        self.adapter.setPlaceholderText("optional LoRA adapter folder")
+        self.quant = QComboBox()
+        self.quant.addItems(list(QUANTS))
+        self.quant.setCurrentText(choice.quant if choice.quant in QUANTS else "none")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(choice.threshold)
+        self.threshold.setToolTip('Under this top probability a face shows "uncertain"')
+
+        form = QFormLayout()
+        form.addRow("Base model", _with_browse(self.base, self))
+        form.addRow("Adapter", _with_browse(self.adapter, self))
+        form.addRow("Quantisation", self.quant)
+        form.addRow("Threshold", self.threshold)
+        note = QLabel(
+            "Models are loaded from the local cache only (get them with `cer models pull`)."
+        )
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.use_instant = buttons.addButton("Use instant", QDialogButtonBox.ButtonRole.ResetRole)
+        self.use_instant.clicked.connect(self._on_use_instant)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _on_use_instant(self) -> None:
+        self.base.clear()
+        self.adapter.clear()
+        self.accept()
+
+    def choice(self) -> ModelChoice:
+        return ModelChoice(
+            self.base.text().strip(),
+            self.adapter.text().strip(),
+            self.quant.currentText(),
+            float(self.threshold.value()),
+        )
+
+
+def _with_browse(edit: QLineEdit, parent: QWidget) -> QWidget:
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(edit, 1)
+    button = QPushButton("Folder…")
+
+    def browse() -> None:
+        folder = QFileDialog.getExistingDirectory(parent, "Choose a folder", edit.text())
+        if folder:
+            edit.setText(folder)
+
+    button.clicked.connect(browse)
+    row.addWidget(button)
+    return box
+
+
+class ModelLoader(QObject):
+    """Builds a recognizer with `create_recognizer(spec)` on a background thread.
+
+    `cancel()` returns at once: the load is told to stop (a `threading.Event` passed to the
+    factory) and whatever it produces later is closed and discarded, never emitted.
+    Signals: `progressed(text, fraction or -1)`, `loaded(recognizer, choice)`,
+    `failed(message, choice)`.
+    """
+
+    progressed = Signal(str, float)
+    loaded = Signal(object, object)
+    failed = Signal(str, object)
+
+    def __init__(
+        self,
+        choice: ModelChoice,
+        factory: Callable[..., Any] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.choice = choice
+        self._factory = factory
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cer-model-loader", daemon=True)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _progress(self, *args: Any, **kwargs: Any) -> None:
+        # The factory's progress callback: accept (text), (fraction), (text, fraction)...
+        text, fraction = "", -1.0
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, str):
+                text = a
+            elif isinstance(a, int | float) and not isinstance(a, bool):
+                fraction = float(a)
+        if not self._cancel.is_set():
+            self.progressed.emit(text, fraction)
+
+    def _run(self) -> None:
+        try:
+            factory = self._factory
+            if factory is None:
+                from cer_desktop.recognition.factory import create_recognizer
+
+                factory = create_recognizer
+            spec = self.choice.spec()
+            recognizer = factory(spec, progress=self._progress, cancel=self._cancel)
+        except Exception as exc:  # every failure becomes a message, never a crash
+            log.warning("loading %s failed: %s", self.choice.describe(), exc)
+            if not self._cancel.is_set():
+                self.failed.emit(f"{type(exc).__name__}: {exc}", self.choice)
+            return
+        if self._cancel.is_set():
+            try:
+                recognizer.close()
+            except Exception:
+                log.exception("closing a cancelled recognizer failed")
+            return
+        self.loaded.emit(recognizer, self.choice)

@@ -1,0 +1,12 @@
+"""GUI test set-up: settings in a temporary folder, no real camera listing."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "config"
+    monkeypatch.setenv("CER_DESKTOP_CONFIG_DIR", str(folder))
+    return folder

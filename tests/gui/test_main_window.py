@@ -1,0 +1,240 @@
+"""The main window, offscreen, on synthetic sources: frames, overlays, controls, threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QThreadPool
+from PySide6.QtGui import QImage
+
+from cer_desktop.capture.base import SourceError
+from cer_desktop.gui.main_window import NO_CAMERA_MESSAGE, MainWindow
+from cer_desktop.gui.model_dialog import ModelChoice
+from cer_desktop.settings import AppSettings, load_settings
+from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
+
+FRAMES = synthetic_frames(20)
+
+
+def pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("cer-") and t.is_alive()]
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = image.width(), image.height(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, : w * 3].reshape(h, w, 3).copy()
+
+
+class Sources:
+    """A source factory that records the specs asked for; "bad" specs fail like a missing camera."""
+
+    def __init__(self) -> None:
+        self.specs: list[str] = []
+
+    def __call__(self, spec: str):
+        self.specs.append(spec)
+        if spec.startswith("camera:9"):
+            raise SourceError(f"camera {spec} does not exist")
+        return ListSource(FRAMES, fps=30.0, live=True, loop=True, description=spec)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    made: list[MainWindow] = []
+
+    def make(settings: AppSettings | None = None, cameras=None, **kw) -> MainWindow:
+        kw.setdefault("source_factory", Sources())
+        kw.setdefault("analyzer_factory", lambda n: FakeAnalyzer())
+        kw.setdefault("recognizer", FixedRecognizer(top="Happily Surprised", name="fixed"))
+        w = MainWindow(
+            settings or AppSettings(source="demo"), cameras=[] if cameras is None else cameras, **kw
+        )
+        qtbot.addWidget(w)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+
+
+def test_window_shows_painted_frames(make_window, qtbot):
+    # Given the window on a synthetic live source
+    w = make_window()
+    # When frames flow
+    with qtbot.waitSignal(w.bridge.frameReady, timeout=5000):
+        pass
+    qtbot.waitUntil(lambda: w.view.shown >= 5, timeout=5000)
+    # Then the view holds a pixmap that differs from the raw frame inside the face box
+    pix = w.view.pixmap()
+    assert pix is not None and not pix.isNull()
+    shown = qimage_to_array(pix.toImage())
+    assert shown.shape == (480, 640, 3)
+    raw = FRAMES[w.view.last_frame_id % len(FRAMES)]
+    x, y, bw, bh = 200, 140, 220, 220  # FakeAnalyzer's default box
+    region = np.abs(
+        shown[y - 30 : y + bh + 60, x : x + bw].astype(int) - raw[y - 30 : y + bh + 60, x : x + bw]
+    )
+    assert (region > 40).mean() > 0.01, "no overlay painted around the face box"
+    assert w.pipeline is not None and w.pipeline.stats.frames_displayed >= 5
+
+
+def test_no_camera_starts_on_demo_and_says_so(make_window, qtbot):
+    sources = Sources()
+    w = make_window(AppSettings(source="auto"), cameras=[], source_factory=sources)
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    assert sources.specs == ["demo"]
+    assert w.statusBar().currentMessage() == NO_CAMERA_MESSAGE
+
+
+def test_missing_camera_falls_back_to_demo_with_a_message(make_window, qtbot):
+    sources = Sources()
+    w = make_window(
+        AppSettings(source="camera:9"), cameras=[("Camera 9", "camera:9")], source_factory=sources
+    )
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    assert sources.specs == ["camera:9", "demo"]
+    assert "camera:9" in w.statusBar().currentMessage()
+    assert w.source_spec == "demo"
+
+
+def test_start_stop_and_threads_end(make_window, qtbot):
+    w = make_window()
+    qtbot.waitUntil(lambda: w.view.shown >= 2, timeout=5000)
+    assert pipeline_threads(), "a running pipeline should have its threads"
+    # When stopped
+    w.start_button.click()
+    assert w.pipeline is None and w.start_button.text() == "Start"
+    assert pipeline_threads() == [], pipeline_threads()
+    shown = w.view.shown
+    # When started again
+    w.start_button.click()
+    qtbot.waitUntil(lambda: w.view.shown >= shown + 2, timeout=5000)
+    assert w.start_button.text() == "Stop"
+
+
+def test_controls_reach_the_pipeline_and_settings_persist(make_window, qtbot, config_dir):
+    w = make_window()
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    # When the user picks a label set, smoothing and max faces
+    w.label_combo.setCurrentIndex(w.label_combo.findData("raf_basic"))
+    w.smoothing_slider.setValue(80)
+    w.aus_check.setChecked(True)
+    assert w.pipeline.label_set.name == "raf_basic"
+    assert w.pipeline._smoother.strength == pytest.approx(0.8)
+    w.close()
+    # Then the settings file remembers them
+    saved = load_settings()
+    assert (config_dir / "settings.json").exists()
+    assert saved.label_set == "raf_basic"
+    assert saved.smoothing == pytest.approx(0.8)
+    assert saved.show_aus is True
+
+
+def test_close_leaves_no_thread_behind(make_window, qtbot):
+    w = make_window()
+    qtbot.waitUntil(lambda: w.view.shown >= 2, timeout=5000)
+    w.close()
+    assert pipeline_threads() == [], f"threads left running: {pipeline_threads()}"
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+def test_recognizer_error_falls_back_and_window_keeps_running(make_window, qtbot):
+    from cer_desktop.testing.fakes import FailingRecognizer
+
+    w = make_window(recognizer=FailingRecognizer("CUDA out of memory", name="lvlm"))
+    qtbot.waitUntil(lambda: "CUDA out of memory" in w.statusBar().currentMessage(), timeout=5000)
+    shown = w.view.shown
+    qtbot.waitUntil(lambda: w.view.shown > shown + 3, timeout=5000)
+    assert w.pipeline.stats.fallback_calls > 0, "the instant fallback should have answered"
+
+
+class SlowFactory:
+    """A create_recognizer stand-in: waits for `go`, or fails with `error`."""
+
+    def __init__(self, error: str | None = None) -> None:
+        self.go = threading.Event()
+        self.error = error
+        self.made: list[FixedRecognizer] = []
+
+    def __call__(self, spec, *, progress=None, cancel=None):
+        if progress:
+            progress("loading weights", 0.5)
+        if self.error:
+            raise FileNotFoundError(self.error)
+        self.go.wait(10)
+        r = FixedRecognizer(top="Sadly Angry", name="lvlm")
+        self.made.append(r)
+        return r
+
+
+def test_model_loads_in_background_and_is_remembered(make_window, qtbot, monkeypatch):
+    factory = SlowFactory()
+    w = make_window(recognizer_factory=factory)
+    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)  # no ModelSpec validation needed
+    loader = w.load_model(ModelChoice("some/model", "", "nf4", 0.3))
+    assert loader is not None and w._progress is not None
+    # The GUI keeps painting while the model loads
+    shown = w.view.shown
+    qtbot.waitUntil(lambda: w.view.shown > shown + 2, timeout=5000)
+    factory.go.set()
+    qtbot.waitUntil(lambda: w.recognizer is not None and w.recognizer.name == "lvlm", timeout=5000)
+    loader.join(5)
+    assert w.settings.model_base == "some/model" and w.settings.model_quant == "nf4"
+    assert load_settings().model_base == "some/model", "the model choice must be remembered"
+    qtbot.waitUntil(lambda: w.pipeline.stats.recognizer == "lvlm", timeout=5000)
+
+
+def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monkeypatch):
+    factory = SlowFactory()
+    first = FixedRecognizer(name="first")
+    w = make_window(recognizer=first, recognizer_factory=factory)
+    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    loader = w.load_model(ModelChoice("some/model"))
+    t0 = time.monotonic()
+    w.cancel_model_load()
+    assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
+    factory.go.set()
+    loader.join(5)
+    qtbot.wait(100)  # let any queued signal arrive
+    assert w.recognizer is first, "a cancelled load must not replace the recognizer"
+    assert factory.made and factory.made[0].closed, "the late result must be closed"
+    assert w.settings.model_base == ""
+
+
+def test_failed_load_shows_a_message_and_keeps_the_recognizer(make_window, qtbot, monkeypatch):
+    factory = SlowFactory(error="model some/missing is not in the local cache")
+    first = FixedRecognizer(name="first")
+    w = make_window(recognizer=first, recognizer_factory=factory)
+    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    w.load_model(ModelChoice("some/missing"))
+    qtbot.waitUntil(lambda: "Could not load" in w.statusBar().currentMessage(), timeout=5000)
+    assert w.recognizer is first
+    boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
+    assert boxes and "not in the local cache" in boxes[0].text()
+    shown = w.view.shown
+    qtbot.waitUntil(lambda: w.view.shown > shown + 2, timeout=5000)
+
+
+def test_record_button_records_a_session(make_window, qtbot, tmp_path):
+    pytest.importorskip("cer_desktop.recording.recorder")
+    w = make_window(AppSettings(source="demo", record_folder=str(tmp_path / "rec")))
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    # When the user presses Record (Ctrl+R's action) and, a bit later, again
+    w.record_action.trigger()
+    assert w.recording and w.rec_label.text().startswith("● REC")
+    qtbot.wait(400)
+    w.record_action.trigger()
+    # Then a session folder with a manifest and a video exists
+    assert not w.recording and w.rec_label.text() == ""
+    sessions = list((tmp_path / "rec").iterdir())
+    assert len(sessions) == 1
+    assert (sessions[0] / "manifest.json").exists()
+    assert (sessions[0] / "annotated.mp4").stat().st_size > 0
+    assert "Recorded" in w.statusBar().currentMessage()

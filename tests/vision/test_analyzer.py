@@ -136,3 +136,13 @@ def test_bad_arguments_are_rejected():
         FaceAnalyzer(max_faces=0)
     with pytest.raises(ValueError, match="crop_size"):
         FaceAnalyzer(crop_size=2)
+
+
+def test_read_only_and_non_contiguous_frames_are_accepted(analyzer, astronaut):
+    # Frames cross threads read-only; a mirrored view is not contiguous
+    from cer_desktop.contracts import frozen_array
+
+    mirrored = frozen_array(np.array(astronaut)[:, ::-1])
+    assert not mirrored.flags.c_contiguous
+    faces = analyzer.process(_frame(10, mirrored))
+    assert len(faces) == 1, "a mirrored, read-only frame should still show the face"

@@ -68,6 +68,10 @@ def new_manifest(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if extra:
         m.update(extra)
+        # Callers spell some keys differently; keep the documented ones filled.
+        for alias, key in (("quant", "quantisation"), ("quantization", "quantisation")):
+            if m.get(key) is None and extra.get(alias) is not None:
+                m[key] = extra[alias]
     return m
 
 

@@ -120,3 +120,30 @@ def test_cut_off_csv_row_and_longer_video_are_repaired(tmp_path):
     assert report.frames_kept == 30
     assert count_frames(folder / "annotated.mp4") == 30
     assert len(list(read_rows(folder))) == 60
+
+
+def test_cer_recover_repairs_every_unfinished_session_of_a_record_folder(tmp_path, capsys):
+    # given a record folder with one crashed and one complete session
+    import argparse
+
+    from rec_synthetic import record
+
+    from cer_desktop.recording import commands
+    from cer_desktop.recording.recorder import SessionRecorder
+
+    for name in ("crashed", "fine"):
+        rec = SessionRecorder(tmp_path / name, block=True)
+        record(rec, 12)
+        rec.close()
+    m = read_manifest(tmp_path / "crashed")
+    m.update(status="recording", pid=2**22 + 54321)
+    (tmp_path / "crashed" / "manifest.json").write_text(json.dumps(m))
+    # when `cer recover ROOT` runs
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers())
+    args = parser.parse_args(["recover", str(tmp_path)])
+    assert args.func(args) == 0
+    # then only the crashed one was recovered
+    assert "recovered 12 frames" in capsys.readouterr().out
+    assert read_manifest(tmp_path / "crashed")["status"] == "recovered"
+    assert read_manifest(tmp_path / "fine")["status"] == "complete"

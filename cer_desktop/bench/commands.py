@@ -16,6 +16,7 @@ BENCHES = {
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",
     "train": "cer_desktop.bench.train",
+    "vision": "cer_desktop.bench.vision",
 }
 
 

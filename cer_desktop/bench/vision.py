@@ -1,4 +1,4 @@
-"""Time landmarks + alignment per face on 640x480 frames (`python -m cer_desktop.vision.benchmark`).
+"""Time landmarks + alignment per face on 640x480 frames (`cer bench vision --json`).
 
 Has the `add_arguments(parser)` / `run(args) -> dict` shape of the `cer bench` modules.
 """

@@ -151,8 +151,10 @@ def _renderer(width: int, height: int, steps: int) -> _DemoRenderer:
 class DemoSource(FrameSource):
     """A live, camera-free source: the astronaut's face going through `script`, 30 fps.
 
-    Each step of `script` ramps from neutral to the expression (`ramp` seconds, smooth), holds
-    it, and ramps back, with `rest` seconds of neutral between steps; a gentle head motion
+    The demo opens on `lead_in` seconds of neutral face (enough for a recognizer to learn a
+    neutral baseline; only before the first pass). Then each step of `script` ramps from
+    neutral to the expression (`ramp` seconds, smooth), holds it, and ramps back, with `rest`
+    seconds of neutral before each step; a gentle head motion
     (a few pixels, a few degrees, a few percent of scale) runs throughout. With `loop=True`
     (the default) the script repeats forever; otherwise `read()` returns None after one pass.
 
@@ -175,6 +177,7 @@ class DemoSource(FrameSource):
         script: tuple[DemoStep, ...] | list[DemoStep] | None = None,
         ramp: float = 0.5,
         rest: float = 0.8,
+        lead_in: float = 3.0,
         steps: int = 10,
         head_motion: bool = True,
     ) -> None:
@@ -192,6 +195,7 @@ class DemoSource(FrameSource):
                     f"unknown demo expression {step.expression!r}; known: {', '.join(EXPRESSIONS)}"
                 )
         self.ramp, self.rest, self.steps = float(ramp), float(rest), max(int(steps), 1)
+        self.lead_in = max(float(lead_in), 0.0)
         self.head_motion = head_motion
         self._segments = self._build_timeline()
         self.current_expression = "neutral"
@@ -207,8 +211,8 @@ class DemoSource(FrameSource):
 
     @property
     def duration(self) -> float:
-        """Seconds of one pass through the script."""
-        return self._segments[-1].end
+        """Seconds of the first pass through the script (lead-in included)."""
+        return self.lead_in + self._segments[-1].end
 
     # --- the script ------------------------------------------------------------------------
 
@@ -230,8 +234,11 @@ class DemoSource(FrameSource):
         return segs
 
     def expression_at(self, t: float) -> tuple[str, float]:
-        """(expression, intensity 0..1) shown `t` seconds into the script (wrapping around)."""
-        t = t % self.duration if self.duration > 0 else 0.0
+        """(expression, intensity 0..1) shown `t` seconds after the start (wrapping around)."""
+        if t < self.lead_in:
+            return "neutral", 0.0
+        cycle = self._segments[-1].end
+        t = (t - self.lead_in) % cycle if cycle > 0 else 0.0
         for seg in self._segments:
             if seg.start <= t < seg.end:
                 x = (t - seg.start) / (seg.end - seg.start)
@@ -245,8 +252,12 @@ class DemoSource(FrameSource):
         return "neutral", 0.0
 
     def timeline(self) -> list[tuple[float, float, str]]:
-        """(start, end, expression) of every full-intensity hold, in script order."""
-        return [(s.start, s.end, s.expression) for s in self._segments if s.kind == "hold"]
+        """(start, end, expression) of every full-intensity hold of the first pass, in order."""
+        return [
+            (self.lead_in + s.start, self.lead_in + s.end, s.expression)
+            for s in self._segments
+            if s.kind == "hold"
+        ]
 
     # --- rendering -------------------------------------------------------------------------
 

@@ -92,18 +92,22 @@ def test_script_ramps_smoothly_between_neutral_and_each_expression(demo):
     # Given the default script
     assert [s.expression for s in demo.script][:3] == ["happy", "surprise", "anger"]
     assert all(s.expression in EXPRESSIONS for s in demo.script)
-    # When sampled finely, then intensity moves in small steps and every hold reaches 1
-    ts = np.arange(0.0, demo.duration, 1 / 30)
+    # When sampled finely, then it opens neutral, intensity moves in small steps and every
+    # hold reaches 1
+    ts = np.arange(0.0, 2 * demo.duration, 1 / 30)  # across the wrap-around too
     intensity = np.array([demo.expression_at(t)[1] for t in ts])
     assert np.abs(np.diff(intensity)).max() < 0.2, "intensity jumps between frames"
     assert demo.expression_at(0.0) == ("neutral", 0.0)
+    assert all(demo.expression_at(t)[0] == "neutral" for t in np.arange(0, demo.lead_in, 0.1))
     for start, end, name in demo.timeline():
         assert demo.expression_at((start + end) / 2) == (name, 1.0)
 
 
 def test_reading_the_demo_is_live_and_reports_what_it_shows():
     # Given a short, non-looping script
-    source = DemoSource(script=[DemoStep("happy", hold=0.2)], ramp=0.05, rest=0.05, loop=False)
+    source = DemoSource(
+        script=[DemoStep("happy", hold=0.2)], ramp=0.05, rest=0.05, lead_in=0.0, loop=False
+    )
     before = set(threading.enumerate())
     # When it is read to the end
     with source:

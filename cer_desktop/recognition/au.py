@@ -91,6 +91,8 @@ AU_MAX = 5.0
 # corner reference sits this far from the upper lip towards the lower lip, so a jaw drop
 # alone neither raises nor lowers the corners.
 _CORNER_FOLLOW = 0.2
+# Mouth widening per unit of lip opening that MediaPipe reports without any lip stretch.
+_OPEN_WIDENING = 0.2
 
 
 class LandmarkShapeError(ValueError):
@@ -312,7 +314,10 @@ def _raw_actions(d: np.ndarray) -> np.ndarray:
     aperture = d[f["upper_lid"]] - d[f["lower_lid"]]
     lower_lid, cheek = d[f["lower_lid"]], d[f["cheek"]]
     corner = d[f["corner_raise"]]
-    width = d[f["mouth_width"]]
+    # MediaPipe's mesh widens the mouth as it opens (about +0.05 IOD of width for +0.3 IOD
+    # of opening, measured on warped faces whose corners were moved *inwards*), so that share
+    # of the widening is not taken as a corner pull or a lip stretch.
+    width = d[f["mouth_width"]] - _OPEN_WIDENING * max(d[f["lip_gap"]], 0.0)
     thickness = d[f["lip_thickness"]]
     # AU4 lowers the brows and draws them together; the inner brows and the gap both count.
     au04 = -0.5 * (brow_in + brow_out) + 0.5 * max(-brow_gap, 0.0) - 0.5 * max(brow_in, 0.0)

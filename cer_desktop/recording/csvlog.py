@@ -30,6 +30,7 @@ AU_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
 FIRST_PART = "frames.csv"
+_FileIO = io.FileIO  # the file class parts are written with (tests give a disk that fills up)
 _PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 
 
@@ -130,7 +131,7 @@ class CsvLog:
     def _start_part(self, label_set: LabelSet) -> None:
         self._close_file()
         path = self.folder / part_name(len(self.parts) + 1)
-        self._file = io.FileIO(path, "w")  # unbuffered: one write() per flush
+        self._file = _FileIO(path, "w")  # unbuffered: one write() per flush
         self.parts.append(path)
         self.part_label_sets.append(label_set.name)
         self._label_set = label_set
@@ -154,10 +155,21 @@ class CsvLog:
             return
         data = self._buffer.getvalue().encode("utf-8")
         if data:
-            view = memoryview(data)
-            while view:
-                n = self._file.write(view)
-                view = view[n or 0 :]
+            start = self._file.tell()
+            done = 0
+            try:
+                while done < len(data):
+                    done += self._file.write(data[done:]) or 0
+            except OSError:
+                # A full disk may take part of the block: keep the whole rows that made it
+                # and cut the rest (truncating needs no space), so the file ends at a row.
+                keep = data.rfind(b"\n", 0, done) + 1
+                try:
+                    os.ftruncate(self._file.fileno(), start + keep)
+                    self._file.seek(start + keep)
+                except OSError:
+                    pass
+                raise
             self._buffer.seek(0)
             self._buffer.truncate()
         if sync:

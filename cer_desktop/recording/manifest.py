@@ -79,12 +79,16 @@ def write_manifest(folder: str | os.PathLike[str], manifest: dict[str, Any]) -> 
     """Write `manifest.json` atomically."""
     path = Path(folder) / MANIFEST_FILE
     tmp = path.with_name(MANIFEST_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, ensure_ascii=False, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, ensure_ascii=False, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # the old manifest stays whole
+        raise
     return path
 
 

@@ -1,6 +1,7 @@
 """Finish sessions that were not closed (a crash, `kill -9`, power loss): `cer recover FOLDER`.
 
-What recovery does, for a session whose manifest still says "recording":
+What recovery does, for a session whose manifest still says "recording" (or "failed": a disk
+error stopped it and its files may disagree by a few frames):
 1. each CSV part is cut after its last whole row (a half-written row is removed);
 2. the decodable frames of `annotated.mp4` (and `raw.mp4`) are counted;
 3. video and CSV are made to cover the same frames: the kept frames are the first
@@ -87,11 +88,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_unfinished(folder: str | os.PathLike[str]) -> bool:
-    """True if `folder` holds a session still marked "recording" whose recorder is gone."""
+    """True if `folder` holds a session still marked "recording" whose recorder is gone, or
+    one a disk error stopped ("failed")."""
     try:
         m = read_manifest(folder)
     except ManifestError:
         return False
+    if m.get("status") == STATUS_FAILED:
+        return True  # stopped by a disk error: its files may disagree by a few frames
     if m.get("status") != STATUS_RECORDING:
         return False
     pid = m.get("pid")
@@ -103,7 +107,8 @@ def is_unfinished(folder: str | os.PathLike[str]) -> bool:
 
 def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
     """Sessions under `root` (the folder itself and its sub-folders) left "recording" by a
-    recorder that is gone (crashed or killed): the app recovers them on start."""
+    recorder that is gone (crashed or killed) or stopped by a disk error: the app recovers
+    them on start (`recover_all`)."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -190,10 +195,11 @@ def _cut_video(path: Path, frames: int, report: RecoveryReport) -> None:
 def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
     """Repair a session that was not closed; see the module docstring for what it does.
 
-    Sessions marked "recording" (crashed) or "failed" (stopped by a disk error, whose CSV may
-    end in a half row) are repaired; a complete or recovered one is left alone (`needed=False`) unless
-    `force`. Raises `RecoveryError` for a folder without a manifest or a session whose
-    recorder process is still alive.
+    Sessions marked "recording" (crashed) or "failed" (stopped by a disk error; its files may
+    disagree by a few frames) are repaired; a complete or recovered one is left alone
+    (`needed=False`) unless `force`, which also skips the check that the recording process is
+    gone. Raises `RecoveryError` for a folder without a manifest or a session whose recorder
+    process is still alive.
     """
     folder = Path(folder)
     try:
@@ -204,7 +210,7 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     report = RecoveryReport(folder=str(folder), needed=False, status_before=status)
     if status not in (STATUS_RECORDING, STATUS_FAILED) and not force:
         return report
-    if status == STATUS_RECORDING and not is_unfinished(folder):
+    if status == STATUS_RECORDING and not force and not is_unfinished(folder):
         raise RecoveryError(f"{folder} is still being recorded by process {m.get('pid')}")
     report.needed = True
 
@@ -235,9 +241,12 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     raw = folder / RAW_VIDEO
     report.video_frames_found = _video_frames(annotated, report)
     limits = [report.video_frames_found, report.csv_frames_covered]
-    if m.get("record_raw") or raw.exists():
+    if raw.exists():
+        # A raw video that is gone altogether (deleted to free space) does not cut the rest.
         report.raw_frames_found = _video_frames(raw, report)
         limits.append(report.raw_frames_found)
+    elif m.get("record_raw"):
+        report.notes.append(f"{RAW_VIDEO} missing")
     keep = min(limits)
     report.frames_kept = keep
 

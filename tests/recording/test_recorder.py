@@ -173,3 +173,32 @@ def test_frames_without_faces_are_in_the_video_only(tmp_path):
     rec.close()
     assert count_frames(tmp_path / "s" / "annotated.mp4") == 20
     assert list(read_rows(tmp_path / "s")) == []
+
+
+def test_csv_cut_by_a_full_disk_still_ends_at_a_whole_row(tmp_path, monkeypatch):
+    # given a disk with room for 700 bytes of CSV
+    import io
+
+    from cer_desktop.recording import csvlog
+
+    class FillingFile(io.FileIO):
+        budget = 700
+
+        def write(self, b):
+            if FillingFile.budget <= 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            n = min(len(b), FillingFile.budget)
+            FillingFile.budget -= n
+            return super().write(bytes(b[:n]))
+
+    monkeypatch.setattr(csvlog, "_FileIO", FillingFile)
+    rec = SessionRecorder(tmp_path / "s", block=True)
+    record(rec, 30)
+    rec.close()
+    # then the recording stopped with a message and the CSV holds only whole rows
+    assert rec.error and "disk full" in rec.error
+    data = (tmp_path / "s" / "frames.csv").read_bytes()
+    assert len(data) <= 700
+    assert data.endswith(b"\n"), "a half row was left at the end"
+    header, *rows = data.decode().splitlines()
+    assert rows and all(r.count(",") == header.count(",") for r in rows)

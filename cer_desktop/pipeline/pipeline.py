@@ -183,9 +183,10 @@ class Pipeline:
         self._capture_rate = _Rate()
         self._display_rate = _Rate()
         self._display_reported = False
-        self._c2p: deque[float] = deque(maxlen=600)
-        self._landmarks: deque[float] = deque(maxlen=600)
-        self._align: deque[float] = deque(maxlen=600)
+        # Recent per-frame timings (a few minutes at 30 fps) for medians.
+        self._c2p: deque[float] = deque(maxlen=6000)
+        self._landmarks: deque[float] = deque(maxlen=6000)
+        self._align: deque[float] = deque(maxlen=6000)
         self._captured = 0
         self._painted = 0
         self._displayed = 0
@@ -245,6 +246,13 @@ class Pipeline:
     def sinks(self) -> tuple[AnnotationSink, ...]:
         with self._sinks_lock:
             return tuple(self._sinks)
+
+    def reset_timings(self) -> None:
+        """Start the timing medians afresh (e.g. after a benchmark's warm-up)."""
+        with self._lock:
+            self._c2p.clear()
+            self._landmarks.clear()
+            self._align.clear()
 
     def note_displayed(self) -> None:
         """The consumer of `on_display` calls this when a frame really reached the screen, so
@@ -408,10 +416,11 @@ class Pipeline:
             self._fail(f"Face analysis failed: {type(exc).__name__}: {exc}", stop=False)
             faces = []
         timing = getattr(self.analyzer, "last_timing", None) or {}
-        if faces and "landmarks" in timing:
-            self._landmarks.append(float(timing["landmarks"]))
-        if faces and "align" in timing:
-            self._align.append(float(timing["align"]))
+        with self._lock:
+            if faces and "landmarks" in timing:
+                self._landmarks.append(float(timing["landmarks"]))
+            if faces and "align" in timing:
+                self._align.append(float(timing["align"]))
 
         message = ""
         if faces:
@@ -457,8 +466,8 @@ class Pipeline:
             message=message,
         )
         painted = frozen_array(paint(annotation, show_aus=self.show_aus))
-        self._c2p.append((time.monotonic() - frame.t_capture) * 1000.0)
         with self._lock:
+            self._c2p.append((time.monotonic() - frame.t_capture) * 1000.0)
             self._painted += 1
 
         if self._display is not None:

@@ -47,9 +47,10 @@ class FixedRecognizer:
 class BusyRecognizer:
     """Keeps ONE core busy for `busy_ms` per call with torch matrix products, like a model.
 
-    Not a sleep: the time is spent computing, on one thread (`torch.set_num_threads(1)` in
-    the calling thread), so it competes for the CPU the way a real recognizer does. Returns
-    valid predictions whose top label cycles with the call count.
+    Not a sleep: each call spends `busy_ms` of its thread's CPU time computing, on one thread
+    (`torch.set_num_threads(1)` in the calling thread), so it competes for the CPU the way a
+    real recognizer does (on an idle core a call takes `busy_ms`). Returns valid predictions
+    whose top label cycles with the call count.
     """
 
     def __init__(self, busy_ms: float = 500.0, name: str = "busy", size: int = 256) -> None:
@@ -70,8 +71,11 @@ class BusyRecognizer:
         a = self._a
         b = a.clone()
         t0 = time.perf_counter()
-        deadline = t0 + self.busy_ms / 1000.0
-        while time.perf_counter() < deadline:
+        # Count this thread's CPU time, not wall time: the call does a fixed amount of work,
+        # so on a contended machine it takes longer, the way a real model does.
+        cpu0 = time.thread_time()
+        budget = self.busy_ms / 1000.0
+        while time.thread_time() - cpu0 < budget:
             b = torch.tanh(a @ b)
         self.calls += 1
         # Keep the result alive so the computation is real work, not dead code.

@@ -202,3 +202,18 @@ def test_csv_cut_by_a_full_disk_still_ends_at_a_whole_row(tmp_path, monkeypatch)
     assert data.endswith(b"\n"), "a half row was left at the end"
     header, *rows = data.decode().splitlines()
     assert rows and all(r.count(",") == header.count(",") for r in rows)
+
+
+def test_annotated_video_holds_the_painted_pixels_and_raw_the_camera_frame(session):
+    import av
+
+    folder, _, _ = session
+
+    def first_frame(name):
+        with av.open(str(folder / name)) as c:
+            return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+    painted, raw = first_frame("annotated.mp4"), first_frame("raw.mp4")
+    # the synthetic painter drew a white band over the top rows; the raw frame is dark there
+    assert painted[:3].mean() > 200, "the annotated video is not the painted frame"
+    assert raw[:3].mean() < 80, "the raw video is not the camera frame"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from cer_desktop.capture.base import FrameSource, SourceError
 from cer_desktop.capture.convert import to_rgb
 
 __all__ = ["CameraInfo", "CameraSource", "list_cameras"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,9 @@ class CameraSource(FrameSource):
         self.open_timeout = float(open_timeout)
         self._factory: CaptureFactory = capture_factory or cv2.VideoCapture
         self._cap: Any = None
+        # Held around every driver call: releasing a capture while another thread is inside
+        # read() can crash the driver, so close() waits for the read in flight.
+        self._cap_lock = threading.Lock()
         self._pending: np.ndarray | None = None
         self._last_good = 0.0
         self._actual_fps: float | None = None
@@ -155,10 +162,13 @@ class CameraSource(FrameSource):
         return f"index {self.device}" if isinstance(self.device, int) else str(self.device)
 
     def _grab(self) -> np.ndarray | None:
-        try:
-            ok, image = self._cap.read()
-        except cv2.error:
-            return None
+        with self._cap_lock:
+            if self._cap is None:
+                raise SourceError(f"the camera at {self._where()} was closed")
+            try:
+                ok, image = self._cap.read()
+            except cv2.error:
+                return None
         if not ok or image is None or getattr(image, "size", 0) == 0:
             return None
         try:
@@ -189,10 +199,17 @@ class CameraSource(FrameSource):
         self._release()
 
     def _release(self) -> None:
-        if self._cap is not None:
-            with contextlib.suppress(Exception):
-                self._cap.release()
-            self._cap = None
+        if not self._cap_lock.acquire(timeout=5.0):
+            # A read stuck in the driver: leave the device to the process exit, never crash.
+            log.warning("the camera at %s is stuck in a read; not released", self._where())
+            return
+        try:
+            if self._cap is not None:
+                with contextlib.suppress(Exception):
+                    self._cap.release()
+                self._cap = None
+        finally:
+            self._cap_lock.release()
 
 
 def _linux_devices() -> list[tuple[int, str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ class VideoFileSource(FrameSource):
         self._fps: float | None = None
         self._frame_count: int | None = None
         self._decoded = 0
+        # Held around decoding and closing: closing a container that another thread is
+        # decoding from can crash FFmpeg.
+        self._av_lock = threading.RLock()
 
     @property
     def fps(self) -> float | None:
@@ -93,17 +97,20 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"cannot open video {self.path}: {_reason(exc)}") from exc
 
     def _decode_next(self) -> np.ndarray | None:
-        assert self._decoder is not None
-        try:
-            frame = next(self._decoder)
-        except StopIteration:
-            return None
-        except Exception as exc:
-            raise SourceError(
-                f"decode error in {self.path} after frame {self._decoded}: {_reason(exc)}"
-            ) from exc
-        self._decoded += 1
-        return to_rgb(frame.to_ndarray(format="rgb24"))
+        with self._av_lock:
+            if self._decoder is None:
+                raise SourceError(f"video {self.path} was closed")
+            try:
+                frame = next(self._decoder)
+                image = frame.to_ndarray(format="rgb24")
+            except StopIteration:
+                return None
+            except Exception as exc:
+                raise SourceError(
+                    f"decode error in {self.path} after frame {self._decoded}: {_reason(exc)}"
+                ) from exc
+            self._decoded += 1
+        return to_rgb(image)
 
     def _read(self) -> np.ndarray | None:
         if self._pending is not None:
@@ -122,13 +129,14 @@ class VideoFileSource(FrameSource):
         self._release()
 
     def _release(self) -> None:
-        self._decoder = None
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception:  # closing a broken container must not mask the real error
-                log.debug("closing %s failed", self.path, exc_info=True)
-            self._container = None
+        with self._av_lock:
+            self._decoder = None
+            if self._container is not None:
+                try:
+                    self._container.close()
+                except Exception:  # closing a broken container must not mask the real error
+                    log.debug("closing %s failed", self.path, exc_info=True)
+                self._container = None
 
 
 class ImageFolderSource(FrameSource):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from datetime import UTC
 from pathlib import Path
@@ -361,3 +362,44 @@ def test_open_source_dispatches_on_the_spec(tmp_path):
 def test_open_source_names_bad_specs(spec):
     with pytest.raises(SourceError, match="no source given|no such file or folder"):
         open_source(spec)
+
+
+def test_closing_a_camera_waits_for_the_read_in_flight():
+    # Given a camera whose reads take a while, read from another thread
+    class SlowCapture(FakeCapture):
+        def __init__(self) -> None:
+            super().__init__(good=1_000)
+            self.reading = False
+            self.overlap = False
+
+        def read(self):
+            self.reading = True
+            time.sleep(0.05)
+            self.reading = False
+            return super().read()
+
+        def release(self) -> None:
+            self.overlap = self.overlap or self.reading
+            super().release()
+
+    fake = SlowCapture()
+    source = CameraSource(0, capture_factory=fake)
+    source.open()
+    errors: list[BaseException] = []
+
+    def reader():
+        try:
+            while source.state is SourceState.RUNNING:
+                source.read()
+        except (SourceError, IllegalTransition) as exc:  # closed under our feet: expected
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.12)
+    # When it is closed meanwhile
+    source.close()
+    thread.join(5)
+    # Then the driver was never released in the middle of a read
+    assert fake.released and not fake.overlap, "released while a read was in flight"
+    assert not thread.is_alive()

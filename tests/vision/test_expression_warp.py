@@ -151,3 +151,36 @@ def test_bad_inputs_are_named_errors(warper, astronaut):
         ExpressionWarper(astronaut[..., 0], astronaut_landmarks())
     with pytest.raises(ValueError, match="478"):
         ExpressionWarper(astronaut, astronaut_landmarks()[:68])
+
+
+def test_warps_follow_the_face_frame_on_a_rotated_face(mesh, astronaut):
+    # Given the astronaut rotated by 20 degrees, with landmarks detected on the rotated photo
+    import cv2
+
+    m = cv2.getRotationMatrix2D((256, 256), 20, 1.0)
+    rotated = cv2.warpAffine(astronaut, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    before = detect(mesh, rotated)
+    warper = ExpressionWarper(rotated, before)
+    # When warped to "happy"
+    after = detect(mesh, warper.warp("happy"))
+    # Then the mouth corners rose along the face's own up direction (not the image's)
+    eyes = before[473] - before[468]
+    down = np.array([-eyes[1], eyes[0]]) / np.hypot(*eyes)
+    rise = -float(((after - before)[[61, 291]] @ down).mean())
+    wanted = -float((warper.displacement("happy")[[61, 291]] @ down).mean())
+    assert wanted > 0 and rise > 0.5 * wanted, f"corners rose {rise:.1f} px of {wanted:.1f}"
+
+
+def test_a_face_cut_by_the_image_border_still_warps(astronaut):
+    # Given the photo cut just below the mouth (the chin's landmarks fall outside the image)
+    lm = astronaut_landmarks()
+    cut = np.ascontiguousarray(astronaut[: int(lm[17, 1]) + 4])
+    # When warped with a dropped jaw, then the image keeps its size and the top is unchanged
+    out = ExpressionWarper(cut, lm).warp("surprise")
+    assert out.shape == cut.shape
+    assert np.array_equal(out[:30], cut[:30])
+
+
+def test_landmarks_that_are_not_a_face_are_rejected(astronaut):
+    with pytest.raises(ValueError, match="not describe a face"):
+        ExpressionWarper(astronaut, np.zeros((478, 3)))

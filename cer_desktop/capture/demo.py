@@ -154,9 +154,9 @@ class DemoSource(FrameSource):
     The demo opens on `lead_in` seconds of neutral face (enough for a recognizer to learn a
     neutral baseline; only before the first pass). Then each step of `script` ramps from
     neutral to the expression (`ramp` seconds, smooth), holds it, and ramps back, with `rest`
-    seconds of neutral before each step; a gentle head motion
-    (a few pixels, a few degrees, a few percent of scale) runs throughout. With `loop=True`
-    (the default) the script repeats forever; otherwise `read()` returns None after one pass.
+    seconds of neutral before each step. A gentle head motion (a few pixels, a few degrees, a
+    few percent of scale) runs throughout. With `loop=True` (the default) the script repeats
+    forever; otherwise `read()` returns None after one pass.
 
     `current_expression` / `current_intensity` say what the last frame shows;
     `expression_at(t)` and `render(t)` give any moment of the script without pacing.

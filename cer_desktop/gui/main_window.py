@@ -224,6 +224,15 @@ class MainWindow(QMainWindow):
         self.marker_action.triggered.connect(self._on_marker)
         tb.addAction(self.marker_action)
 
+        self.raw_action = QAction("Raw video too", self)
+        self.raw_action.setCheckable(True)
+        self.raw_action.setChecked(self.settings.record_raw)
+        self.raw_action.setToolTip(
+            "Also record the camera frames without overlays (next recording)"
+        )
+        self.raw_action.toggled.connect(self._on_record_raw)
+        tb.addAction(self.raw_action)
+
         self.model_action = QAction("Model…", self)
         self.model_action.setObjectName("modelAction")
         self.model_action.triggered.connect(self.open_model_dialog)
@@ -610,6 +619,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Marker added{': ' + note if note else ''}", 3000)
             except Exception as exc:
                 self.show_message(f"Marker failed: {exc}")
+
+    @Slot(bool)
+    def _on_record_raw(self, on: bool) -> None:
+        self.settings.record_raw = bool(on)
+        self.save()
 
     @Slot()
     def _on_choose_record_folder(self) -> None:

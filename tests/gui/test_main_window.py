@@ -238,3 +238,17 @@ def test_record_button_records_a_session(make_window, qtbot, tmp_path):
     assert (sessions[0] / "manifest.json").exists()
     assert (sessions[0] / "annotated.mp4").stat().st_size > 0
     assert "Recorded" in w.statusBar().currentMessage()
+
+
+def test_camera_gone_stops_cleanly_with_a_message(make_window, qtbot):
+    # Given a camera that stops delivering after 10 frames
+    def factory(spec):
+        return ListSource(FRAMES, fps=30.0, live=True, loop=True, fail_at=10, description=spec)
+
+    w = make_window(source_factory=factory)
+    # Then the window says so, tidies up the pipeline and keeps running
+    qtbot.waitUntil(lambda: "stopped delivering" in w.statusBar().currentMessage(), timeout=5000)
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=5000)
+    assert w.start_button.text() == "Start"
+    assert pipeline_threads() == []
+    assert w.isVisible()

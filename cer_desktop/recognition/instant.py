@@ -51,7 +51,9 @@ class InstantRecognizer:
     track: the median of the feature vectors seen in that window, after dropping frames whose
     AU evidence against that median is high. While it is being learned, predictions are still
     returned, against a blend of the default baseline and the samples so far (so they start
-    near neutral for a face at rest). The default baseline is MediaPipe's canonical neutral
+    near neutral for a face at rest; a face whose rest pose differs from the canonical face,
+    e.g. a smiling one, reads as that expression for the first few frames). The default
+    baseline is MediaPipe's canonical neutral
     face (with dead zones widened by the spread between people), or whatever
     `seed_baseline(landmarks)` set. With `learn_baseline=False` (still images), every face is
     read against the default baseline.
@@ -118,7 +120,7 @@ class InstantRecognizer:
             self._default_is_prior = True
 
     def baseline_state(self, track_id: int) -> str:
-        """ "default" (no history), "learning" or "frozen" (learned or seeded)."""
+        """Where a track's baseline stands: "default" (no history), "learning" or "frozen"."""
         with self._lock:
             track = self._tracks.get(int(track_id))
         if track is None or (track.baseline is None and not track.samples):

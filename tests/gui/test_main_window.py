@@ -252,3 +252,52 @@ def test_camera_gone_stops_cleanly_with_a_message(make_window, qtbot):
     assert w.start_button.text() == "Start"
     assert pipeline_threads() == []
     assert w.isVisible()
+
+
+def test_model_dialog_round_trip(qtbot):
+    from cer_desktop.gui.model_dialog import ModelDialog
+
+    d = ModelDialog(ModelChoice("base/id", "/adapters/x", "nf4", 0.4))
+    qtbot.addWidget(d)
+    assert d.choice() == ModelChoice("base/id", "/adapters/x", "nf4", 0.4)
+    d.quant.setCurrentText("int8")
+    d.threshold.setValue(0.25)
+    assert d.choice().quant == "int8" and d.choice().threshold == pytest.approx(0.25)
+    d.use_instant.click()
+    assert d.choice().base == "" and d.result() == ModelDialog.DialogCode.Accepted
+    assert d.choice().spec() is None, "an empty base means the instant recognizer"
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen(tmp_path_factory):
+    tiny = pytest.importorskip("cer_desktop.testing.tiny_models")
+    return tiny.build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny") / "qwen")
+
+
+@pytest.mark.slow
+def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, qtbot, tiny_qwen):
+    pytest.importorskip("cer_desktop.recognition.factory")
+    # Given the window running on the instant tier (the default recognizer)
+    w = make_window(recognizer=FixedRecognizer(name="instant"))
+    # When the user picks a local tiny Qwen2-VL folder
+    w.load_model(ModelChoice(str(tiny_qwen), "", "none", 0.0))
+    qtbot.waitUntil(lambda: w._loader is None, timeout=120_000)
+    # Then the LVLM recognizer runs in the live worker and the choice is remembered
+    assert "Model ready" in w.statusBar().currentMessage(), w.statusBar().currentMessage()
+    qtbot.waitUntil(
+        lambda: w.pipeline.stats.recognizer_calls > 0 and w.pipeline.stats.recognizer == "lvlm",
+        timeout=60_000,
+    )
+    assert load_settings().model_base == str(tiny_qwen)
+
+
+@pytest.mark.slow
+def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_path):
+    pytest.importorskip("cer_desktop.recognition.factory")
+    w = make_window(recognizer=FixedRecognizer(name="instant"))
+    w.load_model(ModelChoice(str(tmp_path / "no-such-model")))
+    qtbot.waitUntil(lambda: w._loader is None, timeout=60_000)
+    boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
+    assert boxes, "no error message shown"
+    assert "no-such-model" in boxes[0].text()
+    assert w.recognizer.name == "instant", "the app keeps running on the instant tier"

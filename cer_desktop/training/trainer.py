@@ -417,7 +417,7 @@ def train(
         dataloader_num_workers=tr.num_workers,
         remove_unused_columns=False,
         bf16=compute_dtype(recipe.model.dtype) == torch.bfloat16 and torch.cuda.is_available(),
-        gradient_checkpointing=False,  # enabled on the model in load_for_training
+        dataloader_pin_memory=torch.cuda.is_available(),
         save_only_model=False,
     )
     trainer = Trainer(

@@ -36,7 +36,12 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Annotation, Frame, Recognizer
 from cer_desktop.labels import LabelSet, get_label_set
-from cer_desktop.recording.manifest import ManifestError, read_manifest, write_manifest
+from cer_desktop.recording.manifest import (
+    ManifestError,
+    read_manifest,
+    recognizer_fields,
+    write_manifest,
+)
 from cer_desktop.recording.recorder import RecordingError, SessionRecorder
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ VIDEO_SUFFIXES = frozenset(
 )
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_IMAGE_FPS = 1.0
+DEFAULT_LABEL_SET = "raf_compound+neutral"
 
 
 @dataclass(frozen=True)
@@ -273,11 +279,16 @@ def annotate_one(
     recorder = None
     try:
         recognizer = make_recognizer(item, source)
-        extra.setdefault("recognizer", recognizer.name)
+        for key, value in recognizer_fields(recognizer, label_set).items():
+            extra.setdefault(key, value)
         recorder = SessionRecorder(
             folder, record_raw=record_raw, fps=source.fps or 30.0, block=True, manifest_extra=extra
         )
-        analyzer = FaceAnalyzer(max_faces=max_faces, static_images=item.kind != "video")
+        # The crop the model was trained on (adapter metadata), 224 otherwise.
+        crop = int(getattr(recognizer, "crop_size", 224) or 224)
+        analyzer = FaceAnalyzer(
+            max_faces=max_faces, crop_size=crop, static_images=item.kind != "video"
+        )
         with tqdm(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
@@ -346,7 +357,7 @@ def annotate(
     inputs: Sequence[str | Path],
     out: str | Path,
     *,
-    label_set: LabelSet,
+    label_set: LabelSet | None = None,
     model_spec: Any = None,
     record_raw: bool = False,
     fps: float | None = None,
@@ -361,19 +372,17 @@ def annotate(
     out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
     summary = AnnotateSummary()
-    extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
     if model_spec is not None:
         from cer_desktop.recognition.factory import create_recognizer
 
         shared = create_recognizer(model_spec)
-        extra.update(
-            model=model_spec.base,
-            adapter=model_spec.adapter,
-            quantisation=model_spec.quant,
-        )
         factory = lambda item, source: shared  # noqa: E731 - one model for every input
+        # An adapter knows the label set it was trained on; use it unless told otherwise.
+        label_set = label_set or getattr(shared, "label_set", None)
+    label_set = label_set or get_label_set(DEFAULT_LABEL_SET)
+    extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
     try:
         from tqdm import tqdm
 
@@ -408,8 +417,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
     p.add_argument(
         "--label-set",
-        default="raf_compound+neutral",
-        help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C",
+        default=None,
+        help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C;"
+        f" default: the adapter's, else {DEFAULT_LABEL_SET}",
     )
     p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
     p.add_argument("--adapter", default=None, help="LoRA adapter folder")
@@ -429,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
     from cer_desktop.labels import LabelSetError
 
     try:
-        label_set = get_label_set(args.label_set)
+        label_set = get_label_set(args.label_set) if args.label_set else None
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2

@@ -104,3 +104,36 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ManifestError(f"{path} is not a JSON object")
     return data
+
+
+def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
+    """Manifest fields describing a recognizer: its name and, for a model, the base model,
+    adapter, quantisation, dtype, device, mode, threshold and the prompt (id and text) it
+    uses for `label_set`. Duck-typed, never raises: unknown parts are left out."""
+    fields: dict[str, Any] = {"recognizer": getattr(recognizer, "name", type(recognizer).__name__)}
+    spec = getattr(recognizer, "spec", None)
+    if spec is not None:
+        for key, name in (
+            ("model", "base"),
+            ("adapter", "adapter"),
+            ("quantisation", "quant"),
+            ("dtype", "dtype"),
+            ("device", "device"),
+            ("recognizer_mode", "mode"),
+            ("threshold", "threshold"),
+        ):
+            if getattr(spec, name, None) is not None:
+                fields[key] = getattr(spec, name)
+    try:
+        prompt = None
+        if label_set is not None and hasattr(recognizer, "prompt_for"):
+            prompt = recognizer.prompt_for(label_set)
+        prompt = prompt or getattr(recognizer, "prompt", None)
+        if prompt is not None:
+            fields["prompt"] = {
+                "id": getattr(prompt, "id", None),
+                "text": getattr(prompt, "text", None),
+            }
+    except Exception:  # noqa: BLE001 - a manifest detail is never worth a failure
+        pass
+    return fields

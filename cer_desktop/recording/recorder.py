@@ -309,6 +309,7 @@ class SessionRecorder:
     def _run(self) -> None:
         cpu0 = time.thread_time()
         last_flush = time.monotonic()
+        flushed = 0
         try:
             while True:
                 try:
@@ -316,9 +317,12 @@ class SessionRecorder:
                 except queue.Empty:
                     item = None
                     if not self._stopping.is_set():
-                        if time.monotonic() - last_flush >= self.flush_interval_s:
+                        # Idle: make the last frames durable once, then stay quiet.
+                        if self._written != flushed and (
+                            time.monotonic() - last_flush >= self.flush_interval_s
+                        ):
                             self._flush()
-                            last_flush = time.monotonic()
+                            flushed, last_flush = self._written, time.monotonic()
                         continue
                 if item is None:
                     if self._stopping.is_set() and self._queue.empty():
@@ -327,7 +331,7 @@ class SessionRecorder:
                 self._write(*item)
                 if time.monotonic() - last_flush >= self.flush_interval_s:
                     self._flush()
-                    last_flush = time.monotonic()
+                    flushed, last_flush = self._written, time.monotonic()
                 self._writer_cpu_s = time.thread_time() - cpu0
             self._finish()
         except Exception as exc:  # noqa: BLE001 - any failure ends the recording, not the app

@@ -183,16 +183,24 @@ class SessionRecorder:
         `block` overrides the recorder's policy for this call. After `close()` or a failure
         every frame is refused (False) and not counted as dropped: the recording is over.
         """
-        if self._stopping.is_set():
-            return False
         wait = self.policy is DeliveryPolicy.BLOCK_WHEN_FULL if block is None else block
-        with self._lock:
-            # Indices are given under the lock, in submit order, so CSV `frame` = video index.
-            index = self._accepted
-            item = (index, annotation, painted)
-            try:
-                if not wait:
-                    self._queue.put_nowait(item)
+        while True:
+            # `_stopping` is checked and set under the lock, so no frame slips into the
+            # queue after the writer was told to finish (it would be neither written nor
+            # counted). Indices are given under the lock too: CSV `frame` = video index.
+            with self._lock:
+                if self._stopping.is_set():
+                    return False
+                index = self._accepted
+                try:
+                    self._queue.put_nowait((index, annotation, painted))
+                except queue.Full:
+                    if not wait:
+                        self._drops[DROP_QUEUE_FULL] += 1
+                        return False
+                else:
+                    if index == 0:
+                        self._t0_capture = annotation.frame.t_capture
                     self._accepted += 1
                     self._last_frame = (
                         index,
@@ -200,21 +208,8 @@ class SessionRecorder:
                         annotation.frame.t_capture,
                     )
                     return True
-            except queue.Full:
-                self._drops[DROP_QUEUE_FULL] += 1
-                return False
-        # Offline: wait for room, but wake up if the writer fails meanwhile.
-        while not self._stopping.is_set():
-            with self._lock:
-                index = self._accepted
-                try:
-                    self._queue.put((index, annotation, painted), timeout=0.05)
-                except queue.Full:
-                    continue
-                self._accepted += 1
-                self._last_frame = (index, annotation.frame.frame_id, annotation.frame.t_capture)
-                return True
-        return False
+            # Offline and full: wait for room outside the lock, so the writer is never held up.
+            time.sleep(0.002)
 
     def add_marker(self, note: str = "") -> dict[str, Any]:
         """Log a marker (with an optional note) at the newest recorded frame; returns it."""
@@ -242,7 +237,8 @@ class SessionRecorder:
         if self._closed:
             return
         self._closed = True
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
         # The writer drains the queue after `_stopping`; the sentinel only wakes it up.
         try:
             self._queue.put(None, timeout=0.1)
@@ -341,9 +337,9 @@ class SessionRecorder:
 
     def _write(self, index: int, annotation: Annotation, painted: np.ndarray) -> None:
         frame = annotation.frame
-        if self._t0_capture is None:
-            self._t0_capture = frame.t_capture
+        if index == 0:
             self._on_first_frame(annotation)
+        assert self._t0_capture is not None  # set when frame 0 was accepted
         t = frame.t_capture - self._t0_capture
         self._video.write(painted, t)
         if self._raw is not None:
@@ -425,7 +421,8 @@ class SessionRecorder:
         message += f" (recording stopped after {self._written} frames)"
         log.error("%s", message)
         self._error = message
-        self._stopping.set()
+        with self._lock:
+            self._stopping.set()
         # Close what we can: a fragmented MP4 stays readable up to its last fragment.
         self._video.abort()
         if self._raw is not None:

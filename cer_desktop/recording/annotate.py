@@ -42,7 +42,6 @@ from cer_desktop.recording.manifest import (
     recognizer_fields,
     write_manifest,
 )
-from cer_desktop.recording.recorder import RecordingError, SessionRecorder
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +247,7 @@ def annotate_one(
     from tqdm import tqdm
 
     from cer_desktop.pipeline.pipeline import Pipeline
+    from cer_desktop.recording.recorder import RecordingError, SessionRecorder
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name

@@ -75,9 +75,9 @@ def list_camera_specs() -> list[tuple[str, str]]:
     out = []
     for cam in cams:
         index = getattr(cam, "index", None)
-        name = getattr(cam, "name", "") or f"Camera {index}"
+        name = getattr(cam, "name", "")
         spec = getattr(cam, "spec", None) or f"camera:{index}"
-        out.append((f"{name}", str(spec)))
+        out.append((f"Camera {index}" + (f": {name}" if name else ""), str(spec)))
     return out
 
 
@@ -503,8 +503,12 @@ class MainWindow(QMainWindow):
         if not s.running:
             # The loop ended by itself (end of file, camera gone): tidy up, keep the message.
             message = s.last_error or s.message
+            spec = self.source_spec
             self.stop()
-            if message:
+            if s.frames_captured == 0 and s.last_error and spec.startswith("camera:"):
+                # The camera never delivered (no such index, busy device): show the demo.
+                self._fall_back_to_demo(spec, reason=s.last_error)
+            elif message:
                 self.statusBar().showMessage(message)
 
     def _update_recognizer_label(self, s: Any) -> None:
@@ -761,10 +765,12 @@ class MainWindow(QMainWindow):
         return self._fallback
 
     # -- helpers --------------------------------------------------------------------------
-    def _fall_back_to_demo(self, failed_spec: str) -> bool:
+    def _fall_back_to_demo(self, failed_spec: str, reason: str = "") -> bool:
         if failed_spec == "demo":
             return False
         msg = f"Cannot open {failed_spec} — showing the built-in demo"
+        if reason:
+            msg += f" ({reason})"
         self._select_source("demo")
         self._status_message = msg
         ok = self.start()

@@ -301,3 +301,27 @@ def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_pa
     assert boxes, "no error message shown"
     assert "no-such-model" in boxes[0].text()
     assert w.recognizer.name == "instant", "the app keeps running on the instant tier"
+
+
+def test_camera_that_fails_to_open_falls_back_to_the_demo(make_window, qtbot):
+    from cer_desktop.capture.base import SourceError
+
+    class DeadCamera(ListSource):
+        def _open(self):
+            raise SourceError("camera 3 could not be opened")
+
+    specs: list[str] = []
+
+    def factory(spec):
+        specs.append(spec)
+        if spec == "camera:3":
+            return DeadCamera([], description=spec)
+        return ListSource(FRAMES, fps=30.0, live=True, loop=True, description=spec)
+
+    w = make_window(
+        AppSettings(source="camera:3"), cameras=[("Camera 3", "camera:3")], source_factory=factory
+    )
+    qtbot.waitUntil(lambda: w.source_spec == "demo" and w.view.shown >= 2, timeout=5000)
+    assert specs == ["camera:3", "demo"]
+    message = w.statusBar().currentMessage()
+    assert "camera:3" in message and "could not be opened" in message, message

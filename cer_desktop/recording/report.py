@@ -14,6 +14,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -132,6 +133,27 @@ def _segments(t: np.ndarray, gap: float) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+def _label_runs(ax: Any, s: FaceSeries, min_len: float) -> None:
+    """Write the top label on every stretch where it held long enough to read."""
+    if not s.labels:
+        return
+    start = 0
+    for i in range(1, len(s.labels) + 1):
+        if i == len(s.labels) or s.labels[i] != s.labels[start] or s.t[i] - s.t[i - 1] > 1.0:
+            t0, t1 = s.t[start], s.t[i - 1]
+            if s.labels[start] and t1 - t0 >= min_len:
+                ax.text(
+                    (t0 + t1) / 2,
+                    0.5,
+                    s.labels[start],
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.75, "lw": 0},
+                )
+            start = i
+
+
 def plot_timeline(
     path: Path,
     label_order: list[str],
@@ -162,6 +184,7 @@ def plot_timeline(
                 t = np.array([t[0], t[0] + step])
                 p = np.vstack([p, p])
             ax.stackplot(t, p.T, colors=colours, linewidth=0)
+        _label_runs(ax, s, min_len=max(1.0, 0.06 * t_max))
         ax.set_ylim(0, 1)
         ax.set_xlim(0, max(t_max, 1e-3))
         ax.set_ylabel(f"face {s.face_id}\nprobability")

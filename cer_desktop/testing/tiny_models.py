@@ -299,3 +299,38 @@ def build_tiny_llava(
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def save_random_lora(
+    base_folder: str | Path,
+    out_folder: str | Path,
+    *,
+    r: int = 4,
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj"),
+    std: float = 0.5,
+    seed: int = 1,
+    metadata: object | None = None,
+) -> Path:
+    """Save a PEFT LoRA adapter for the model in `base_folder` with random non-zero weights.
+
+    LoRA's B starts at zero (the adapter would change nothing); here both A and B are random so
+    the adapter visibly changes the model's answers. `metadata` (an `AdapterMetadata`) is
+    written beside PEFT's files when given.
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    out = Path(out_folder)
+    model = AutoModelForImageTextToText.from_pretrained(str(base_folder))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(target_modules))
+    )
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+    peft_model.save_pretrained(str(out))
+    if metadata is not None:
+        metadata.write(out)  # type: ignore[attr-defined]
+    return out

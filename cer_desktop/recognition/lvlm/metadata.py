@@ -72,6 +72,12 @@ class AdapterMetadata:
         )
 
     def to_label_set(self) -> LabelSet:
+        """The label set (the built-in object when name and labels match a built-in)."""
+        from cer_desktop.labels import BUILTIN
+
+        builtin = BUILTIN.get(self.label_set)
+        if builtin is not None and builtin.labels == tuple(self.labels):
+            return builtin
         try:
             return LabelSet(self.label_set, tuple(self.labels), self.label_set)
         except LabelSetError as exc:

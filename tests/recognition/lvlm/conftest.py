@@ -1,0 +1,46 @@
+"""Tiny real Qwen2-VL and LLaVA models (built once per session) and adapters for LVLM tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cer_desktop.testing.tiny_models import build_tiny_llava, build_tiny_qwen2vl
+
+# Large enough random weights that next-token distributions are far from uniform.
+INIT_STD = 0.15
+
+
+@pytest.fixture(scope="session")
+def qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny") / "qwen2vl", init_std=INIT_STD)
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llava(tmp_path_factory.mktemp("tiny") / "llava", init_std=INIT_STD)
+
+
+@pytest.fixture(scope="session")
+def qwen_loaded(qwen_dir: Path):
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    return load_base(ModelSpec(base=str(qwen_dir)))
+
+
+@pytest.fixture(scope="session")
+def llava_loaded(llava_dir: Path):
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    return load_base(ModelSpec(base=str(llava_dir)))
+
+
+@pytest.fixture(scope="session")
+def faces() -> list[np.ndarray]:
+    """Three different 224x224 RGB 'faces' (random textures: the models are random too)."""
+    rng = np.random.default_rng(7)
+    return [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(3)]

@@ -1,0 +1,135 @@
+"""Closed-set scoring: the batched, cache-sharing scorer equals the plain one-by-one reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cer_desktop.labels import RAF_COMPOUND, get_label_set
+from cer_desktop.recognition.lvlm.encoding import ImageLimits, label_token_ids
+from cer_desktop.recognition.lvlm.prompts import prompt_for
+from cer_desktop.recognition.lvlm.scoring import (
+    ClosedSetScorer,
+    LabelTrie,
+    ScoringError,
+    generate_answers,
+    parse_answer,
+    reference_log_likelihoods,
+)
+
+# Labels that are prefixes of each other and share first tokens: multi-token labels must be exact.
+NESTED = get_label_set("custom:Happily,Happily Surprised,Happily Surprised Sadly,Sadly,Calm")
+
+
+def _softmax(ll: np.ndarray) -> np.ndarray:
+    e = np.exp(ll - ll.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("which", ["qwen_loaded", "llava_loaded"])
+@pytest.mark.parametrize("label_set", [RAF_COMPOUND, NESTED], ids=lambda s: s.name)
+def test_batched_scores_equal_the_one_by_one_reference(which, label_set, request, faces):
+    # given a tiny model and two faces
+    model, processor = request.getfixturevalue(which)
+    faces = faces[:2]
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    # when all faces x labels are scored in the two batched passes, and one by one
+    batched = scorer.log_likelihoods(faces, label_set)
+    reference = reference_log_likelihoods(model, processor, faces, label_set, None, ImageLimits())
+    # then the log-likelihoods and probabilities agree
+    assert np.ptp(reference) > 1.0, "the reference must discriminate labels, or the test is vacuous"
+    np.testing.assert_allclose(batched, reference, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        scorer.score(faces, label_set), _softmax(reference), atol=1e-4, rtol=0
+    )
+
+
+def test_label_set_with_neutral_matches_the_reference(qwen_loaded, faces):
+    model, processor = qwen_loaded
+    label_set = RAF_COMPOUND.with_neutral()  # the compounds plus an honest Neutral
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    reference = reference_log_likelihoods(
+        model, processor, faces[:1], label_set, None, ImageLimits()
+    )
+    np.testing.assert_allclose(scorer.log_likelihoods(faces[:1], label_set), reference, atol=1e-4)
+
+
+def test_one_face_alone_scores_as_in_a_batch(qwen_loaded, faces):
+    # the cache expansion must not mix faces: each face's row equals its solo result
+    model, processor = qwen_loaded
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    together = scorer.score(faces, RAF_COMPOUND)
+    alone = np.vstack([scorer.score([f], RAF_COMPOUND) for f in faces])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert np.abs(together[0] - together[1]).max() > 1e-3, (
+        "different faces should score differently"
+    )
+
+
+def test_probabilities_sum_to_one_for_mixed_face_sizes(qwen_loaded, faces):
+    model, processor = qwen_loaded
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    odd = np.full((112, 168, 3), 90, np.uint8)
+    probs = scorer.score([faces[0], odd, faces[1]], RAF_COMPOUND)
+    assert probs.shape == (3, 11)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(
+        probs[[0, 2]], scorer.score([faces[0], faces[1]], RAF_COMPOUND), atol=1e-5
+    )
+
+
+def test_trie_runs_a_prefix_once_and_needs_a_distribution_per_distinct_prefix():
+    # given labels whose tokens share prefixes (end token = 9)
+    trie = LabelTrie.build([(1, 9), (1, 2, 9), (1, 2, 3, 9), (4, 9)])
+    # then (1,2,3) covers the rows (1,) and (1,2); (4,) needs its own row
+    assert set(trie.rows) == {(1, 2, 3), (4,)}
+    assert set(trie.prefixes) == {(1,), (1, 2), (1, 2, 3), (4,)}
+    for prefix, (row, pos) in zip(trie.prefixes, trie.where, strict=True):
+        assert trie.rows[row][: pos + 1] == prefix
+
+
+def test_labels_with_identical_tokens_are_refused():
+    with pytest.raises(ScoringError, match="same tokens"):
+        LabelTrie.build([(1, 9), (1, 9)])
+
+
+def test_nested_labels_keep_their_end_token(qwen_loaded):
+    # "Happily" must be scored with its end token, so it is not a prefix of "Happily Surprised"
+    _, processor = qwen_loaded
+    seqs = label_token_ids(processor, NESTED, prompt_for(NESTED))
+    assert seqs[1][: len(seqs[0]) - 1] == seqs[0][:-1]
+    assert seqs[0][-1] != seqs[1][len(seqs[0]) - 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Happily Surprised", "Happily Surprised"),
+        ("happily surprised.", "Happily Surprised"),
+        ("  Happily_Surprised", "Happily Surprised"),
+        ("Sadly-Angry!", "Sadly Angry"),
+        ("The face looks sadly angry to me", "Sadly Angry"),
+        ("Sadly Angry, or maybe Sadly Fearful", "Sadly Angry"),
+        ("maybe sadly fearful or happily surprised", None),
+        ("I cannot tell", None),
+        ("", None),
+        ("Happily Surpr", None),
+    ],
+)
+def test_parser_maps_free_answers_to_a_label_or_unknown(text, expected):
+    index = parse_answer(text, RAF_COMPOUND)
+    assert (None if index is None else RAF_COMPOUND.labels[index]) == expected
+
+
+def test_parser_prefers_the_longest_label():
+    ls = get_label_set("custom:Surprise,Happily Surprise")
+    assert ls.labels[parse_answer("it is happily surprise", ls)] == "Happily Surprise"
+
+
+def test_generation_mode_returns_parsed_answers(qwen_loaded, faces):
+    model, processor = qwen_loaded
+    answers = generate_answers(model, processor, faces[:2], RAF_COMPOUND, None, ImageLimits())
+    assert len(answers) == 2
+    for a in answers:
+        assert isinstance(a.text, str)
+        assert a.label_index == parse_answer(a.text, RAF_COMPOUND)

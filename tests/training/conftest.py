@@ -52,3 +52,16 @@ def recipe_dict(base: Path, root: Path, out: Path, **sections: dict) -> dict:
     for name, values in sections.items():
         d[name] = {**d.get(name, {}), **values}
     return d
+
+
+def cer(argv: list[str]) -> int:
+    """Run a `cer` training subcommand (train/eval/data) as the CLI does, with only this
+    layer's parsers registered (the full CLI also imports every other layer)."""
+    import argparse
+
+    from cer_desktop.training import commands
+
+    parser = argparse.ArgumentParser(prog="cer")
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)

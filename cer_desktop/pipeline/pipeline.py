@@ -195,7 +195,7 @@ class Pipeline:
         self._dropped: dict[str, int] = {}
         self._last_error = ""
         self._message = ""
-        self._no_face_shown = False
+        self._condition = ""
         self._t_start = 0.0
         self._running = False
         self._started = False
@@ -422,7 +422,6 @@ class Pipeline:
             if faces and "align" in timing:
                 self._align.append(float(timing["align"]))
 
-        message = ""
         if faces:
             request = RecognitionRequest(frame.frame_id, tuple(faces), label_set)
             if live:
@@ -433,16 +432,23 @@ class Pipeline:
                 self._absorb(self._worker.latest(), label_set)
             else:
                 self._absorb(self._worker.run_sync(request), label_set)
-            if self._no_face_shown:
-                self._no_face_shown = False
-                self._status("")
         else:
             with self._lock:
                 self._no_face += 1
+        # A per-frame condition, painted on the frame and sent to on_status when it changes.
+        extra = int(getattr(self.analyzer, "last_dropped_faces", 0) or 0)
+        if not faces:
             message = NO_FACE
-            if not self._no_face_shown:
-                self._no_face_shown = True
-                self._status(NO_FACE)
+        elif extra > 0:
+            message = (
+                f"{extra} more face{'s' if extra > 1 else ''} than the limit of {len(faces)}: "
+                "only the largest are analysed"
+            )
+        else:
+            message = ""
+        if message != self._condition:
+            self._condition = message
+            self._status(message)
 
         present = {f.track_id for f in faces}
         with self._lock:

@@ -259,3 +259,23 @@ def test_live_mode_paces_file_sources_to_their_fps(frames):
     # Then it cannot have finished before the 10th frame was due (a lower bound, not a timing)
     assert sink.frame_ids == list(range(10))
     assert elapsed >= 9 / 50.0, f"10 frames at 50 fps played in {elapsed:.3f} s: not paced"
+
+
+def test_more_faces_than_the_limit_is_said(frames):
+    class Crowded(FakeAnalyzer):
+        last_dropped_faces = 2
+
+    messages: list[str] = []
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(frames[:3]),
+        Crowded(),
+        FixedRecognizer(),
+        RAF_BASIC,
+        offline=True,
+        sinks=[sink],
+        on_status=messages.append,
+    )
+    p.run()
+    assert messages == ["2 more faces than the limit of 1: only the largest are analysed"], messages
+    assert all("more faces" in a.message for a, _ in sink.items)

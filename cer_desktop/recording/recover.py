@@ -178,10 +178,10 @@ def _video_frames(path: Path, report: RecoveryReport) -> int:
         return 0
 
 
-def _cut_video(path: Path, frames: int, report: RecoveryReport) -> None:
+def _cut_video(path: Path, frames: int, decodable: int, report: RecoveryReport) -> None:
     tmp = path.with_name(path.stem + ".recovering.mp4")
     try:
-        copied = remux(path, tmp, max_frames=frames)
+        copied = remux(path, tmp, max_frames=frames, decodable=decodable)
         if copied == 0:
             tmp.unlink(missing_ok=True)
             report.notes.append(f"{path.name}: no frame to keep")
@@ -261,7 +261,7 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     # 4. videos cut to `keep` frames and remuxed to normal MP4s
     for path, found in ((annotated, report.video_frames_found), (raw, report.raw_frames_found)):
         if found:
-            _cut_video(path, keep, report)
+            _cut_video(path, keep, found, report)
 
     # 5. events log ends at a whole line, manifest finalised
     events = folder / EVENTS_FILE

@@ -191,15 +191,20 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
 
 
 def remux(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], max_frames: int | None = None
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    max_frames: int | None = None,
+    *,
+    decodable: int | None = None,
 ) -> int:
     """Copy the first `max_frames` decodable frames of `src` into a normal (indexed) MP4 `dst`.
 
     No re-encoding: packets are copied. Our writer makes no B-frames, so decode order equals
     display order and cutting after N packets keeps exactly the first N frames. Returns the
-    number of frames copied.
+    number of frames copied. `decodable` is `count_frames(src)` when the caller knows it.
     """
-    decodable = count_frames(src)
+    if decodable is None:
+        decodable = count_frames(src)
     limit = decodable if max_frames is None else min(decodable, max_frames)
     n = 0
     with av.open(str(src)) as inp, av.open(str(dst), mode="w", format="mp4") as out:

@@ -8,7 +8,8 @@ raw.mp4), plus `inputs.csv` (frame -> image file) for image inputs.
 
 Every frame is processed: the pipeline runs offline (the recognizer answers every frame, the
 recorder blocks instead of dropping). Times in the CSV and the video are the input's own:
-frame n of a video is at n / fps; images are 1 s apart unless `--fps` says otherwise.
+frame n of a video is at n / fps; images are independent stills 1 s apart, unless `--fps`
+says they are a frame sequence (then faces are tracked and baselines learned, as in a video).
 
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
@@ -146,6 +147,9 @@ class _RetimedSource(FrameSource):
         self._wall0 = datetime.now(UTC)
         self.t_current = 0.0  # the stamp of the frame last read (the instant recognizer's clock)
         self.paths: list[str] = []  # file of each frame, for image inputs
+        # Frames of one stream (a video, or images given a frame rate): faces are tracked and
+        # baselines learned. Otherwise each image is a still on its own.
+        self.sequence = True
 
     @property
     def fps(self) -> float | None:
@@ -214,6 +218,7 @@ def _open_source(item: InputItem, fps: float | None) -> tuple[_RetimedSource, in
         inner.open()
         rate, total = fps or DEFAULT_IMAGE_FPS, len(inner.paths)
     source = _RetimedSource(inner, rate)
+    source.sequence = item.kind == "video" or (item.kind == "images" and fps is not None)
     source.open()  # the inner source is open already; this only moves the wrapper to RUNNING
     return source, total
 
@@ -287,7 +292,7 @@ def annotate_one(
         # The crop the model was trained on (adapter metadata), 224 otherwise.
         crop = int(getattr(recognizer, "crop_size", 224) or 224)
         analyzer = FaceAnalyzer(
-            max_faces=max_faces, crop_size=crop, static_images=item.kind != "video"
+            max_faces=max_faces, crop_size=crop, static_images=not source.sequence
         )
         with tqdm(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
@@ -305,6 +310,8 @@ def annotate_one(
             result.message = recorder.error
         elif stats.last_error.startswith("Source error") or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
+            if result.frames:
+                result.message += f" ({result.frames} frames before it kept in {folder})"
         else:
             result.status = "done"
             m = read_manifest(folder)
@@ -350,7 +357,7 @@ def _instant_factory(item: InputItem, source: _RetimedSource) -> Recognizer:
 
     # Baselines are learned over the input's own time (not processing time); stills are
     # read against the default neutral face.
-    return InstantRecognizer(learn_baseline=item.kind == "video", clock=lambda: source.t_current)
+    return InstantRecognizer(learn_baseline=source.sequence, clock=lambda: source.t_current)
 
 
 def annotate(
@@ -427,7 +434,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(
-        "--fps", type=float, default=None, help="frame rate for image inputs (default 1)"
+        "--fps",
+        type=float,
+        default=None,
+        help="treat image folders as frame sequences at this rate (faces tracked, baselines"
+        " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")

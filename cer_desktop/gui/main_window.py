@@ -37,7 +37,7 @@ from cer_desktop.settings import AppSettings, save_settings
 log = logging.getLogger(__name__)
 
 SourceFactory = Callable[[str], FrameSource]
-AnalyzerFactory = Callable[[int], Any]
+AnalyzerFactory = Callable[[int, int], Any]  # (max_faces, crop_size) -> FaceAnalyzer
 NO_CAMERA_MESSAGE = "No camera found — showing the built-in demo"
 SOURCE_FILE = "__file__"
 SOURCE_FOLDER = "__folder__"
@@ -50,10 +50,10 @@ def default_source_factory(spec: str) -> FrameSource:
     return open_source(spec, width=640, height=480, fps=30.0)
 
 
-def default_analyzer_factory(max_faces: int) -> Any:
+def default_analyzer_factory(max_faces: int, crop_size: int = 224) -> Any:
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(max_faces=max_faces)
+    return FaceAnalyzer(max_faces=max_faces, crop_size=crop_size)
 
 
 def instant_recognizer(threshold: float = 0.0) -> Recognizer:
@@ -323,13 +323,16 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self.show_message(f"Frame sources unavailable: {exc}")
             return False
+        # The aligned crop must be the size the model was trained on (adapter metadata).
+        crop = self._crop_size()
         try:
             if (
                 self._analyzer is None
                 or getattr(self._analyzer, "max_faces", None) != self.settings.max_faces
+                or getattr(self._analyzer, "crop_size", None) != crop
             ):
                 self._close_analyzer()
-                self._analyzer = self._analyzer_factory(self.settings.max_faces)
+                self._analyzer = self._analyzer_factory(self.settings.max_faces, crop)
             else:
                 self._analyzer.reset()
         except Exception as exc:
@@ -748,13 +751,28 @@ class MainWindow(QMainWindow):
         old = self._recognizer
         self._recognizer = recognizer
         self._recognizer_desc = description
-        if self.pipeline is not None:
+        if self.pipeline is not None and getattr(self._analyzer, "crop_size", None) not in (
+            None,
+            self._crop_size(),
+        ):
+            # The new model wants another crop size: restart with a matching analyzer.
+            self.stop()
+            if old is not None and old is not recognizer:
+                old.close()
+            self.start()
+        elif self.pipeline is not None:
             self.pipeline.set_recognizer(recognizer)  # the worker closes the old one
             if getattr(recognizer, "name", "") != "instant":
                 self.pipeline.set_fallback(self._get_fallback())
         elif old is not None and old is not recognizer:
             old.close()
         self._update_recognizer_label(None)
+
+    def _crop_size(self) -> int:
+        try:
+            return int(getattr(self._recognizer, "crop_size", 224) or 224)
+        except (TypeError, ValueError):
+            return 224
 
     def _get_fallback(self) -> Recognizer | None:
         if self._fallback is None:

@@ -49,7 +49,7 @@ def make_window(qtbot):
 
     def make(settings: AppSettings | None = None, cameras=None, **kw) -> MainWindow:
         kw.setdefault("source_factory", Sources())
-        kw.setdefault("analyzer_factory", lambda n: FakeAnalyzer())
+        kw.setdefault("analyzer_factory", lambda n, crop: FakeAnalyzer())
         kw.setdefault("recognizer", FixedRecognizer(top="Happily Surprised", name="fixed"))
         w = MainWindow(
             settings or AppSettings(source="demo"), cameras=[] if cameras is None else cameras, **kw
@@ -325,3 +325,36 @@ def test_camera_that_fails_to_open_falls_back_to_the_demo(make_window, qtbot):
     assert specs == ["camera:3", "demo"]
     message = w.statusBar().currentMessage()
     assert "camera:3" in message and "could not be opened" in message, message
+
+
+def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
+    # Given an analyzer factory that remembers the crop sizes asked for
+    crops: list[int] = []
+
+    class SizedAnalyzer(FakeAnalyzer):
+        def __init__(self, crop):
+            super().__init__()
+            self.crop_size = crop
+            self.max_faces = 4
+
+    def analyzers(n, crop):
+        crops.append(crop)
+        return SizedAnalyzer(crop)
+
+    class Model112(FixedRecognizer):
+        crop_size = 112
+
+    def factory(spec, *, progress=None, cancel=None):
+        return Model112(name="lvlm")
+
+    w = make_window(analyzer_factory=analyzers, recognizer_factory=factory)
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    # When a model trained on 112-pixel crops is loaded
+    w.load_model(ModelChoice("m112"))
+    qtbot.waitUntil(lambda: w.recognizer.name == "lvlm", timeout=5000)
+    # Then the pipeline restarts with an analyzer that crops at 112
+    assert crops == [224, 112], crops
+    qtbot.waitUntil(
+        lambda: w.pipeline is not None and w.pipeline.stats.recognizer == "lvlm", timeout=5000
+    )

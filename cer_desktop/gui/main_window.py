@@ -323,6 +323,10 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self.show_message(f"Frame sources unavailable: {exc}")
             return False
+        except Exception as exc:  # whatever a source does, the window keeps running
+            log.exception("opening %s failed", spec)
+            self.show_message(f"Cannot open {spec}: {type(exc).__name__}: {exc}")
+            return self._fall_back_to_demo(spec)
         # The aligned crop must be the size the model was trained on (adapter metadata).
         crop = self._crop_size()
         try:
@@ -447,9 +451,14 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_label_set_changed(self, index: int) -> None:
         name = str(self.label_combo.itemData(index))
+        try:
+            label_set = get_label_set(name)
+        except LabelSetError as exc:
+            self.show_message(str(exc))
+            return
         self.settings.label_set = name
         if self.pipeline is not None:
-            self.pipeline.set_label_set(get_label_set(name))
+            self.pipeline.set_label_set(label_set)
         self.save()
 
     @Slot(int)

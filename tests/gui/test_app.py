@@ -83,3 +83,32 @@ def test_app_starts_on_the_demo_and_screenshots_a_painted_face(tmp_path):
     # The bar panel's green fill (80, 220, 120) appears only when a face was labelled.
     green = (np.abs(a.astype(int) - [80, 220, 120]).sum(axis=2) < 40).sum()
     assert green > 50, "no probability bars painted: no face labelled in the demo"
+
+
+@pytest.mark.slow
+def test_real_window_on_the_demo_paints_faces_and_leaves_no_thread(qtbot, tmp_path, monkeypatch):
+    pytest.importorskip("cer_desktop.capture.sources")
+    import threading
+
+    from cer_desktop.gui.main_window import NO_CAMERA_MESSAGE, MainWindow
+    from cer_desktop.settings import AppSettings
+
+    monkeypatch.setenv("CER_DESKTOP_CONFIG_DIR", str(tmp_path / "cfg"))
+    before = set(threading.enumerate())
+    # Given the real window with no camera (real demo, MediaPipe, instant recognizer)
+    w = MainWindow(AppSettings(source="auto"), cameras=[], persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    # When it has run for a while
+    qtbot.waitUntil(
+        lambda: w.pipeline is not None and w.pipeline.stats.frames_painted >= 20, timeout=60_000
+    )
+    qtbot.waitUntil(lambda: w.view.shown >= 10, timeout=30_000)
+    stats = w.pipeline.stats
+    assert stats.frames_without_face < stats.frames_painted, "the demo face was never found"
+    assert stats.recognizer_calls > 0 and stats.recognizer == "instant"
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage() == NO_CAMERA_MESSAGE, timeout=5000)
+    # Then closing it ends every thread it started
+    w.close()
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert left == [], f"threads left behind: {left}"

@@ -156,6 +156,9 @@ class MainWindow(QMainWindow):
         for title, spec in cams:
             self.source_combo.addItem(title, spec)
         self.source_combo.addItem("Demo (no camera)", "demo")
+        for recent in self.settings.recent_files:
+            if Path(recent).exists():
+                self.source_combo.addItem(Path(recent).name or recent, recent)
         self.source_combo.addItem("Video file…", SOURCE_FILE)
         self.source_combo.addItem("Image folder…", SOURCE_FOLDER)
         spec = self._initial_source_spec()
@@ -256,6 +259,9 @@ class MainWindow(QMainWindow):
         spec = self.settings.source or "auto"
         if spec == "auto":
             if self._have_camera:
+                preferred = f"camera:{self.settings.camera_index}"
+                if self.source_combo.findData(preferred) >= 0:
+                    return preferred
                 return str(self.source_combo.itemData(0))
             self._status_message = NO_CAMERA_MESSAGE
             return "demo"
@@ -437,6 +443,12 @@ class MainWindow(QMainWindow):
                 self._select_source("demo")
                 return
             self._select_source(path)
+        if data in (SOURCE_FILE, SOURCE_FOLDER):
+            recent = [
+                self.source_spec,
+                *(r for r in self.settings.recent_files if r != self.source_spec),
+            ]
+            self.settings.recent_files = recent[:5]
         self.settings.source = self.source_spec
         if self.settings.source.startswith("camera:"):
             try:

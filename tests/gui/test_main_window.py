@@ -358,3 +358,23 @@ def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
     qtbot.waitUntil(
         lambda: w.pipeline is not None and w.pipeline.stats.recognizer == "lvlm", timeout=5000
     )
+
+
+def test_choosing_a_video_file_opens_it_and_remembers_it(make_window, qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not really a video")  # the fake factory never reads it
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(video), ""))
+    )
+    sources = Sources()
+    w = make_window(source_factory=sources)
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    # When the user picks "Video file…"
+    w._on_source_activated(w.source_combo.findData("__file__"))
+    # Then that file is the source, it is started, and it is remembered
+    assert w.source_spec == str(video)
+    qtbot.waitUntil(lambda: sources.specs[-1] == str(video), timeout=5000)
+    saved = load_settings()
+    assert saved.source == str(video) and saved.recent_files == [str(video)]

@@ -117,6 +117,8 @@ def build_tiny_qwen2vl(
     dtype: torch.dtype = torch.float32,
     extra_texts: Iterable[str] = (),
     init_std: float | None = None,
+    tie_word_embeddings: bool = False,
+    vision_mlp_ratio: float = 2,
 ) -> Path:
     """Build and save a Qwen2-VL of the given sizes with random weights; returns the folder.
 
@@ -166,7 +168,7 @@ def build_tiny_qwen2vl(
                 "rope_theta": 1000000.0,
                 "mrope_section": section,
             },
-            "tie_word_embeddings": False,
+            "tie_word_embeddings": tie_word_embeddings,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
@@ -176,7 +178,7 @@ def build_tiny_qwen2vl(
             "embed_dim": vision_embed_dim,
             "hidden_size": hidden_size,
             "num_heads": vision_num_heads,
-            "mlp_ratio": 2,
+            "mlp_ratio": vision_mlp_ratio,
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
@@ -186,7 +188,7 @@ def build_tiny_qwen2vl(
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie_word_embeddings,
     )
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)

@@ -70,14 +70,16 @@ def prompt_for(label_set: LabelSet) -> PromptTemplate:
 def build_messages(
     label_set: LabelSet, prompt: PromptTemplate, answer: str | None = None
 ) -> list[dict]:
-    """Chat messages: the user turn (image, then the prompt), plus the answer when training.
+    """Chat messages: the user turn (the prompt, then the image), plus the answer when training.
 
-    The answer must be one of the label set's labels, spelled exactly as in the set.
+    The prompt comes before the face so that its tokens are the same for every face and frame:
+    the scorer computes them once and reuses their KV cache. The answer must be one of the
+    label set's labels, spelled exactly as in the set.
     """
     messages: list[dict] = [
         {
             "role": "user",
-            "content": [{"type": "image"}, {"type": "text", "text": prompt.render(label_set)}],
+            "content": [{"type": "text", "text": prompt.render(label_set)}, {"type": "image"}],
         }
     ]
     if answer is not None:

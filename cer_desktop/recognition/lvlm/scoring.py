@@ -35,6 +35,8 @@ from cer_desktop.recognition.lvlm.encoding import (
 from cer_desktop.recognition.lvlm.loading import unwrap
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 
+MIN_STATIC_TOKENS = 8
+
 
 class ScoringError(RecognizerError):
     """The model could not score the faces (bad input, out of memory, unsupported model)."""
@@ -122,6 +124,9 @@ class ClosedSetScorer:
         self.processor = processor
         self.prompt = prompt
         self.limits = limits
+        # reuse the KV cache of the prompt text before the image across calls
+        self.reuse_prompt_cache = True
+        self._static: dict[tuple[int, ...], Any] = {}
         self._tries: dict[tuple[str, tuple[str, ...], str], LabelTrie] = {}
 
     def prompt_for(self, label_set: LabelSet) -> PromptTemplate:
@@ -164,6 +169,75 @@ class ClosedSetScorer:
             out[idx] = self._score_batch(batch, trie)
         return out
 
+    def _static_length(self, inputs: dict[str, Any]) -> int:
+        """Tokens before the first image token, shared by every face and frame (0: none)."""
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        if not self.reuse_prompt_cache or (mask is not None and not bool(mask.all())):
+            return 0
+        image_id = getattr(self.processor, "image_token_id", None)
+        if image_id is None:
+            return 0
+        hits = (ids[0] == image_id).nonzero()
+        if len(hits) == 0:
+            return 0
+        n = int(hits[0, 0])
+        # keep at least one token before the image out of the cache: vision start markers etc.
+        return n if n >= MIN_STATIC_TOKENS else 0
+
+    def _static_cache(self, body: Any, static_ids: Any) -> Any:
+        """A fresh copy of the KV cache of the static tokens (computed once per prompt)."""
+        import copy
+
+        key = tuple(static_ids.tolist())
+        if key not in self._static:
+            if len(self._static) >= 8:
+                self._static.pop(next(iter(self._static)))
+            out = body(input_ids=static_ids[None], use_cache=True)
+            self._static[key] = out.past_key_values
+        return copy.deepcopy(self._static[key])
+
+    def _prefix_pass(self, body: Any, inputs: dict[str, Any]) -> tuple[Any, Any]:
+        """Image + prompt of every face: the last position's hidden state and the KV cache.
+
+        When the prompt's text comes before the image, that text is the same for every face
+        and frame: its cache is computed once and only the image and what follows run per call.
+        """
+        ids = inputs["input_ids"]
+        static = self._static_length(inputs)
+        rope = getattr(body, "compute_3d_position_ids", None)
+        if static and (rope is not None or not hasattr(body, "get_rope_index")):
+            n = int(ids.shape[0])
+            cache = self._static_cache(body, ids[0, :static])
+            cache.batch_repeat_interleave(n)
+            position_ids = None
+            if rope is not None:
+                # multimodal rope (Qwen2-VL): positions of the whole sequence, by the model's own
+                # code (which also stores the rope deltas the continuation pass needs); keep ours
+                position_ids = rope(
+                    input_ids=ids,
+                    inputs_embeds=None,
+                    image_grid_thw=inputs.get("image_grid_thw"),
+                    attention_mask=inputs.get("attention_mask"),
+                    past_key_values=None,
+                    mm_token_type_ids=inputs.get("mm_token_type_ids"),
+                )
+                if position_ids is not None:
+                    position_ids = position_ids[..., static:]
+            rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+            if "mm_token_type_ids" in rest:
+                rest["mm_token_type_ids"] = rest["mm_token_type_ids"][:, static:]
+            out = body(
+                input_ids=ids[:, static:],
+                past_key_values=cache,
+                position_ids=position_ids,
+                use_cache=True,
+                **rest,
+            )
+        else:
+            out = body(**inputs, use_cache=True)
+        return out.last_hidden_state[:, -1], out.past_key_values
+
     def _score_batch(self, batch: Any, trie: LabelTrie) -> np.ndarray:
         import torch
 
@@ -185,8 +259,8 @@ class ClosedSetScorer:
             return torch.log_softmax(logits, dim=-1)
 
         with torch.inference_mode():
-            out = body(**inputs, use_cache=True)
-            first = log_probs(out.last_hidden_state[:, -1])  # (n, V): after the prompt
+            last, cache = self._prefix_pass(body, inputs)
+            first = log_probs(last)  # (n, V): after the prompt
             ll = torch.stack([first[:, s[0]] for s in trie.sequences], dim=1)  # (n, L)
             if trie.rows:
                 m, width = len(trie.rows), max(len(r) for r in trie.rows)
@@ -195,7 +269,6 @@ class ClosedSetScorer:
                     [list(r) + [pad] * (width - len(r)) for r in trie.rows],
                     device=inputs["input_ids"].device,
                 )
-                cache = out.past_key_values
                 cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows, ...
                 # No attention mask: the prefix has no padding, and without one the model
                 # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).

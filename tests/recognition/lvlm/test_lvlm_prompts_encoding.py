@@ -60,7 +60,7 @@ def test_build_messages_adds_the_answer_only_for_training_and_checks_it():
     prompt = get_prompt("default")
     user_only = build_messages(RAF_BASIC, prompt)
     assert [m["role"] for m in user_only] == ["user"]
-    assert user_only[0]["content"][0] == {"type": "image"}
+    assert user_only[0]["content"][1] == {"type": "image"}, "prompt first: its cache is shared"
     with_answer = build_messages(RAF_BASIC, prompt, answer="Fear")
     assert with_answer[-1]["content"][0]["text"] == "Fear"
     with pytest.raises(PromptError, match="not a label"):

@@ -133,3 +133,18 @@ def test_generation_mode_returns_parsed_answers(qwen_loaded, faces):
     for a in answers:
         assert isinstance(a.text, str)
         assert a.label_index == parse_answer(a.text, RAF_COMPOUND)
+
+
+def test_prompt_cache_is_reused_across_calls_and_changes_nothing(qwen_loaded, faces):
+    # given the Qwen2-VL prompt (text before the image), scored with and without its cache
+    model, processor = qwen_loaded
+    cached = ClosedSetScorer(model, processor, None, ImageLimits())
+    plain = ClosedSetScorer(model, processor, None, ImageLimits())
+    plain.reuse_prompt_cache = False
+    first = cached.log_likelihoods(faces[:2], RAF_COMPOUND)
+    second = cached.log_likelihoods(faces[1:], RAF_COMPOUND)
+    # then one static prompt cache serves both calls and the results are those without it
+    assert len(cached._static) == 1, "the prompt's cache should be computed once"
+    assert len(next(iter(cached._static))) >= 50, "the whole instruction should be cached"
+    np.testing.assert_allclose(first, plain.log_likelihoods(faces[:2], RAF_COMPOUND), atol=1e-4)
+    np.testing.assert_allclose(second[0], first[1], atol=1e-4)

@@ -1,0 +1,198 @@
+"""`cer bench lvlm`: closed-set scoring vs free generation, batching, and 4-bit memory.
+
+A Qwen2-VL of realistic shape (Qwen2-VL's vocabulary of 151936 tokens, 1024-wide decoder
+layers, a real vision tower, 224x224 faces = 64 visual tokens) is built locally with random
+weights, taught for a few LoRA steps to answer with RAF-DB compound labels followed by the
+end-of-answer token (so generation stops by itself), merged, and measured:
+
+- `score_vs_generate_speedup`: greedy generation (max_new_tokens = longest label + 1, stopping
+  at the end-of-answer token, then parsing) time / closed-set scoring time, one face, same
+  model and inputs;
+- `batch4_vs_4x_single_ratio`: one scoring call with 4 faces / four calls with one face;
+- `nf4_model_bytes`, `bf16_model_bytes`: the whole model in memory (`get_memory_footprint`);
+- `score_ms_median`: one face, 11 labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cer_desktop.labels import RAF_COMPOUND
+from cer_desktop.recognition.lvlm.encoding import (
+    ImageLimits,
+    encode_prompts,
+    encode_training_batch,
+    label_token_ids,
+)
+from cer_desktop.recognition.lvlm.loading import load_base
+from cer_desktop.recognition.lvlm.prompts import prompt_for
+from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, generate_answers, to_model
+from cer_desktop.recognition.lvlm.spec import ModelSpec
+from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
+
+LM_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hidden", type=int, default=1024, help="decoder width")
+    p.add_argument("--intermediate", type=int, default=5632, help="decoder MLP width")
+    p.add_argument("--layers", type=int, default=4, help="decoder layers")
+    p.add_argument("--heads", type=int, default=8, help="attention heads (head dim = hidden/heads)")
+    p.add_argument("--kv-heads", type=int, default=2, help="key/value heads")
+    p.add_argument("--vision-dim", type=int, default=640, help="vision tower width")
+    p.add_argument("--vision-depth", type=int, default=4, help="vision tower blocks")
+    p.add_argument("--vocab", type=int, default=151936, help="vocabulary (Qwen2-VL: 151936)")
+    p.add_argument("--teach-steps", type=int, default=40, help="LoRA steps teaching the answers")
+    p.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")
+
+
+def _faces(n: int) -> list[np.ndarray]:
+    """n different 224x224 crops of scikit-image's astronaut photo around her face."""
+    import cv2
+    from skimage import data
+
+    img = np.ascontiguousarray(data.astronaut())
+    out = []
+    for i in range(n):
+        x, y, s = 150 + 6 * i, 30 + 4 * i, 200 - 4 * i
+        crop = img[y : y + s, x : x + s]
+        out.append(cv2.resize(crop, (224, 224), interpolation=cv2.INTER_AREA))
+    return out
+
+
+def _median_ms(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times)
+
+
+def _teach(model: Any, processor: Any, faces: list[np.ndarray], steps: int, log: dict) -> Any:
+    """A few LoRA steps on (face, random compound label) pairs, then merged into the weights."""
+    from peft import LoraConfig, get_peft_model
+
+    prompt = prompt_for(RAF_COMPOUND)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LM_TARGETS)
+    )
+    peft_model.train()
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(steps):
+        answers = [RAF_COMPOUND.labels[int(i)] for i in rng.integers(0, 11, len(faces))]
+        batch = encode_training_batch(
+            processor, faces, answers, RAF_COMPOUND, prompt, ImageLimits()
+        )
+        out = peft_model(**to_model(batch, peft_model))
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(out.loss.detach()))
+    log["teach_loss_first"] = round(losses[0], 3) if losses else None
+    log["teach_loss_last"] = round(losses[-1], 3) if losses else None
+    return peft_model.merge_and_unload().eval()
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = dict(
+        hidden_size=args.hidden,
+        intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        vision_embed_dim=args.vision_dim,
+        vision_depth=args.vision_depth,
+        vision_num_heads=max(1, args.vision_dim // 80),
+        vision_mlp_ratio=4,
+        vocab_size=args.vocab,
+        tie_word_embeddings=True,  # as Qwen2-VL-2B
+    )
+    if args.quick:
+        sizes.update(
+            hidden_size=128, intermediate_size=256, num_hidden_layers=2, vision_embed_dim=64
+        )
+        sizes.update(vision_depth=1, vision_num_heads=2, vocab_size=4096)
+    root = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="cer_bench_lvlm_"))
+    result: dict[str, Any] = {"model": "qwen2vl-shaped", **{k: v for k, v in sizes.items()}}
+    t0 = time.perf_counter()
+    base = build_tiny_qwen2vl(root / "base", **sizes)
+    model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
+    result["params"] = sum(p.numel() for p in model.parameters())
+    faces = _faces(4)
+
+    t1 = time.perf_counter()
+    model = _teach(model, processor, faces, args.teach_steps, result)
+    result["teach_s"] = round(time.perf_counter() - t1, 1)
+    taught = root / "taught"
+    model.save_pretrained(taught)
+    processor.save_pretrained(taught)
+
+    # memory of the whole model in 4-bit NF4 and in bf16
+    for quant, key in (("nf4", "nf4_model_bytes"), ("none", "bf16_model_bytes")):
+        m, _ = load_base(ModelSpec(base=str(taught), quant=quant, dtype="bf16", device="cpu"))
+        result[key] = int(m.get_memory_footprint())
+        del m
+
+    model.eval()
+    prompt = prompt_for(RAF_COMPOUND)
+    limits = ImageLimits()
+    scorer = ClosedSetScorer(model, processor, prompt, limits)
+    seqs = label_token_ids(processor, RAF_COMPOUND, prompt)
+    prefix = encode_prompts(processor, faces[:1], RAF_COMPOUND, prompt, limits)
+    result["prefix_tokens"] = int(prefix["input_ids"].shape[1])
+    result["label_tokens_max"] = max(len(s) for s in seqs)  # incl. the end-of-answer token
+    result["max_new_tokens"] = max(len(s) for s in seqs) + 1
+
+    # warm-up, and what the taught model answers
+    scorer.score(faces[:1], RAF_COMPOUND)
+    answers = generate_answers(model, processor, faces, RAF_COMPOUND, prompt, limits)
+    result["generated"] = [a.text for a in answers]
+    result["generated_parsed"] = sum(a.label_index is not None for a in answers)
+    probs = scorer.score(faces, RAF_COMPOUND)
+    agree = [int(np.argmax(p)) == a.label_index for p, a in zip(probs, answers, strict=True)]
+    result["score_top_equals_generated"] = int(sum(agree))
+
+    r = args.repeats
+    score_ms = _median_ms(lambda: scorer.score(faces[:1], RAF_COMPOUND), r)
+    gen_ms = _median_ms(
+        lambda: generate_answers(model, processor, faces[:1], RAF_COMPOUND, prompt, limits), r
+    )
+    body = model.model
+    inputs = to_model(prefix, model)
+
+    def prefix_pass() -> None:
+        with torch.inference_mode():
+            body(**inputs, use_cache=True)
+
+    prefix_ms = _median_ms(prefix_pass, r)
+    batch4_ms = _median_ms(lambda: scorer.score(faces, RAF_COMPOUND), r)
+    single4_ms = _median_ms(lambda: [scorer.score([f], RAF_COMPOUND) for f in faces], r)
+    result.update(
+        score_ms_median=round(score_ms, 1),
+        generate_ms_median=round(gen_ms, 1),
+        prefix_pass_ms_median=round(prefix_ms, 1),
+        batch4_ms_median=round(batch4_ms, 1),
+        single_x4_ms_median=round(single4_ms, 1),
+        score_vs_generate_speedup=round(gen_ms / score_ms, 2),
+        batch4_vs_4x_single_ratio=round(batch4_ms / single4_ms, 3),
+        torch_threads=torch.get_num_threads(),
+        total_s=round(time.perf_counter() - t0, 1),
+    )
+    return result

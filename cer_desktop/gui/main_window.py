@@ -236,6 +236,15 @@ class MainWindow(QMainWindow):
         self.raw_action.toggled.connect(self._on_record_raw)
         tb.addAction(self.raw_action)
 
+        self.baseline_action = QAction("Reset neutral", self)
+        self.baseline_action.setObjectName("resetBaselineAction")
+        self.baseline_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.baseline_action.setToolTip(
+            "Re-learn each face's neutral baseline from the next seconds (instant recognizer, Ctrl+B)"
+        )
+        self.baseline_action.triggered.connect(self.reset_baseline)
+        tb.addAction(self.baseline_action)
+
         self.model_action = QAction("Model…", self)
         self.model_action.setObjectName("modelAction")
         self.model_action.triggered.connect(self.open_model_dialog)
@@ -647,6 +656,22 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Marker added{': ' + note if note else ''}", 3000)
             except Exception as exc:
                 self.show_message(f"Marker failed: {exc}")
+
+    @Slot()
+    def reset_baseline(self) -> None:
+        """Ask the instant recognizer(s) to re-learn every face's neutral baseline."""
+        done = False
+        for r in (self._recognizer, self._fallback):
+            reset = getattr(r, "reset_baseline", None)
+            if callable(reset):
+                reset()  # thread-safe in InstantRecognizer
+                done = True
+        self.statusBar().showMessage(
+            "Neutral baseline reset: look neutral for a moment"
+            if done
+            else "The current recognizer learns no baseline",
+            4000,
+        )
 
     @Slot(bool)
     def _on_record_raw(self, on: bool) -> None:

@@ -378,3 +378,16 @@ def test_choosing_a_video_file_opens_it_and_remembers_it(make_window, qtbot, mon
     qtbot.waitUntil(lambda: sources.specs[-1] == str(video), timeout=5000)
     saved = load_settings()
     assert saved.source == str(video) and saved.recent_files == [str(video)]
+
+
+def test_reset_neutral_reaches_the_recognizer(make_window, qtbot):
+    class Baselined(FixedRecognizer):
+        resets = 0
+
+        def reset_baseline(self, track_id=None):
+            type(self).resets += 1
+
+    w = make_window(recognizer=Baselined(name="instant"))
+    w.baseline_action.trigger()
+    assert Baselined.resets == 1
+    assert "baseline reset" in w.statusBar().currentMessage()

@@ -279,3 +279,20 @@ def test_more_faces_than_the_limit_is_said(frames):
     p.run()
     assert messages == ["2 more faces than the limit of 1: only the largest are analysed"], messages
     assert all("more faces" in a.message for a, _ in sink.items)
+
+
+def test_offline_over_the_real_array_source_with_mixed_layouts(frames):
+    sources = pytest.importorskip("cer_desktop.capture.sources")
+    # Given grey, BGRA and RGB frames in one ArraySource
+    grey = frames[0][:, :, 0]
+    bgra = np.dstack([frames[1], np.full(frames[1].shape[:2], 255, np.uint8)])
+    src = sources.ArraySource([grey, bgra, frames[2], frames[3]])
+    sink = CollectingSink()
+    rec = FixedRecognizer(top="Surprise")
+    # When the offline pipeline runs
+    stats = Pipeline(src, FakeAnalyzer(), rec, RAF_BASIC, offline=True, sinks=[sink]).run()
+    # Then every frame is processed, recognised and painted as RGB
+    assert sink.frame_ids == [0, 1, 2, 3]
+    assert rec.calls == 4 and stats.last_error == ""
+    assert all(p.shape == (480, 640, 3) for _, p in sink.items)
+    assert all(a.faces[0].fresh for a, _ in sink.items)

@@ -2,7 +2,7 @@
 
 A Qwen2-VL of realistic shape (Qwen2-VL's vocabulary of 151936 tokens, 1024-wide decoder
 layers, a real vision tower, 224x224 faces = 64 visual tokens) is built locally with random
-weights, taught for a few LoRA steps to answer with RAF-DB compound labels followed by the
+weights, taught for a few steps (its output layer) to answer with RAF-DB compound labels followed by the
 end-of-answer token (so generation stops by itself), merged, and measured:
 
 - `score_vs_generate_speedup`: greedy generation (max_new_tokens = longest label + 1, stopping
@@ -38,8 +38,6 @@ from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, generate_answe
 from cer_desktop.recognition.lvlm.spec import ModelSpec
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
-LM_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, default=1024, help="decoder width")
@@ -50,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vision-dim", type=int, default=640, help="vision tower width")
     p.add_argument("--vision-depth", type=int, default=4, help="vision tower blocks")
     p.add_argument("--vocab", type=int, default=151936, help="vocabulary (Qwen2-VL: 151936)")
-    p.add_argument("--teach-steps", type=int, default=40, help="LoRA steps teaching the answers")
+    p.add_argument("--teach-steps", type=int, default=200, help="steps teaching the answers")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
@@ -71,41 +69,45 @@ def _faces(n: int) -> list[np.ndarray]:
     return out
 
 
-def _median_ms(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
-
-
 def _teach(model: Any, processor: Any, faces: list[np.ndarray], steps: int, log: dict) -> Any:
-    """A few LoRA steps on (face, random compound label) pairs, then merged into the weights."""
-    from peft import LoraConfig, get_peft_model
+    """Teach the output layer to answer face i with compound label i, then the end token.
+
+    Only the output layer learns (a linear read-out of the decoder's final states), so the
+    decoder runs once per (face, answer) and the steps are cheap; the answers' formats, and
+    generation stopping at the end-of-answer token, are what the benchmark needs.
+    """
+    import torch.nn.functional as F
 
     prompt = prompt_for(RAF_COMPOUND)
-    peft_model = get_peft_model(
-        model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LM_TARGETS)
-    )
-    peft_model.train()
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=3e-3)
-    rng = np.random.default_rng(0)
-    losses = []
+    answers = [RAF_COMPOUND.labels[i % len(RAF_COMPOUND)] for i in range(len(faces))]
+    batch = encode_training_batch(processor, faces, answers, RAF_COMPOUND, prompt, ImageLimits())
+    inputs = to_model(batch, model)
+    labels = inputs.pop("labels")
+    with torch.no_grad():
+        hidden = model.model(**inputs).last_hidden_state
+    # the state at position t predicts token t + 1
+    rows, cols = (labels[:, 1:] != -100).nonzero(as_tuple=True)
+    states = hidden[rows, cols].detach()
+    targets = labels[rows, cols + 1]
+    head = model.get_output_embeddings()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    head.weight.requires_grad_(True)
+    opt = torch.optim.Adam([head.weight], lr=5e-3)
+    losses: list[float] = []
     for _ in range(steps):
-        answers = [RAF_COMPOUND.labels[int(i)] for i in rng.integers(0, 11, len(faces))]
-        batch = encode_training_batch(
-            processor, faces, answers, RAF_COMPOUND, prompt, ImageLimits()
-        )
-        out = peft_model(**to_model(batch, peft_model))
-        out.loss.backward()
+        loss = F.cross_entropy(head(states).float(), targets)
+        loss.backward()
         opt.step()
         opt.zero_grad()
-        losses.append(float(out.loss.detach()))
+        losses.append(float(loss.detach()))
+        if loss.item() < 0.05:
+            break
+    head.weight.requires_grad_(False)
+    log["teach_steps_run"] = len(losses)
     log["teach_loss_first"] = round(losses[0], 3) if losses else None
     log["teach_loss_last"] = round(losses[-1], 3) if losses else None
-    return peft_model.merge_and_unload().eval()
+    return model.eval()
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -122,7 +124,9 @@ def run(args: argparse.Namespace) -> dict:
         vision_num_heads=max(1, args.vision_dim // 80),
         vision_mlp_ratio=4,
         vocab_size=args.vocab,
-        tie_word_embeddings=True,  # as Qwen2-VL-2B
+        # untied (as Qwen2-VL-7B; the 2B ties them) so teaching the output layer leaves the
+        # input embeddings, and so the decoder states it learns from, unchanged
+        tie_word_embeddings=False,
     )
     if args.quick:
         sizes.update(
@@ -165,15 +169,13 @@ def run(args: argparse.Namespace) -> dict:
     answers = generate_answers(model, processor, faces, RAF_COMPOUND, prompt, limits)
     result["generated"] = [a.text for a in answers]
     result["generated_parsed"] = sum(a.label_index is not None for a in answers)
+    # forward passes per answer: generation = prefill + one per further token; scoring = 2
+    result["generate_forward_passes"] = round(float(np.mean([a.tokens for a in answers])), 2)
+    result["score_forward_passes"] = 2
     probs = scorer.score(faces, RAF_COMPOUND)
     agree = [int(np.argmax(p)) == a.label_index for p, a in zip(probs, answers, strict=True)]
     result["score_top_equals_generated"] = int(sum(agree))
 
-    r = args.repeats
-    score_ms = _median_ms(lambda: scorer.score(faces[:1], RAF_COMPOUND), r)
-    gen_ms = _median_ms(
-        lambda: generate_answers(model, processor, faces[:1], RAF_COMPOUND, prompt, limits), r
-    )
     body = model.model
     inputs = to_model(prefix, model)
 
@@ -181,13 +183,35 @@ def run(args: argparse.Namespace) -> dict:
         with torch.inference_mode():
             body(**inputs, use_cache=True)
 
-    prefix_ms = _median_ms(prefix_pass, r)
-    batch4_ms = _median_ms(lambda: scorer.score(faces, RAF_COMPOUND), r)
-    single4_ms = _median_ms(lambda: [scorer.score([f], RAF_COMPOUND) for f in faces], r)
+    plain = ClosedSetScorer(model, processor, prompt, limits)
+    plain.reuse_prompt_cache = False  # what the prompt cache contributes
+    plain.score(faces[:1], RAF_COMPOUND)
+    measures = {
+        "score": lambda: scorer.score(faces[:1], RAF_COMPOUND),
+        "generate": lambda: generate_answers(
+            model, processor, faces[:1], RAF_COMPOUND, prompt, limits
+        ),
+        "prefix": prefix_pass,
+        "score_plain": lambda: plain.score(faces[:1], RAF_COMPOUND),
+        "batch4": lambda: scorer.score(faces, RAF_COMPOUND),
+        "single_x4": lambda: [scorer.score([f], RAF_COMPOUND) for f in faces],
+    }
+    # round-robin, so that load from other processes on a shared machine hits all alike
+    times: dict[str, list[float]] = {k: [] for k in measures}
+    for _ in range(args.repeats):
+        for key, fn in measures.items():
+            t = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - t) * 1000.0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    score_ms, gen_ms, prefix_ms = med["score"], med["generate"], med["prefix"]
+    score_plain_ms, batch4_ms, single4_ms = med["score_plain"], med["batch4"], med["single_x4"]
     result.update(
         score_ms_median=round(score_ms, 1),
         generate_ms_median=round(gen_ms, 1),
         prefix_pass_ms_median=round(prefix_ms, 1),
+        score_without_prompt_cache_ms_median=round(score_plain_ms, 1),
+        score_vs_generate_speedup_without_prompt_cache=round(gen_ms / score_plain_ms, 2),
         batch4_ms_median=round(batch4_ms, 1),
         single_x4_ms_median=round(single4_ms, 1),
         score_vs_generate_speedup=round(gen_ms / score_ms, 2),

@@ -355,6 +355,7 @@ def parse_answer(text: str, label_set: LabelSet) -> int | None:
 class GeneratedAnswer:
     text: str
     label_index: int | None  # None: the answer names no label of the set ("unknown")
+    tokens: int = 0  # tokens generated, the end-of-answer token included
 
 
 def generate_answers(
@@ -391,6 +392,7 @@ def generate_answers(
     new = out[:, enc["input_ids"].shape[1] :]
     answers = []
     for row in new.tolist():
-        text = tok.decode(row, skip_special_tokens=True).strip()
-        answers.append(GeneratedAnswer(text, parse_answer(text, label_set)))
+        n_tokens = next((i + 1 for i, t in enumerate(row) if t == eoa[-1]), len(row))
+        text = tok.decode(row[:n_tokens], skip_special_tokens=True).strip()
+        answers.append(GeneratedAnswer(text, parse_answer(text, label_set), n_tokens))
     return answers

@@ -150,3 +150,21 @@ def test_labelset_ok():
     # a custom label set with Neutral added works like the built-ins
     ls = LabelSet("mine", ("Calm", "Excited")).with_neutral()
     assert ls.has_neutral and prompt_for(ls).id == "default"
+
+
+def test_template_that_adds_nothing_after_the_answer_ends_it_with_eos(llava_dir):
+    # given a LLaVA-1.5-style template that renders the answer with no end marker
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(llava_dir)
+    processor.chat_template = (
+        "{% for m in messages %}{{ m['role'].upper() }}: "
+        "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n"
+        "{% else %}{{ c['text'] }}{% endif %}{% endfor %} {% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    eos = processor.tokenizer.eos_token_id
+    # then the end of an answer is the end-of-sequence token, appended to every label
+    assert end_of_answer_ids(processor) == [eos]
+    ids = answer_token_ids(processor, RAF_BASIC, prompt_for(RAF_BASIC), "Happiness")
+    assert ids[-1] == eos and processor.tokenizer.decode(ids[:-1]).strip() == "Happiness"

@@ -16,6 +16,7 @@ Free generation with a parser (`generate_answers`, `parse_answer`) stays availab
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from cer_desktop.recognition.lvlm.encoding import (
 )
 from cer_desktop.recognition.lvlm.loading import unwrap
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
+
+log = logging.getLogger(__name__)
 
 MIN_STATIC_TOKENS = 8
 
@@ -203,40 +206,58 @@ class ClosedSetScorer:
         When the prompt's text comes before the image, that text is the same for every face
         and frame: its cache is computed once and only the image and what follows run per call.
         """
-        ids = inputs["input_ids"]
         static = self._static_length(inputs)
-        rope = getattr(body, "compute_3d_position_ids", None)
-        if static and (rope is not None or not hasattr(body, "get_rope_index")):
-            n = int(ids.shape[0])
-            cache = self._static_cache(body, ids[0, :static])
-            cache.batch_repeat_interleave(n)
-            position_ids = None
-            if rope is not None:
-                # multimodal rope (Qwen2-VL): positions of the whole sequence, by the model's own
-                # code (which also stores the rope deltas the continuation pass needs); keep ours
-                position_ids = rope(
-                    input_ids=ids,
-                    inputs_embeds=None,
-                    image_grid_thw=inputs.get("image_grid_thw"),
-                    attention_mask=inputs.get("attention_mask"),
-                    past_key_values=None,
-                    mm_token_type_ids=inputs.get("mm_token_type_ids"),
-                )
-                if position_ids is not None:
-                    position_ids = position_ids[..., static:]
-            rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
-            if "mm_token_type_ids" in rest:
-                rest["mm_token_type_ids"] = rest["mm_token_type_ids"][:, static:]
-            out = body(
-                input_ids=ids[:, static:],
-                past_key_values=cache,
-                position_ids=position_ids,
-                use_cache=True,
-                **rest,
-            )
-        else:
-            out = body(**inputs, use_cache=True)
+        if static:
+            try:
+                out = self._prefix_after_static(body, inputs, static)
+            except (TypeError, ValueError, NotImplementedError) as exc:
+                # a model whose code this path does not fit: score without the prompt cache
+                log.warning("prompt cache disabled for %s: %s", type(body).__name__, exc)
+                self.reuse_prompt_cache = False
+                out = None
+            if out is not None:
+                return out.last_hidden_state[:, -1], out.past_key_values
+        out = body(**inputs, use_cache=True)
         return out.last_hidden_state[:, -1], out.past_key_values
+
+    def _prefix_after_static(self, body: Any, inputs: dict[str, Any], static: int) -> Any:
+        """The prefix pass over what follows the cached static tokens (None: not possible)."""
+        import inspect
+
+        ids = inputs["input_ids"]
+        rope = getattr(body, "compute_3d_position_ids", None)
+        if rope is None and hasattr(body, "get_rope_index"):
+            return None  # multimodal rope this code does not know how to continue
+        position_ids = None
+        if rope is not None:
+            # multimodal rope (Qwen2-VL): positions of the whole sequence by the model's own code
+            # (which also stores the rope deltas the continuation pass needs); keep the new part
+            offered = {
+                "input_ids": ids,
+                "inputs_embeds": None,
+                "image_grid_thw": inputs.get("image_grid_thw"),
+                "attention_mask": inputs.get("attention_mask"),
+                "past_key_values": None,
+                "mm_token_type_ids": inputs.get("mm_token_type_ids"),
+            }
+            params = inspect.signature(rope).parameters
+            position_ids = rope(**{k: v for k, v in offered.items() if k in params})
+            if position_ids is None:
+                return None
+            position_ids = position_ids[..., static:]
+        n = int(ids.shape[0])
+        cache = self._static_cache(body, ids[0, :static])
+        cache.batch_repeat_interleave(n)
+        rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        if "mm_token_type_ids" in rest:
+            rest["mm_token_type_ids"] = rest["mm_token_type_ids"][:, static:]
+        return body(
+            input_ids=ids[:, static:],
+            past_key_values=cache,
+            position_ids=position_ids,
+            use_cache=True,
+            **rest,
+        )
 
     def _score_batch(self, batch: Any, trie: LabelTrie) -> np.ndarray:
         import torch

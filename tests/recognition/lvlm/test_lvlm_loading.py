@@ -157,3 +157,14 @@ def test_impossible_specs_are_refused(kwargs, match):
 def test_spec_normalises_aliases():
     spec = ModelSpec(base="x", quant="4bit", dtype="bfloat16")
     assert (spec.quant, spec.dtype, spec.quantized) == ("nf4", "bf16", True)
+
+
+def test_int8_model_loads_and_scores_on_the_cpu(qwen_dir, faces):
+    import bitsandbytes as bnb
+
+    model, processor = load_base(ModelSpec(base=str(qwen_dir), quant="int8", device="cpu"))
+    assert any(isinstance(m, bnb.nn.Linear8bitLt) for m in model.modules()), (
+        "layers should be 8-bit"
+    )
+    probs = ClosedSetScorer(model, processor).score(faces[:1], RAF_COMPOUND)
+    assert probs.shape == (1, 11) and abs(probs.sum() - 1.0) < 1e-6

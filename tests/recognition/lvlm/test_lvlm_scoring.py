@@ -148,3 +148,26 @@ def test_prompt_cache_is_reused_across_calls_and_changes_nothing(qwen_loaded, fa
     assert len(next(iter(cached._static))) >= 50, "the whole instruction should be cached"
     np.testing.assert_allclose(first, plain.log_likelihoods(faces[:2], RAF_COMPOUND), atol=1e-4)
     np.testing.assert_allclose(second[0], first[1], atol=1e-4)
+
+
+def test_prompt_cache_also_serves_models_with_plain_positions(llava_dir, faces):
+    # given a LLaVA whose template puts the prompt before the image (a cacheable prefix)
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    model, processor = load_base(ModelSpec(base=str(llava_dir)))
+    processor.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'user' %}USER: "
+        "{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}\n"
+        "{% else %}<image>{% endif %}{% endfor %} "
+        "{% else %}ASSISTANT: {{ m['content'][0]['text'] }}</s>{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    batched = scorer.log_likelihoods(faces[:2], RAF_COMPOUND)
+    # then the static cache is used and the scores equal the plain reference
+    assert len(scorer._static) == 1 and scorer.reuse_prompt_cache
+    reference = reference_log_likelihoods(
+        model, processor, faces[:2], RAF_COMPOUND, None, ImageLimits()
+    )
+    np.testing.assert_allclose(batched, reference, atol=1e-4)

@@ -236,6 +236,8 @@ class ClosedSetScorer:
                 "input_ids": ids,
                 "inputs_embeds": None,
                 "image_grid_thw": inputs.get("image_grid_thw"),
+                "video_grid_thw": inputs.get("video_grid_thw"),
+                "second_per_grid_ts": inputs.get("second_per_grid_ts"),
                 "attention_mask": inputs.get("attention_mask"),
                 "past_key_values": None,
                 "mm_token_type_ids": inputs.get("mm_token_type_ids"),

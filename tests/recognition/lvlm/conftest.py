@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cer_desktop.testing.tiny_models import build_tiny_llava, build_tiny_qwen2vl
+from cer_desktop.testing.tiny_models import (
+    build_tiny_llava,
+    build_tiny_qwen2_5vl,
+    build_tiny_qwen2vl,
+)
 
 # Large enough random weights that next-token distributions are far from uniform.
 INIT_STD = 0.15
@@ -37,6 +41,15 @@ def llava_loaded(llava_dir: Path):
     from cer_desktop.recognition.lvlm.spec import ModelSpec
 
     return load_base(ModelSpec(base=str(llava_dir)))
+
+
+@pytest.fixture(scope="session")
+def qwen25_loaded(tmp_path_factory: pytest.TempPathFactory):
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    folder = build_tiny_qwen2_5vl(tmp_path_factory.mktemp("tiny") / "qwen25", init_std=INIT_STD)
+    return load_base(ModelSpec(base=str(folder)))
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,21 @@ def test_batched_scores_equal_the_one_by_one_reference(which, label_set, request
     )
 
 
+def test_qwen2_5_vl_scores_equal_the_reference(qwen25_loaded, faces):
+    # another model family through the same code: windowed vision attention, mrope
+    model, processor = qwen25_loaded
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    batched = scorer.log_likelihoods(faces[:2], RAF_COMPOUND)
+    reference = reference_log_likelihoods(
+        model, processor, faces[:2], RAF_COMPOUND, None, ImageLimits()
+    )
+    assert scorer.reuse_prompt_cache and len(scorer._static) == 1, (
+        "the prompt cache should serve it"
+    )
+    np.testing.assert_allclose(batched, reference, atol=1e-4)
+
+
 def test_label_set_with_neutral_matches_the_reference(qwen_loaded, faces):
     model, processor = qwen_loaded
     label_set = RAF_COMPOUND.with_neutral()  # the compounds plus an honest Neutral

@@ -38,7 +38,7 @@ FORMATS = ("rafdb", "cexpr", "folder", "csv")
 ALIGNS = ("app", "none")
 VARIANTS = ("aligned", "original")
 # Names a recipe may use in `modules_to_save`, mapped per architecture in `trainer.py`.
-MODULE_ALIASES = ("embeddings", "lm_head", "projector")
+MODULE_ALIASES = ("embeddings", "lm_head", "projector", "vision_tower")
 
 
 @dataclass
@@ -77,8 +77,9 @@ class MethodArgs:
     train_vision: bool = _f(False, "Also put LoRA on every linear layer of the vision tower.")
     modules_to_save: list[str] = _f(
         [],
-        "Modules trained fully and saved with the adapter: embeddings, lm_head, projector "
-        "(for a base with no language yet, e.g. a randomly initialised test model).",
+        "Modules trained fully and saved with the adapter: embeddings, lm_head, projector, "
+        "vision_tower (for a base with no language or vision yet, e.g. a randomly "
+        "initialised test model).",
     )
 
 
@@ -334,6 +335,11 @@ def verify_recipe(recipe: Recipe) -> Recipe:
         problems.append(
             f"method.modules_to_save: unknown {', '.join(bad)}; use {', '.join(MODULE_ALIASES)}"
         )
+    if meth.train_vision and "vision_tower" in meth.modules_to_save:
+        problems.append(
+            "method.train_vision (LoRA on the vision tower) and modules_to_save: vision_tower "
+            "(train it fully) exclude each other"
+        )
     if ds.format not in FORMATS:
         problems.append(f"dataset.format must be one of {', '.join(FORMATS)}, not {ds.format!r}")
     if ds.align not in ALIGNS:
@@ -362,6 +368,16 @@ def verify_recipe(recipe: Recipe) -> Recipe:
         problems.append("train.epochs or train.max_steps must be > 0")
     if tr.report_to not in ("none", "tensorboard"):
         problems.append("train.report_to must be none or tensorboard")
+    elif tr.report_to == "tensorboard":
+        import importlib.util
+
+        if (
+            importlib.util.find_spec("tensorboard") is None
+            and importlib.util.find_spec("tensorboardX") is None
+        ):
+            problems.append(
+                "train.report_to: tensorboard is not installed (pip install tensorboard)"
+            )
     if problems:
         head = f"recipe {recipe.source} refused:" if recipe.source else "recipe refused:"
         raise RecipeError("\n  ".join([head, *problems]))

@@ -77,11 +77,32 @@ def draw_face(
     label: str, rng: np.random.Generator, *, size: int = 64, style: str = "filled"
 ) -> np.ndarray:
     """One RGB uint8 face of `label`, size x size, with random nuisance factors."""
+    return draw_features(features_of(label), rng, size=size, style=style)
+
+
+BROWS = ("flat", "raised", "lowered", "sad")
+EYES = ("normal", "wide", "squint")
+MOUTHS = ("line", "smile", "smile_open", "open", "frown", "stretch", "sneer", "tight")
+
+
+def random_features(rng: np.random.Generator) -> Features:
+    """Any combination of parts (most are no class at all): for generic pre-training."""
+    return Features(
+        BROWS[int(rng.integers(len(BROWS)))],
+        EYES[int(rng.integers(len(EYES)))],
+        MOUTHS[int(rng.integers(len(MOUTHS)))],
+        bool(rng.integers(2)),
+    )
+
+
+def draw_features(
+    feats: Features, rng: np.random.Generator, *, size: int = 64, style: str = "filled"
+) -> np.ndarray:
+    """One RGB uint8 face with the given parts, size x size, random nuisance factors."""
     import cv2
 
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, not {style!r}")
-    feats = features_of(label)
     ss = 4  # draw 4x larger, then shrink: anti-aliased lines at any size
     S = size * ss
     sketch = style == "sketch"
@@ -98,12 +119,12 @@ def draw_face(
         img = (top * (1 - ramp) + bottom * ramp).repeat(S, axis=1).astype(np.uint8)
         pen = _rand_colour(rng, 0, 70)
 
-    scale = rng.uniform(0.62, 0.86) if not sketch else rng.uniform(0.6, 0.8)
+    scale = rng.uniform(0.74, 0.9) if not sketch else rng.uniform(0.72, 0.88)
     fw = S * scale * (rng.uniform(0.72, 0.86) if not sketch else rng.uniform(0.8, 0.95))
     fh = S * scale
-    cx = S / 2 + rng.uniform(-0.07, 0.07) * S
-    cy = S / 2 + rng.uniform(-0.07, 0.07) * S
-    lw = max(1, int(round(S * rng.uniform(0.018, 0.03))))
+    cx = S / 2 + rng.uniform(-0.04, 0.04) * S
+    cy = S / 2 + rng.uniform(-0.04, 0.04) * S
+    lw = max(1, int(round(S * rng.uniform(0.026, 0.036))))
 
     def P(u: float, v: float) -> tuple[int, int]:
         # face-relative units: u in [-1, 1] across the width, v in [-1, 1] down the height
@@ -146,7 +167,7 @@ def draw_face(
     j = lambda a: a * rng.uniform(0.8, 1.2)  # noqa: E731 - intensity jitter per feature
     ex = 0.38 if not sketch else 0.42  # eye spacing
     ey = -0.12 if not sketch else -0.05
-    er = 0.11 if not sketch else 0.09  # eye radius (fraction of width/2)
+    er = 0.14 if not sketch else 0.12  # eye radius (fraction of width/2)
 
     # eyes
     for side in (-1, 1):
@@ -254,12 +275,12 @@ def draw_face(
         raise ValueError(m)
 
     # global nuisance: small rotation, shrink (anti-aliasing), noise
-    angle = rng.uniform(-10, 10)
+    angle = rng.uniform(-6, 6)
     M = cv2.getRotationMatrix2D((S / 2, S / 2), angle, 1.0)
     border = tuple(int(x) for x in img[0, 0])
     img = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderValue=border)
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    sigma = rng.uniform(0, 10)
+    sigma = rng.uniform(0, 8)
     noisy = img.astype(np.float32) + rng.normal(0, sigma, img.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 

@@ -50,6 +50,7 @@ MODULE_NAMES = {
     "embeddings": ("embed_tokens", "wte", "word_embeddings"),
     "lm_head": ("lm_head",),
     "projector": PROJECTOR_PARTS,
+    "vision_tower": VISION_PARTS,
 }
 
 
@@ -116,14 +117,27 @@ def lora_target_names(model: torch.nn.Module, method: MethodArgs) -> list[str]:
 
 
 def modules_to_save_names(model: torch.nn.Module, aliases: Sequence[str]) -> list[str]:
-    """Map recipe aliases (embeddings, lm_head, projector) to this model's module names."""
-    present = {n.split(".")[-1] for n, _ in model.named_modules() if n}
-    out = []
+    """Map recipe aliases (embeddings, lm_head, projector, vision_tower) to module names.
+
+    A module inside another one already listed is dropped (Qwen2-VL's projector, `merger`,
+    lives inside its vision tower, `visual`).
+    """
+    full = [n for n, _ in model.named_modules() if n]
+    present = {n.split(".")[-1] for n in full}
+    chosen: list[str] = []
     for alias in aliases:
         found = [m for m in MODULE_NAMES.get(alias, ()) if m in present]
         if not found:
             raise TrainingError(f"modules_to_save: this model has no {alias} module")
-        out.append(found[0])
+        chosen.append(found[0])
+    out = []
+    for name in chosen:
+        paths = [n for n in full if n.split(".")[-1] == name]
+        nested = any(
+            other != name and any(f".{other}." in f".{p}." for p in paths) for other in chosen
+        )
+        if not nested and name not in out:
+            out.append(name)
     return out
 
 
@@ -330,6 +344,7 @@ class TrainResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
     no_face: int = 0
     trainable_params: int = 0
+    evaluation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -340,6 +355,7 @@ class TrainResult:
             "final_loss": self.final_loss,
             "no_face": self.no_face,
             "trainable_params": self.trainable_params,
+            "evaluation": self.evaluation,
         }
 
 
@@ -448,8 +464,42 @@ def train(
         trainable_params=summary["trainable_params"],
     )
     if trainer.is_world_process_zero():
+        res.evaluation = evaluate_after_training(recipe, model, processor, adapter_dir, show)
         (out / "train_summary.json").write_text(json.dumps(res.as_dict(), indent=2) + "\n")
     return res
+
+
+def evaluate_after_training(
+    recipe: Recipe, model: Any, processor: Any, adapter_dir: Path, progress: bool
+) -> dict[str, Any] | None:
+    """Score `dataset.eval_split` with the model just trained, through the app's scorer,
+    and write metrics, table, confusion PNG and predictions to <output_dir>/eval/."""
+    from cer_desktop.recognition.lvlm.metadata import read_metadata
+    from cer_desktop.training.evaluate import LoadedModel, evaluate, write_outputs
+
+    ds = recipe.dataset
+    split = ds.eval_split
+    if not split or split in ("none", ds.split):
+        return None
+    # only layouts with a real held-out split (never the training rows again)
+    if not (ds.format == "rafdb" or (ds.format == "folder" and (Path(ds.root) / split).is_dir())):
+        return None
+    data = read_recipe_data(recipe, split)
+    meta = read_metadata(adapter_dir)
+    model.eval()
+    loaded = LoadedModel(
+        model, processor, meta, ds.crop_size, meta.to_limits(), recipe.model.base, str(adapter_dir)
+    )
+    result = evaluate(loaded, data, make_preparer(recipe), batch_size=8, inputs=ds.align)
+    write_outputs(result, Path(recipe.train.output_dir) / "eval", title=f"{data.description}")
+    if result.report is not None:
+        log.info("%s\n%s", data.summary(), result.report.table())
+        return {
+            "split": split,
+            "accuracy": result.report.accuracy,
+            "macro_f1": result.report.macro_f1,
+        }
+    return None
 
 
 def write_adapter_metadata(

@@ -36,6 +36,7 @@ def recipe_dict(base: Path, root: Path, out: Path, **sections: dict) -> dict:
             "label_set": "raf_compound" if root.name == "compound" else "raf_basic",
             "align": "none",
             "crop_size": SIZE,
+            "eval_split": None,  # tests that want the post-training evaluation ask for it
         },
         "train": {
             "output_dir": str(out),

@@ -30,6 +30,7 @@ def test_steps_change_the_adapter_and_modules_to_save_and_nothing_else(
         synth / "basic",
         tmp_path / "run",
         method={"modules_to_save": ["lm_head", "projector"]},
+        dataset={"eval_split": "test"},
     )
     seen: dict = {}
 
@@ -60,6 +61,9 @@ def test_steps_change_the_adapter_and_modules_to_save_and_nothing_else(
     assert meta is not None and meta.labels == RAF_BASIC.labels
     assert meta.crop_size == SIZE and meta.alignment == "none"
     assert meta.recipe["method"]["modules_to_save"] == ["lm_head", "projector"]
+    # and the held-out split was scored by the app's scorer right after training
+    assert result.evaluation is not None and result.evaluation["split"] == "test"
+    assert (tmp_path / "run" / "eval" / "confusion.png").is_file()
 
 
 def test_stage2_starts_from_the_stage1_weights(

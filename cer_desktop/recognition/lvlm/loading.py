@@ -202,6 +202,14 @@ def _adapter_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
+def _by_suffix(modules: dict[str, Any], path: str) -> Any:
+    """A module saved under an older layout ("model.layers.0..." before transformers moved the
+    decoder to "model.language_model.layers.0..."): the one module whose name ends the same."""
+    tail = path.removeprefix("model.")
+    hits = [m for name, m in modules.items() if name.endswith("." + tail)]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _in_out(module: Any) -> tuple[int, int] | None:
     """(in_features, out_features) of a linear layer, also when 4-/8-bit quantised."""
     base = getattr(module, "base_layer", module)
@@ -248,7 +256,7 @@ def check_adapter_fits(model: Any, folder: str | Path) -> list[str]:
             continue
         path = key.split(part)[0]
         path = path.removeprefix("base_model.model.")
-        module = modules.get(path)
+        module = modules.get(path) or _by_suffix(modules, path)
         if module is None:
             problems.append(f"no module {path!r}")
             continue

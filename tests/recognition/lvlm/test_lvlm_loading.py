@@ -168,3 +168,20 @@ def test_int8_model_loads_and_scores_on_the_cpu(qwen_dir, faces):
     )
     probs = ClosedSetScorer(model, processor).score(faces[:1], RAF_COMPOUND)
     assert probs.shape == (1, 11) and abs(probs.sum() - 1.0) < 1e-6
+
+
+def test_adapter_saved_with_the_older_module_layout_still_fits(qwen_loaded, adapter_dir, tmp_path):
+    # given an adapter whose keys use the pre-transformers-5 path "model.layers.N..."
+    from safetensors.torch import load_file, save_file
+
+    model, _ = qwen_loaded
+    old = tmp_path / "old_layout"
+    shutil.copytree(adapter_dir, old)
+    tensors = load_file(old / "adapter_model.safetensors")
+    renamed = {
+        k.replace("model.language_model.layers", "model.layers"): v for k, v in tensors.items()
+    }
+    assert renamed.keys() != tensors.keys(), "the test must actually rename keys"
+    save_file(renamed, old / "adapter_model.safetensors")
+    # then its tensors are matched to the same modules and it fits
+    assert check_adapter_fits(model, old) == []

@@ -151,8 +151,9 @@ def load_base(spec: ModelSpec, progress: Progress | None = None) -> tuple[Any, A
     qconf = quantization_config(spec.quant, dtype)
     if qconf is not None:
         kwargs["quantization_config"] = qconf
-        # bitsandbytes places weights while loading; on CUDA put everything on one device
-        kwargs["device_map"] = {"": device if device != "cuda" else 0} if device != "cpu" else None
+    if device != "cpu":
+        # load straight onto the one device (bitsandbytes quantises while placing the weights)
+        kwargs["device_map"] = {"": 0 if device == "cuda" else device}
     try:
         model = AutoModelForImageTextToText.from_pretrained(where, **kwargs)
     except torch.cuda.OutOfMemoryError as exc:
@@ -161,11 +162,6 @@ def load_base(spec: ModelSpec, progress: Progress | None = None) -> tuple[Any, A
         ) from exc
     except Exception as exc:
         raise ModelLoadError(f"cannot load model {spec.base!r}: {exc}") from exc
-    if qconf is None and device != "cpu":
-        try:
-            model = model.to(device)
-        except Exception as exc:
-            raise ModelLoadError(f"cannot move {spec.base!r} to {device}: {exc}") from exc
     model.eval()
     _report(progress, 0.8, "model loaded")
     return model, processor

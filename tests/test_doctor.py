@@ -1,0 +1,16 @@
+"""`cer doctor` reports what works on this machine."""
+
+from __future__ import annotations
+
+from cer_desktop.doctor import run_checks
+
+
+def test_doctor_finds_the_libraries_and_a_face_on_the_test_photo() -> None:
+    # Given this machine, which has every dependency installed and no camera,
+    # when the doctor runs its checks,
+    checks = {c.name: c for c in run_checks()}
+    # then the libraries import, MediaPipe finds the face, and no camera is not a failure.
+    bad = [f"{c.name}: {c.detail}" for c in checks.values() if not c.ok]
+    assert not bad, bad
+    assert "478 landmarks" in checks["face mesh"].detail
+    assert checks["cameras"].ok

@@ -91,8 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=(
             "Draw expression faces procedurally: basic/ and compound/ in the RAF-DB layout "
             "('filled' style) and cexpr/ in the C-EXPR-DB layout ('sketch' style, for a "
-            "zero-shot test). Drawn faces are not found by MediaPipe: train on them with "
-            "dataset.align: none (the aligner is bypassed)."
+            "zero-shot test). MediaPipe's mesh on a drawing is no measurement: train on "
+            "them with dataset.align: none (the aligner is bypassed)."
         ),
     )
     s.add_argument("out", help="output folder")
@@ -270,8 +270,8 @@ def _synth(args: argparse.Namespace) -> int:
     for name, path in paths.items():
         print(f"{name}: {path}")
     print(
-        "note: drawn faces are not found by MediaPipe; train on them with dataset.align: none "
-        "(the aligner is bypassed)"
+        "note: MediaPipe's landmarks on drawn faces are no measurement; train on them with "
+        "dataset.align: none (the aligner is bypassed)"
     )
     return 0
 

@@ -8,8 +8,9 @@ size, aspect, rotation, line width, feature intensity, noise) is random within e
 so only the facial features tell classes apart.
 
 Two drawing styles: "filled" (shaded face on a coloured background; training) and "sketch"
-(outline pen drawing on paper, different proportions; a zero-shot test). Drawn faces are not
-found by MediaPipe, so recipes on this data use ``align: none`` and bypass the aligner; the
+(outline pen drawing on paper, different proportions; a zero-shot test). MediaPipe's
+landmarks on drawings are no measurement (it often "finds" a face in a cartoon, but its mesh
+there means nothing), so recipes on this data use ``align: none`` and bypass the aligner; the
 aligner's path through training is exercised on real photos instead.
 """
 

@@ -117,3 +117,35 @@ def test_eval_predictions_equal_the_app_recognizer(
     # then they agree
     np.testing.assert_allclose(live, res.probs, atol=1e-4)
     assert (live.argmax(1) == res.predictions).all()
+
+
+def test_inputs_all_compares_originals_rafdb_aligned_and_the_app_alignment(
+    tiny_qwen: Path, synth: Path, compound_adapter: Path, tmp_path: Path, capsys
+) -> None:
+    rc = cer(
+        [
+            "eval",
+            "--base",
+            str(tiny_qwen),
+            "--adapter",
+            str(compound_adapter),
+            "--data",
+            str(synth / "compound"),
+            "--inputs",
+            "all",
+            "--out",
+            str(tmp_path / "ev"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--device",
+            "cpu",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    for inputs in ("original", "aligned", "app"):
+        assert (tmp_path / "ev" / inputs / "metrics.json").is_file(), inputs
+    assert "inputs: app" in out and "inputs: original" in out
+    assert out.count("accuracy") >= 3
+    # the app path went through the aligner and cached its crops
+    assert list((tmp_path / "cache").rglob("*.png")), "no aligned crops cached"

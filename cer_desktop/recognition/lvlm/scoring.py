@@ -129,6 +129,9 @@ class ClosedSetScorer:
         self.limits = limits
         # reuse the KV cache of the prompt text before the image across calls
         self.reuse_prompt_cache = True
+        # score the prompt and all label prefixes in one pass (tree attention mask); the
+        # two-pass path (prefix, then labels against its cache) is the fallback
+        self.single_pass = True
         self._static: dict[tuple[int, ...], Any] = {}
         self._tries: dict[tuple[str, tuple[str, ...], str], LabelTrie] = {}
 
@@ -261,6 +264,94 @@ class ClosedSetScorer:
             **rest,
         )
 
+    def _single_pass(self, body: Any, inputs: dict[str, Any], trie: LabelTrie) -> Any:
+        """Prompt and every label prefix in ONE forward pass (tree attention); None: not possible.
+
+        The trie's distinct prefixes are appended after the prompt, one token each, with an
+        attention mask that lets each see the prompt, its ancestors and itself, and the
+        position it would have in the answer. Returns the hidden states (n, 1 + n_prefixes, H):
+        the prompt's last one, then one per prefix.
+        """
+        import torch
+
+        ids = inputs["input_ids"]
+        mask2d = inputs.get("attention_mask")
+        if mask2d is not None and not bool(mask2d.all()):
+            return None  # padded rows: the two-pass path handles them
+        rope = getattr(body, "compute_3d_position_ids", None)
+        if rope is None and hasattr(body, "get_rope_index"):
+            return None
+        n, length = int(ids.shape[0]), int(ids.shape[1])
+        device = ids.device
+        nodes = trie.prefixes
+        index = {p: i for i, p in enumerate(nodes)}
+        depth = torch.tensor([len(p) for p in nodes], device=device)
+        static = self._static_length(inputs)
+        try:
+            if rope is not None:
+                position_ids = self._rope_positions(rope, inputs)
+                if position_ids is None:
+                    return None
+                node_pos = position_ids[..., -1:] + depth  # answers are text: t = h = w
+            else:
+                position_ids = torch.arange(length, device=device).expand(n, length)
+                node_pos = (length - 1 + depth).expand(n, len(nodes))
+            position_ids = torch.cat([position_ids[..., static:], node_pos], dim=-1)
+            chunk = length - static
+            q, kv = chunk + len(nodes), length + len(nodes)
+            allowed = torch.zeros(q, kv, dtype=torch.bool, device=device)
+            allowed[:chunk, :static] = True
+            allowed[:chunk, static:length] = torch.ones(chunk, chunk, device=device).tril().bool()
+            allowed[chunk:, :length] = True
+            for j, p in enumerate(nodes):
+                for k in range(1, len(p) + 1):
+                    allowed[chunk + j, length + index[p[:k]]] = True
+            dtype = input_dtype(self.model)
+            mask = torch.zeros(q, kv, dtype=dtype, device=device)
+            mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+            node_ids = torch.tensor([p[-1] for p in nodes], device=device, dtype=ids.dtype)
+            rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+            if "mm_token_type_ids" in rest:
+                types = rest["mm_token_type_ids"][:, static:]
+                rest["mm_token_type_ids"] = torch.cat(
+                    [types, torch.zeros(n, len(nodes), dtype=types.dtype, device=device)], dim=1
+                )
+            cache = None
+            if static:
+                cache = self._static_cache(body, ids[0, :static])
+                cache.batch_repeat_interleave(n)
+            out = body(
+                input_ids=torch.cat([ids[:, static:], node_ids.expand(n, -1)], dim=1),
+                attention_mask=mask[None, None].expand(n, 1, q, kv),
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=cache is not None,
+                **rest,
+            )
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            log.warning("single-pass scoring disabled for %s: %s", type(body).__name__, exc)
+            self.single_pass = False
+            return None
+        hidden = out.last_hidden_state
+        return torch.cat([hidden[:, chunk - 1 : chunk], hidden[:, chunk:]], dim=1)
+
+    def _rope_positions(self, rope: Any, inputs: dict[str, Any]) -> Any:
+        """Multimodal rope positions (3, n, L) of the prompt, by the model's own code."""
+        import inspect
+
+        offered = {
+            "input_ids": inputs["input_ids"],
+            "inputs_embeds": None,
+            "image_grid_thw": inputs.get("image_grid_thw"),
+            "video_grid_thw": inputs.get("video_grid_thw"),
+            "second_per_grid_ts": inputs.get("second_per_grid_ts"),
+            "attention_mask": inputs.get("attention_mask"),
+            "past_key_values": None,
+            "mm_token_type_ids": inputs.get("mm_token_type_ids"),
+        }
+        params = inspect.signature(rope).parameters
+        return rope(**{k: v for k, v in offered.items() if k in params})
+
     def _score_batch(self, batch: Any, trie: LabelTrie) -> np.ndarray:
         import torch
 
@@ -281,29 +372,36 @@ class ClosedSetScorer:
                 logits = torch.tanh(logits / cap) * cap
             return torch.log_softmax(logits, dim=-1)
 
+        pos = {p: i for i, p in enumerate(trie.prefixes)}
         with torch.inference_mode():
-            last, cache = self._prefix_pass(body, inputs)
-            first = log_probs(last)  # (n, V): after the prompt
+            states = self._single_pass(body, inputs, trie) if self.single_pass else None
+            if states is not None:
+                # one pass: the prompt's last state, then one state per trie prefix
+                first = log_probs(states[:, 0])
+                dist = log_probs(states[:, 1:]) if trie.prefixes else None
+            else:
+                last, cache = self._prefix_pass(body, inputs)
+                first = log_probs(last)  # (n, V): after the prompt
+                dist = None
+                if trie.rows:
+                    m, width = len(trie.rows), max(len(r) for r in trie.rows)
+                    pad = trie.rows[0][0]  # any token: right padding is never attended by real ones
+                    rows = torch.tensor(
+                        [list(r) + [pad] * (width - len(r)) for r in trie.rows],
+                        device=inputs["input_ids"].device,
+                    )
+                    cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows...
+                    # No attention mask: the prefix has no padding, and without one the model
+                    # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).
+                    cont = body(input_ids=rows.repeat(n, 1), past_key_values=cache, use_cache=True)
+                    hidden = cont.last_hidden_state.view(n, m, width, -1)
+                    r_idx = torch.tensor([w[0] for w in trie.where], device=hidden.device)
+                    p_idx = torch.tensor([w[1] for w in trie.where], device=hidden.device)
+                    dist = log_probs(hidden[:, r_idx, p_idx])  # (n, n_prefixes, V)
             ll = torch.stack([first[:, s[0]] for s in trie.sequences], dim=1)  # (n, L)
-            if trie.rows:
-                m, width = len(trie.rows), max(len(r) for r in trie.rows)
-                pad = trie.rows[0][0]  # any token: right padding is never attended by real ones
-                rows = torch.tensor(
-                    [list(r) + [pad] * (width - len(r)) for r in trie.rows],
-                    device=inputs["input_ids"].device,
-                )
-                cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows, ...
-                # No attention mask: the prefix has no padding, and without one the model
-                # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).
-                cont = body(input_ids=rows.repeat(n, 1), past_key_values=cache, use_cache=True)
-                hidden = cont.last_hidden_state.view(n, m, width, -1)
-                r_idx = torch.tensor([w[0] for w in trie.where], device=hidden.device)
-                p_idx = torch.tensor([w[1] for w in trie.where], device=hidden.device)
-                dist = log_probs(hidden[:, r_idx, p_idx])  # (n, n_prefixes, V)
-                pos = {p: i for i, p in enumerate(trie.prefixes)}
-                for li, s in enumerate(trie.sequences):
-                    for j in range(1, len(s)):
-                        ll[:, li] += dist[:, pos[s[:j]], s[j]]
+            for li, s in enumerate(trie.sequences):
+                for j in range(1, len(s)):
+                    ll[:, li] += dist[:, pos[s[:j]], s[j]]
         return ll.double().cpu().numpy()
 
 

@@ -69,6 +69,26 @@ def test_label_set_with_neutral_matches_the_reference(qwen_loaded, faces):
     np.testing.assert_allclose(scorer.log_likelihoods(faces[:1], label_set), reference, atol=1e-4)
 
 
+@pytest.mark.parametrize("which", ["qwen_loaded", "llava_loaded", "qwen25_loaded"])
+def test_single_pass_and_two_pass_scoring_agree(which, request, faces, monkeypatch):
+    # given one scorer that must use the one-pass tree mask and one that must use two passes
+    model, processor = request.getfixturevalue(which)
+    one = ClosedSetScorer(model, processor, None, ImageLimits())
+    two = ClosedSetScorer(model, processor, None, ImageLimits())
+    two.single_pass = False
+
+    def no_prefix_pass(*args, **kwargs):
+        raise AssertionError("the single-pass scorer fell back to two passes")
+
+    monkeypatch.setattr(one, "_prefix_pass", no_prefix_pass)
+    # when both score nested labels for two faces
+    a = one.log_likelihoods(faces[:2], NESTED)
+    b = two.log_likelihoods(faces[:2], NESTED)
+    # then they agree, and the one-pass path stayed enabled
+    assert one.single_pass, "single-pass scoring should not have been disabled"
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_one_face_alone_scores_as_in_a_batch(qwen_loaded, faces):
     # the cache expansion must not mix faces: each face's row equals its solo result
     model, processor = qwen_loaded

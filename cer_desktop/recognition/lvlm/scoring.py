@@ -2,16 +2,21 @@
 
 The score of a label is the summed log-probability of its answer tokens *and* the
 end-of-answer token after the prompt (so a label cannot win on being the prefix of another),
-softmaxed over the set. All faces and all labels are scored in two batched passes:
+softmaxed over the set. The labels' tokens form a trie; the distributions needed are the one
+after the prompt and one after each distinct proper prefix of a label (RAF-DB compound: the
+prompt + 5 first words + 11 labels, not 11 labels x 3 positions).
 
-1. the prefix pass runs image + prompt once per face (batched over faces) with a KV cache;
-   its last position gives the distribution of every label's first token;
-2. the continuation pass expands the cache over the label rows and runs all labels' remaining
-   tokens at once against it. Labels are arranged as a trie: a row that is the prefix of
-   another is not run twice, and the output layer (large: the vocabulary) is applied once per
-   distinct token prefix, not once per label and position.
+- One forward pass (default): every face's image + prompt, followed by the trie's prefixes,
+  one token each, under a tree attention mask (each prefix sees the prompt, its ancestors and
+  itself) at the positions it would have in the answer. Batched over faces.
+- Two passes (fallback for models the mask cannot be given to): the prompt with a KV cache,
+  then every label's remaining tokens at once against the cache expanded over the labels.
 
-Free generation with a parser (`generate_answers`, `parse_answer`) stays available.
+In both, the prompt's text sits before the image (see `prompts.build_messages`) and its KV
+cache is computed once per prompt and reused across faces and frames; the output layer (the
+whole vocabulary) is applied once per trie prefix. `reference_log_likelihoods` is the plain
+one-label-at-a-time computation the tests hold both paths to. Free generation with a parser
+(`generate_answers`, `parse_answer`) stays available.
 """
 
 from __future__ import annotations

@@ -40,10 +40,10 @@ import numpy as np
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="working folder (default: a temporary one, deleted)")
     p.add_argument("--size", type=int, default=56, help="face crop side (multiple of 28)")
-    p.add_argument("--n-train", type=int, default=120, help="training images per class")
+    p.add_argument("--n-train", type=int, default=150, help="training images per class")
     p.add_argument("--n-test", type=int, default=20, help="held-out images per class")
-    p.add_argument("--epochs1", type=float, default=4.0, help="stage-1 epochs")
-    p.add_argument("--epochs2", type=float, default=6.0, help="stage-2 epochs")
+    p.add_argument("--epochs1", type=float, default=3.0, help="stage-1 epochs")
+    p.add_argument("--epochs2", type=float, default=5.0, help="stage-2 epochs")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--rank", type=int, default=16)
@@ -83,6 +83,7 @@ def _recipe(
                 "align": "none",
                 "crop_size": args.size,
                 "prompt": "auto",
+                "eval_split": None,  # scored below, from the saved adapter
             },
             "train": {
                 "output_dir": str(out),

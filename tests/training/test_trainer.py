@@ -178,3 +178,25 @@ def test_the_app_aligner_path_through_training_on_real_faces(
     assert result.no_face == 0
     assert len(list((tmp_path / ".crop_cache").rglob("*.png"))) == 4
     assert read_metadata(result.adapter_dir).alignment == TEMPLATE_NAME
+
+
+def test_a_run_resumes_from_its_newest_checkpoint(
+    tiny_qwen: Path, synth: Path, tmp_path: Path
+) -> None:
+    # given a run that stopped after 2 steps with a checkpoint every step
+    d = recipe_dict(tiny_qwen, synth / "basic", tmp_path / "run", train={"save_steps": 1})
+    first = train(recipe_from_dict(d))
+    assert (tmp_path / "run" / "checkpoint-2").is_dir()
+    # when the same recipe asks for 3 steps (at another learning rate: a restart from step 0
+    # would log a different loss at step 2, a resumed run keeps the checkpoint's log)
+    d["train"]["max_steps"] = 3
+    d["train"]["learning_rate"] = 0.2
+    second = train(recipe_from_dict(d))
+
+    def loss_at(result, step):  # noqa: ANN001, ANN202
+        return [h["loss"] for h in result.log_history if "loss" in h and h["step"] == step]
+
+    # then it continued from step 2
+    assert second.steps == 3
+    assert loss_at(second, 2) == loss_at(first, 2), "step 2 was trained again: no resume"
+    assert len(loss_at(second, 3)) == 1

@@ -6,7 +6,7 @@ line), every image is prepared once through the app's aligner (filling the crop 
 only then is the model loaded. Stage 2 continues stage 1's adapter (loaded trainable); a new
 adapter is never stacked on a model that already has one.
 
-The Trainer runs on `accelerate`, so `accelerate launch -m cer_desktop.cli train R.yaml`
+The Trainer runs on `accelerate`, so `accelerate launch -m cer_desktop train R.yaml`
 trains on several GPUs with no code change. Inputs are built by the app's own prompt and
 encoding code (`cer_desktop.recognition.lvlm.encoding.encode_training_batch`): the loss is on
 the answer's tokens and the end-of-answer token only.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -303,6 +302,14 @@ def attach_adapter(model: Any, recipe: Recipe) -> Any:
     if recipe.model.adapter:
         if isinstance(model, PeftModel):  # pragma: no cover - verify_recipe prevents it
             raise RecipeError("the model already carries an adapter; stacking is refused")
+        from cer_desktop.contracts import RecognizerError
+        from cer_desktop.recognition.lvlm.loading import check_adapter_fits
+
+        try:  # the app's own fit check: clear messages for a stage-1 adapter of another base
+            for warning in check_adapter_fits(model, recipe.model.adapter):
+                log.warning("%s", warning)
+        except RecognizerError as exc:
+            raise TrainingError(str(exc)) from exc
         try:
             peft_model = PeftModel.from_pretrained(model, recipe.model.adapter, is_trainable=True)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
@@ -521,7 +528,3 @@ def write_adapter_metadata(
         recipe=recipe.to_dict(),
     )
     return meta.write(adapter_dir)
-
-
-def steps_per_epoch(n_images: int, batch_size: int, grad_accum: int, world: int = 1) -> int:
-    return max(1, math.ceil(n_images / (batch_size * world)) // grad_accum)

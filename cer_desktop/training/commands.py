@@ -154,8 +154,11 @@ def _train(args: argparse.Namespace) -> int:
             return _err(str(exc))
     except (RecipeError, DatasetError) as exc:
         return _err(str(exc))
-    print(json.dumps(result.as_dict(), indent=2))
-    print(f"adapter written to {result.adapter_dir}")
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:  # one report under accelerate/torchrun
+        print(json.dumps(result.as_dict(), indent=2))
+        print(f"adapter written to {result.adapter_dir}")
     return 0
 
 

@@ -39,7 +39,9 @@ import numpy as np
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="working folder (default: a temporary one, deleted)")
-    p.add_argument("--size", type=int, default=56, help="face crop side (a multiple of the 14-px patch)")
+    p.add_argument(
+        "--size", type=int, default=56, help="face crop side (a multiple of the 14-px patch)"
+    )
     p.add_argument("--n-train", type=int, default=150, help="training images per class")
     p.add_argument("--n-test", type=int, default=20, help="held-out images per class")
     p.add_argument("--epochs1", type=float, default=3.0, help="stage-1 epochs")

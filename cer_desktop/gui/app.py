@@ -99,6 +99,7 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
     window = MainWindow(settings, persist=not args.no_save)  # type: ignore[arg-type]
     app.aboutToQuit.connect(window.shutdown)
     window.show()
+    window.recover_unfinished_sessions()
     if model_choice is not None and model_choice.base:  # type: ignore[attr-defined]
         # Starts on the instant recognizer; the model replaces it once loaded.
         QTimer.singleShot(0, lambda: window.load_model(model_choice))  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self._fallback: Recognizer | None = None
         self._status_message = ""
         self._shut_down = False
+        self._recovery_thread: threading.Thread | None = None
 
         self.bridge = FrameBridge(self)
         self.view = VideoView(self)
@@ -399,6 +401,8 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self._timer.stop()
         self.stop()
+        if self._recovery_thread is not None:
+            self._recovery_thread.join(60.0)
         for loader in [self._loader, *self._old_loaders]:
             if loader is not None:
                 loader.cancel()
@@ -416,6 +420,37 @@ class MainWindow(QMainWindow):
         self._recognizer = self._fallback = None
         self._close_analyzer()
         self.save()
+
+    def recover_unfinished_sessions(self) -> None:
+        """Repair sessions a crash left unfinished in the record folder, off the GUI thread.
+
+        Remuxing a long session takes seconds; each result reaches the status bar.
+        """
+        from cer_desktop.recording.recover import find_unfinished, recover_session
+
+        root = self.settings.record_folder
+        status = self.bridge.status
+
+        def work() -> None:
+            try:
+                folders = find_unfinished(root)
+            except OSError as exc:
+                status(f"Could not look for unfinished sessions in {root}: {exc}")
+                return
+            for folder in folders:
+                status(f"Recovering the unfinished session {folder}…")
+                try:
+                    report = recover_session(folder)
+                except Exception as exc:  # one broken session must not stop the app
+                    log.warning("could not recover %s", folder, exc_info=True)
+                    status(f"Could not recover {folder}: {exc}")
+                else:
+                    status(
+                        f"Recovered {report.frames_kept} frames of the interrupted session {folder}"
+                    )
+
+        self._recovery_thread = threading.Thread(target=work, name="session-recovery", daemon=True)
+        self._recovery_thread.start()
 
     def save(self) -> None:
         if self._persist:
@@ -584,6 +619,13 @@ class MainWindow(QMainWindow):
             "threshold": self.settings.threshold,
             "smoothing": self.settings.smoothing,
         }
+        try:
+            from cer_desktop.recording.manifest import recognizer_fields
+
+            # What actually runs (a model that failed to load leaves the instant tier).
+            extra.update(recognizer_fields(self.pipeline.recognizer, self.pipeline.label_set))
+        except ImportError:
+            pass
         fps = self.pipeline.source.fps or 30.0
         try:
             rec = SessionRecorder(

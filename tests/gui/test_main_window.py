@@ -391,3 +391,26 @@ def test_reset_neutral_reaches_the_recognizer(make_window, qtbot):
     w.baseline_action.trigger()
     assert Baselined.resets == 1
     assert "baseline reset" in w.statusBar().currentMessage()
+
+
+def test_an_interrupted_session_is_recovered_when_the_app_starts(make_window, qtbot, tmp_path):
+    pytest.importorskip("cer_desktop.recording.recover")
+    import json
+
+    # Given a record folder holding a session whose recorder died mid-recording
+    rec_root = tmp_path / "rec"
+    w = make_window(AppSettings(source="demo", record_folder=str(rec_root)))
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    w.record_action.trigger()
+    qtbot.wait(400)
+    w.record_action.trigger()
+    (session,) = list(rec_root.iterdir())
+    manifest_path = session / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(status="recording", pid=2**22 + 12345)  # a pid no process has
+    manifest_path.write_text(json.dumps(manifest))
+    # When the app looks for unfinished sessions (as it does on start)
+    w.recover_unfinished_sessions()
+    # Then the session is repaired off the GUI thread and the user is told
+    qtbot.waitUntil(lambda: "Recovered" in w.statusBar().currentMessage(), timeout=20000)
+    assert json.loads(manifest_path.read_text())["status"] == "recovered"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cer_desktop.labels import C_EXPR, RAF_BASIC, RAF_COMPOUND, LabelSet, LabelSetError, get_label_set
+from cer_desktop.labels import (
+    C_EXPR,
+    RAF_BASIC,
+    RAF_COMPOUND,
+    LabelSet,
+    LabelSetError,
+    get_label_set,
+)
 
 
 def test_builtin_sets_follow_the_data_sets_id_order() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 
@@ -223,7 +224,7 @@ def test_failed_load_shows_a_message_and_keeps_the_recognizer(make_window, qtbot
 
 
 def test_record_button_records_a_session(make_window, qtbot, tmp_path):
-    pytest.importorskip("cer_desktop.recording.recorder")
+    importlib.import_module("cer_desktop.recording.recorder")
     w = make_window(AppSettings(source="demo", record_folder=str(tmp_path / "rec")))
     qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
     # When the user presses Record (Ctrl+R's action) and, a bit later, again
@@ -270,13 +271,13 @@ def test_model_dialog_round_trip(qtbot):
 
 @pytest.fixture(scope="module")
 def tiny_qwen(tmp_path_factory):
-    tiny = pytest.importorskip("cer_desktop.testing.tiny_models")
+    tiny = importlib.import_module("cer_desktop.testing.tiny_models")
     return tiny.build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny") / "qwen")
 
 
 @pytest.mark.slow
 def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, qtbot, tiny_qwen):
-    pytest.importorskip("cer_desktop.recognition.factory")
+    importlib.import_module("cer_desktop.recognition.factory")
     # Given the window running on the instant tier (the default recognizer)
     w = make_window(recognizer=FixedRecognizer(name="instant"))
     # When the user picks a local tiny Qwen2-VL folder
@@ -293,7 +294,7 @@ def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, 
 
 @pytest.mark.slow
 def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_path):
-    pytest.importorskip("cer_desktop.recognition.factory")
+    importlib.import_module("cer_desktop.recognition.factory")
     w = make_window(recognizer=FixedRecognizer(name="instant"))
     w.load_model(ModelChoice(str(tmp_path / "no-such-model")))
     qtbot.waitUntil(lambda: w._loader is None, timeout=60_000)
@@ -394,7 +395,7 @@ def test_reset_neutral_reaches_the_recognizer(make_window, qtbot):
 
 
 def test_an_interrupted_session_is_recovered_when_the_app_starts(make_window, qtbot, tmp_path):
-    pytest.importorskip("cer_desktop.recording.recover")
+    importlib.import_module("cer_desktop.recording.recover")
     import json
 
     # Given a record folder holding a session whose recorder died mid-recording

@@ -230,8 +230,6 @@ class ClosedSetScorer:
 
     def _prefix_after_static(self, body: Any, inputs: dict[str, Any], static: int) -> Any:
         """The prefix pass over what follows the cached static tokens (None: not possible)."""
-        import inspect
-
         ids = inputs["input_ids"]
         rope = getattr(body, "compute_3d_position_ids", None)
         if rope is None and hasattr(body, "get_rope_index"):
@@ -240,18 +238,7 @@ class ClosedSetScorer:
         if rope is not None:
             # multimodal rope (Qwen2-VL): positions of the whole sequence by the model's own code
             # (which also stores the rope deltas the continuation pass needs); keep the new part
-            offered = {
-                "input_ids": ids,
-                "inputs_embeds": None,
-                "image_grid_thw": inputs.get("image_grid_thw"),
-                "video_grid_thw": inputs.get("video_grid_thw"),
-                "second_per_grid_ts": inputs.get("second_per_grid_ts"),
-                "attention_mask": inputs.get("attention_mask"),
-                "past_key_values": None,
-                "mm_token_type_ids": inputs.get("mm_token_type_ids"),
-            }
-            params = inspect.signature(rope).parameters
-            position_ids = rope(**{k: v for k, v in offered.items() if k in params})
+            position_ids = self._rope_positions(rope, inputs)
             if position_ids is None:
                 return None
             position_ids = position_ids[..., static:]

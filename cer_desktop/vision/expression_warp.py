@@ -530,7 +530,9 @@ def _box_anchors(x0: int, y0: int, x1: int, y1: int, spacing: float) -> np.ndarr
 
 @functools.lru_cache(maxsize=1)
 def _astronaut_landmarks_cached() -> np.ndarray:
-    import mediapipe as mp
+    from cer_desktop.vision.mp_import import import_mediapipe
+
+    mp = import_mediapipe()
     from skimage import data
 
     image = np.ascontiguousarray(data.astronaut())

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from cer_desktop.vision.mp_import import import_mediapipe
+
 N_LANDMARKS = 478  # 468 mesh points + 10 iris points (refine_landmarks=True)
 N_MESH = 468
 
@@ -139,7 +141,7 @@ class FaceMeshDetector:
         self.last_blendshapes: list[Mapping[str, float]] | None = None
         self._task_timestamp_ms = 0
         try:
-            import mediapipe as mp
+            mp = import_mediapipe()
         except ImportError as exc:  # pragma: no cover - mediapipe is a hard dependency
             raise LandmarkError(f"mediapipe is not installed: {exc}") from exc
         self._mp: Any = mp

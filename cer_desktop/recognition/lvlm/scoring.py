@@ -368,12 +368,15 @@ class ClosedSetScorer:
         with torch.inference_mode():
             states = self._single_pass(body, inputs, trie) if self.single_pass else None
             if states is not None:
-                # one pass: the prompt's last state, then one state per trie prefix
-                first = log_probs(states[:, 0])
-                dist = log_probs(states[:, 1:]) if trie.prefixes else None
+                # one pass: the prompt's last state, then one state per trie prefix. The output
+                # layer runs once over all of them: on a CPU it is memory-bound (Qwen's
+                # 151,936-row matrix is read whole per call), so one call costs about as
+                # much as one position.
+                both = log_probs(states)
+                first, dist = both[:, 0], (both[:, 1:] if trie.prefixes else None)
             else:
                 last, cache = self._prefix_pass(body, inputs)
-                first = log_probs(last)  # (n, V): after the prompt
+                first = None  # (n, V): after the prompt
                 dist = None
                 if trie.rows:
                     m, width = len(trie.rows), max(len(r) for r in trie.rows)
@@ -389,7 +392,11 @@ class ClosedSetScorer:
                     hidden = cont.last_hidden_state.view(n, m, width, -1)
                     r_idx = torch.tensor([w[0] for w in trie.where], device=hidden.device)
                     p_idx = torch.tensor([w[1] for w in trie.where], device=hidden.device)
-                    dist = log_probs(hidden[:, r_idx, p_idx])  # (n, n_prefixes, V)
+                    # the output layer once over the prompt's last state and every prefix
+                    both = log_probs(torch.cat([last[:, None], hidden[:, r_idx, p_idx]], dim=1))
+                    first, dist = both[:, 0], both[:, 1:]  # (n, V), (n, n_prefixes, V)
+                if first is None:
+                    first = log_probs(last)
             ll = torch.stack([first[:, s[0]] for s in trie.sequences], dim=1)  # (n, L)
             for li, s in enumerate(trie.sequences):
                 for j in range(1, len(s)):

@@ -133,7 +133,14 @@ def run(args: argparse.Namespace) -> dict:
             hidden_size=128, intermediate_size=256, num_hidden_layers=2, vision_embed_dim=64
         )
         sizes.update(vision_depth=1, vision_num_heads=2, vocab_size=4096)
-    root = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="cer_bench_lvlm_"))
+    if args.folder:
+        return _measure(args, sizes, Path(args.folder))
+    # the built models take ~1.7 GB: never leave them behind
+    with tempfile.TemporaryDirectory(prefix="cer_bench_lvlm_") as tmp:
+        return _measure(args, sizes, Path(tmp))
+
+
+def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dict:
     result: dict[str, Any] = {"model": "qwen2vl-shaped", **{k: v for k, v in sizes.items()}}
     t0 = time.perf_counter()
     base = build_tiny_qwen2vl(root / "base", **sizes)

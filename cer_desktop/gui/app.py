@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def prepare_qt_environment(environ: dict[str, str] | None = None) -> str | None:
+    """Make the environment fit for PySide6; returns a problem to show instead, or None.
+
+    opencv-contrib-python (required by MediaPipe) points `QT_QPA_PLATFORM_PLUGIN_PATH` and
+    `QT_QPA_FONTDIR` at the Qt 5 plugins it bundles as soon as `cv2` is imported; PySide6 (Qt 6)
+    would then try cv2's xcb plugin. cv2 is imported here first and its settings are removed
+    before Qt starts, so Qt uses its own plugins.
+    """
+    env = os.environ if environ is None else environ
+    import cv2
+
+    cv2_dir = os.path.dirname(os.path.abspath(cv2.__file__))
+    for key in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        value = env.get(key)
+        if value and os.path.abspath(value).startswith(cv2_dir):
+            del env[key]
+    if (
+        sys.platform.startswith("linux")
+        and not env.get("QT_QPA_PLATFORM")
+        and not env.get("DISPLAY")
+        and not env.get("WAYLAND_DISPLAY")
+    ):
+        return (
+            "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). Start cer-desktop "
+            "from a desktop session, under `xvfb-run -a cer-desktop`, or use the headless "
+            "`cer annotate` command."
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The `cer-desktop` entry point."""
     args = build_parser().parse_args(argv)
@@ -52,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    problem = prepare_qt_environment()
+    if problem is not None:
+        print(f"cer-desktop: {problem}", file=sys.stderr)
+        return 2
     from cer_desktop.gui.model_dialog import ModelChoice
 
     settings = load_settings()

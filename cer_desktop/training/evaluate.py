@@ -70,10 +70,10 @@ def load_model(
     device: str = "auto",
     local_files_only: bool = True,
 ) -> LoadedModel:
-    """Base model (+ adapter) through the app's loaders; crop size and limits from metadata."""
-    from cer_desktop.recognition.lvlm.encoding import ImageLimits
-    from cer_desktop.recognition.lvlm.loading import load_adapter, load_base
-    from cer_desktop.recognition.lvlm.metadata import read_metadata
+    """Base model (+ adapter) loaded exactly as the app's recognizer loads it (adapter folder
+    resolved locally or from the cache, metadata read before the base), with the crop size and
+    image limits the adapter's metadata sets."""
+    from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
     from cer_desktop.recognition.lvlm.spec import ModelSpec
 
     spec = ModelSpec(
@@ -84,13 +84,10 @@ def load_model(
         device=device,
         local_files_only=local_files_only,
     )
-    meta = read_metadata(adapter) if adapter else None
-    model, processor = load_base(spec)
-    if adapter:
-        model = load_adapter(model, adapter, local_files_only=local_files_only)
-    crop = meta.crop_size if meta else 224
-    limits = meta.to_limits() if meta else ImageLimits.for_crop(crop)
-    return LoadedModel(model, processor, meta, crop, limits, base, adapter)
+    rec = LVLMRecognizer(spec, warmup=False)
+    return LoadedModel(
+        rec.model, rec.processor, rec.metadata, rec.crop_size, rec.limits, base, adapter
+    )
 
 
 @dataclass

@@ -12,6 +12,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Models load as fp32 on every CPU, so that exactness checks mean the same everywhere; the
+# native-bf16 path ("auto" on AVX512-BF16/AMX CPUs) has tests of its own that ask for it.
+os.environ.setdefault("CER_CPU_BF16", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -35,7 +35,7 @@ from cer_desktop.recognition.lvlm.encoding import (
 from cer_desktop.recognition.lvlm.loading import load_base
 from cer_desktop.recognition.lvlm.prompts import prompt_for
 from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, generate_answers, to_model
-from cer_desktop.recognition.lvlm.spec import ModelSpec
+from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
 
@@ -51,6 +51,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teach-steps", type=int, default=200, help="steps teaching the answers")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--quant", default="none", choices=QUANTS, help="quantisation of the measured model"
+    )
+    p.add_argument("--dtype", default="auto", choices=DTYPES, help="weights/compute dtype")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument(
+        "--shape",
+        default="small",
+        choices=sorted(SHAPES),
+        help="model shape: 'small' (the default, minutes on a CPU) or 'qwen2-vl-2b' "
+        "(Qwen2-VL-2B-Instruct's real dimensions, random weights: for a GPU)",
+    )
     p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")
 
@@ -110,9 +122,29 @@ def _teach(model: Any, processor: Any, faces: list[np.ndarray], steps: int, log:
     return model.eval()
 
 
+# Qwen2-VL-2B-Instruct's dimensions (its config.json), except that the output layer is untied
+# from the input embeddings (as in Qwen2-VL-7B) so that teaching it leaves the decoder's states
+# unchanged: same compute per call, 0.23 B more parameters in memory.
+SHAPES: dict[str, dict[str, Any]] = {
+    "small": {},
+    "qwen2-vl-2b": dict(
+        hidden=1536,
+        intermediate=8960,
+        layers=28,
+        heads=12,
+        kv_heads=2,
+        vision_dim=1280,
+        vision_depth=32,
+        vocab=151936,
+    ),
+}
+
+
 def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
+    for key, value in SHAPES[getattr(args, "shape", "small")].items():
+        setattr(args, key, value)
     sizes = dict(
         hidden_size=args.hidden,
         intermediate_size=args.intermediate,
@@ -141,7 +173,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dict:
-    result: dict[str, Any] = {"model": "qwen2vl-shaped", **{k: v for k, v in sizes.items()}}
+    result: dict[str, Any] = {"model": "qwen2vl-shaped", "shape": getattr(args, "shape", "small")}
+    result.update(sizes)
     t0 = time.perf_counter()
     base = build_tiny_qwen2vl(root / "base", **sizes)
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
@@ -161,7 +194,16 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
         result[key] = int(m.get_memory_footprint())
         del m
 
-    model.eval()
+    del model
+    # the measured model is loaded as the app loads it: quantisation, dtype, device
+    spec = ModelSpec(
+        base=str(taught),
+        quant=getattr(args, "quant", "none"),
+        dtype=getattr(args, "dtype", "auto"),
+        device=getattr(args, "device", "cpu"),
+    )
+    model, processor = load_base(spec)
+    result.update(quant=spec.quant, dtype=str(model.dtype), device=str(model.device))
     prompt = prompt_for(RAF_COMPOUND)
     limits = ImageLimits()
     scorer = ClosedSetScorer(model, processor, prompt, limits)

@@ -53,14 +53,45 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX).
+
+    There bf16 inference is several times faster than fp32 (`cer bench lvlm`: 90 vs 337 ms
+    per face on an AVX512-BF16 EPYC); elsewhere bf16 is emulated and slower than fp32.
+    The environment variable `CER_CPU_BF16` (1 or 0) overrides the probe.
+    """
+    forced = os.environ.get("CER_CPU_BF16", "").strip().lower()
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    if forced in ("0", "false", "no", "off"):
+        return False
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(cpu, name, None)
+        try:
+            if probe is not None and probe():
+                return True
+        except Exception:  # a torch build without the probe
+            continue
+    return False
+
+
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """The torch dtype for weights (unquantised) or computation (quantised)."""
+    """The torch dtype for weights (unquantised) or computation (quantised).
+
+    "auto": bf16 on CUDA (fp16 where bf16 is not supported), fp16 on MPS, and on the CPU bf16
+    where the CPU has native bf16 (`cpu_has_native_bf16`), else fp32.
+    """
     import torch
 
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float16 if device == "mps" else torch.float32
+        if device == "mps":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
 
 

@@ -23,8 +23,8 @@ class ModelSpec:
     """A base model (hub id or folder), an optional LoRA adapter, and how to run them.
 
     `quant`: "none" (weights in `dtype`), "nf4" (4-bit NormalFloat with double quantisation,
-    computing in `dtype`) or "int8". `dtype` "auto" = bf16 on CUDA, fp16 on MPS, fp32 on the
-    CPU. `mode`: "score" (closed-set label likelihoods, the default) or "generate" (free
+    computing in `dtype`) or "int8". `dtype` "auto" = bf16 on CUDA, fp16 on MPS, and on the
+    CPU bf16 where it is native (AVX512-BF16/AMX), else fp32. `mode`: "score" (closed-set label likelihoods, the default) or "generate" (free
     generation, parsed to a label). `threshold`: below this top probability a face is shown as
     "uncertain". `local_files_only`: never download (the app's default; `cer models pull`
     downloads).

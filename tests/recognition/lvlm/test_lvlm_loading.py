@@ -19,6 +19,7 @@ from cer_desktop.recognition.lvlm.loading import (
     load_adapter,
     load_base,
     quantization_config,
+    resolve_dtype,
 )
 from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, reference_log_likelihoods
 from cer_desktop.recognition.lvlm.spec import ModelSpec, SpecError
@@ -64,6 +65,51 @@ def test_nf4_model_loads_and_scores_on_the_cpu(qwen_dir, qwen_loaded, faces):
     ref = reference_log_likelihoods(model, processor, faces[:1], RAF_COMPOUND, None, ImageLimits())
     e = np.exp(ref - ref.max())
     np.testing.assert_allclose(probs, e / e.sum(), atol=1e-4)
+
+
+def test_auto_dtype_on_the_cpu_is_bf16_only_where_the_cpu_has_it_natively(monkeypatch):
+    import torch
+
+    # given a CPU that multiplies bf16 natively, "auto" picks bf16 (weights and compute)
+    monkeypatch.setenv("CER_CPU_BF16", "1")
+    assert resolve_dtype("auto", "cpu") == torch.bfloat16
+    # given one that would emulate it, fp32
+    monkeypatch.setenv("CER_CPU_BF16", "0")
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    # an explicit dtype is taken as asked, whatever the CPU
+    monkeypatch.setenv("CER_CPU_BF16", "1")
+    assert resolve_dtype("fp32", "cpu") == torch.float32
+    monkeypatch.setenv("CER_CPU_BF16", "0")
+    assert resolve_dtype("bf16", "cpu") == torch.bfloat16
+
+
+@pytest.mark.parametrize("quant", ["none", "nf4"])
+def test_bf16_on_the_cpu_scores_like_fp32(qwen_dir, faces, monkeypatch, quant):
+    import torch
+
+    # given the tiny Qwen2-VL loaded with "auto" dtype on a CPU with native bf16
+    monkeypatch.setenv("CER_CPU_BF16", "1")
+    model, processor = load_base(ModelSpec(base=str(qwen_dir), quant=quant, device="cpu"))
+    if quant == "none":
+        assert model.dtype == torch.bfloat16
+    else:  # bitsandbytes computes in the spec's dtype
+        import bitsandbytes as bnb
+
+        layer = next(m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+        assert layer.compute_dtype == torch.bfloat16
+    # when it scores faces, then its probabilities are those of the same weights computed in
+    # fp32, within bf16's precision
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    probs = scorer.score(faces[:2], RAF_COMPOUND)
+    monkeypatch.setenv("CER_CPU_BF16", "0")
+    full, full_processor = load_base(ModelSpec(base=str(qwen_dir), quant=quant, device="cpu"))
+    exact = ClosedSetScorer(full, full_processor, None, ImageLimits()).score(
+        faces[:2], RAF_COMPOUND
+    )
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(probs, exact, atol=0.03)
+    assert (probs.argmax(axis=1) == exact.argmax(axis=1)).all()
 
 
 def test_adapter_saved_and_loaded_back_changes_the_scores(qwen_dir, adapter_dir, faces):

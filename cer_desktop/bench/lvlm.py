@@ -16,6 +16,7 @@ end-of-answer token (so generation stops by itself), merged, and measured:
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -177,6 +178,7 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     result.update(sizes)
     t0 = time.perf_counter()
     base = build_tiny_qwen2vl(root / "base", **sizes)
+    gc.collect()
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
     result["params"] = sum(p.numel() for p in model.parameters())
     faces = _faces(4)
@@ -187,14 +189,17 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     taught = root / "taught"
     model.save_pretrained(taught)
     processor.save_pretrained(taught)
+    # one model in memory at a time (the 2B shape is 9.8 GB in fp32)
+    del model
+    gc.collect()
 
     # memory of the whole model in 4-bit NF4 and in bf16
     for quant, key in (("nf4", "nf4_model_bytes"), ("none", "bf16_model_bytes")):
         m, _ = load_base(ModelSpec(base=str(taught), quant=quant, dtype="bf16", device="cpu"))
         result[key] = int(m.get_memory_footprint())
         del m
+        gc.collect()
 
-    del model
     # the measured model is loaded as the app loads it: quantisation, dtype, device
     spec = ModelSpec(
         base=str(taught),
@@ -228,9 +233,13 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     body = model.model
     inputs = to_model(prefix, model)
 
+    on_cuda = str(model.device).startswith("cuda")
+
     def prefix_pass() -> None:
         with torch.inference_mode():
             body(**inputs, use_cache=True)
+        if on_cuda:  # the other measures end in host values; this one must wait for the GPU
+            torch.cuda.synchronize()
 
     plain = ClosedSetScorer(model, processor, prompt, limits)
     plain.reuse_prompt_cache = False  # what the prompt cache contributes
@@ -271,6 +280,10 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
         score_vs_generate_speedup=round(gen_ms / score_ms, 2),
         batch4_vs_4x_single_ratio=round(batch4_ms / single4_ms, 3),
         torch_threads=torch.get_num_threads(),
+        model_bytes=int(model.get_memory_footprint()),
         total_s=round(time.perf_counter() - t0, 1),
     )
+    if on_cuda:
+        result["gpu"] = torch.cuda.get_device_name(model.device)
+        result["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated(model.device))
     return result

@@ -57,7 +57,10 @@ def _torch_devices() -> Check:
         import torch
     except Exception as exc:
         return Check("torch devices", False, str(exc))
-    devices = ["cpu"]
+    from cer_desktop.recognition.lvlm.loading import cpu_has_native_bf16
+
+    # the dtype an LVLM gets on the CPU with "auto"
+    devices = ["cpu (bf16)" if cpu_has_native_bf16() else "cpu (fp32)"]
     if torch.cuda.is_available():
         devices += [
             f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())

@@ -14,3 +14,14 @@ def test_doctor_finds_the_libraries_and_a_face_on_the_test_photo() -> None:
     assert not bad, bad
     assert "478 landmarks" in checks["face mesh"].detail
     assert checks["cameras"].ok
+
+
+def test_doctor_says_which_dtype_an_lvlm_gets_on_the_cpu(monkeypatch) -> None:
+    from cer_desktop.doctor import _torch_devices
+
+    # given a CPU with native bf16 (as the probe or CER_CPU_BF16 says), then the doctor says bf16
+    monkeypatch.setenv("CER_CPU_BF16", "1")
+    assert _torch_devices().detail.startswith("cpu (bf16)")
+    # and fp32 where bf16 would be emulated
+    monkeypatch.setenv("CER_CPU_BF16", "0")
+    assert _torch_devices().detail.startswith("cpu (fp32)")

@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
         self._analyzer_factory = analyzer_factory or default_analyzer_factory
         self._recognizer_factory = recognizer_factory
         self.pipeline: Pipeline | None = None
+        # stopped pipelines whose recognizer call may still be running (see `stop`)
+        self._stopping: list[Pipeline] = []
         self._analyzer: Any = None
         self._recorder: Any = None
         self._loader: ModelLoader | None = None
@@ -331,6 +333,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return False
         self.stop()
+        self._finish_stopping()  # the recognizer is not made to serve two calls at once
         spec = self.source_spec
         try:
             source = self._source_factory(spec)
@@ -387,12 +390,22 @@ class MainWindow(QMainWindow):
         return True
 
     def stop(self) -> None:
-        """Stop recording and the pipeline; joins their threads."""
+        """Stop recording and the pipeline. Returns without waiting for a recognizer call in
+        progress (an LVLM's takes seconds on a CPU); `_finish_stopping` joins it before the
+        recognizer is used again or closed."""
         self._stop_recording()
         p, self.pipeline = self.pipeline, None
         if p is not None:
-            p.stop()
+            p.stop(wait_for_recognizer=False)
+            self._stopping.append(p)
         self.start_button.setText("Start")
+
+    def _finish_stopping(self) -> None:
+        """Wait for the recognizer calls of stopped pipelines to end."""
+        while self._stopping:
+            p = self._stopping.pop()
+            if not p.wait_for_recognizer(60.0):
+                log.warning("a stopped pipeline's recognizer call did not end within 60 s")
 
     def shutdown(self) -> None:
         """Stop everything and join every thread (QApplication.aboutToQuit). Idempotent."""
@@ -401,6 +414,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self._timer.stop()
         self.stop()
+        self._finish_stopping()
         if self._recovery_thread is not None:
             self._recovery_thread.join(60.0)
         for loader in [self._loader, *self._old_loaders]:
@@ -845,6 +859,7 @@ class MainWindow(QMainWindow):
         ):
             # The new model wants another crop size: restart with a matching analyzer.
             self.stop()
+            self._finish_stopping()
             if old is not None and old is not recognizer:
                 old.close()
             self.start()
@@ -853,6 +868,7 @@ class MainWindow(QMainWindow):
             if getattr(recognizer, "name", "") != "instant":
                 self.pipeline.set_fallback(self._get_fallback())
         elif old is not None and old is not recognizer:
+            self._finish_stopping()  # a stopped pipeline may still be running it
             old.close()
         self._update_recognizer_label(None)
 

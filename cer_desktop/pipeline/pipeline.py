@@ -277,28 +277,41 @@ class Pipeline:
         self._thread = threading.Thread(target=self._live_loop, name="cer-capture", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop, the worker and the display thread, and join them. Safe to call twice."""
+    def stop(self, timeout: float = 10.0, *, wait_for_recognizer: bool = True) -> None:
+        """Stop the loop, the worker and the display thread, and join them. Safe to call twice.
+
+        With `wait_for_recognizer=False` a recognizer call in progress (an LVLM's can take
+        seconds on a CPU) is not waited for: the worker ends after it by itself, its result is
+        not shown, and `wait_for_recognizer()` joins it before the recognizer is used or closed
+        again.
+        """
         self._stop.set()
         t = self._thread
         if t is not None and t.is_alive() and t is not threading.current_thread():
             t.join(timeout)
             if t.is_alive():
                 log.warning("capture thread did not stop within %.0f s", timeout)
-        self._worker.stop()
+        self._worker.stop(wait=wait_for_recognizer)
         if self._display is not None:
             self._display.stop()
         self._close_source()
         self._running = False
+
+    def wait_for_recognizer(self, timeout: float | None = 60.0) -> bool:
+        """Join the recognizer worker after `stop`; True when it has ended."""
+        return self._worker.join(timeout)
 
     @property
     def running(self) -> bool:
         return self._running
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the live loop to end by itself (end of a file, source error)."""
+        """Wait for the live loop to end by itself (end of a file, source error), and for the
+        recognizer's last call."""
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._worker.join(timeout)
 
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
@@ -342,7 +355,8 @@ class Pipeline:
                     self._fail(f"Frame {frame.frame_id} failed: {type(exc).__name__}: {exc}")
         finally:
             self._close_source()
-            self._worker.stop()
+            # ends after its call in progress; stop() or join() wait for it where asked to
+            self._worker.stop(wait=False)
             if self._display is not None:
                 self._display.stop(join=False)
             self._running = False

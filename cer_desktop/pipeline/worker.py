@@ -139,20 +139,25 @@ class RecognizerWorker:
             self._started = True
             self._thread.start()
 
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Ask the thread to end after its current call and join it. Safe to call twice."""
+    def stop(self, timeout: float | None = 30.0, *, wait: bool = True) -> None:
+        """Ask the thread to end after its current call and (with `wait`) join it. Safe to
+        call twice. Without `wait` it returns at once; `join()` waits for it later."""
         with self._cond:
             self._stop = True
             self._pending = None
             self._cond.notify_all()
+        if wait and not self.join(timeout):
+            log.warning("recognizer worker did not stop within %.0f s", timeout or 0)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end (after `stop`); True when it has ended."""
         if (
             self._started
             and self._thread.is_alive()
             and self._thread is not threading.current_thread()
         ):
             self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("recognizer worker did not stop within %.0f s", timeout or 0)
+        return not self._thread.is_alive()
 
     @property
     def alive(self) -> bool:

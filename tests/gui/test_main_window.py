@@ -112,12 +112,54 @@ def test_start_stop_and_threads_end(make_window, qtbot):
     # When stopped
     w.start_button.click()
     assert w.pipeline is None and w.start_button.text() == "Start"
-    assert pipeline_threads() == [], pipeline_threads()
+    # the recognizer worker ends after its call by itself (Stop does not wait for it)
+    qtbot.waitUntil(lambda: pipeline_threads() == [], timeout=5000)
     shown = w.view.shown
     # When started again
     w.start_button.click()
     qtbot.waitUntil(lambda: w.view.shown >= shown + 2, timeout=5000)
     assert w.start_button.text() == "Stop"
+
+
+def test_stop_does_not_wait_for_a_slow_recognizer_call(make_window, qtbot):
+    from cer_desktop.testing.fakes import GatedRecognizer
+
+    # Given a recognizer call in progress that only ends when the test lets it go
+    gated = GatedRecognizer(top="Happily Surprised", name="lvlm")
+    w = make_window(recognizer=gated)
+    qtbot.waitUntil(gated.started.is_set, timeout=5000)
+    stopped = w.pipeline
+    # When the user clicks Stop, then the window stops at once, the call still running
+    w.start_button.click()
+    assert w.pipeline is None and w.start_button.text() == "Start"
+    assert stopped._worker.alive, "the recognizer call should still be in progress"
+    # When the user starts again before the call ends, then Start first waits for it, so the
+    # recognizer never serves two calls at once
+    timer = threading.Timer(0.3, gated.release)
+    timer.start()
+    gated.started.clear()
+    w.start_button.click()
+    assert not stopped._worker.alive, "the stopped pipeline's call should have ended first"
+    assert w.pipeline is not None and w.start_button.text() == "Stop"
+    qtbot.waitUntil(gated.started.is_set, timeout=5000)  # the new pipeline calls it
+    gated.gated = False
+    gated.release(10)
+    timer.join()
+
+
+def test_closing_waits_for_the_call_of_a_stopped_pipeline(make_window, qtbot):
+    from cer_desktop.testing.fakes import GatedRecognizer
+
+    gated = GatedRecognizer(name="lvlm")
+    w = make_window(recognizer=gated)
+    qtbot.waitUntil(gated.started.is_set, timeout=5000)
+    w.start_button.click()  # stopped while the call runs
+    # When the window closes (the recognizer is closed then), the call is let go and waited for
+    timer = threading.Timer(0.3, gated.release)
+    timer.start()
+    w.close()
+    timer.join()
+    assert pipeline_threads() == [], f"threads left running: {pipeline_threads()}"
 
 
 def test_controls_reach_the_pipeline_and_settings_persist(make_window, qtbot, config_dir):

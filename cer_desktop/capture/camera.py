@@ -177,9 +177,9 @@ class CameraSource(FrameSource):
             return None
 
     def _read(self) -> np.ndarray | None:
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-            return image
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return pending
         failures = 0
         while True:
             image = self._grab()

@@ -113,9 +113,9 @@ class VideoFileSource(FrameSource):
         return to_rgb(image)
 
     def _read(self) -> np.ndarray | None:
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-            return image
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return pending
         image = self._decode_next()
         if image is None and self.loop and self._decoded > 0:
             # Reopen rather than seek: seeking is unreliable on some containers and codecs.

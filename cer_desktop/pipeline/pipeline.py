@@ -627,7 +627,8 @@ class _DisplayThread:
                 if self._stop:
                     return
                 item, self._item = self._item, None
-            self._deliver(item)
+            if item is not None:  # always: the wait ends on an item or on stop
+                self._deliver(item)
 
     def _deliver(self, item: tuple[Annotation, np.ndarray]) -> None:
         cb = self._p.on_display

@@ -7,7 +7,7 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 EVENTS_FILE = "events.jsonl"
 
@@ -21,7 +21,7 @@ class EventLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._file: TextIO | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self.count = 0
 
     def add(self, kind: str, **fields: Any) -> dict[str, Any]:

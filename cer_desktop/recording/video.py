@@ -182,7 +182,7 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
                 for frame in packet.decode():
                     times.append(
                         float(frame.pts * frame.time_base)
-                        if frame.pts is not None
+                        if frame.pts is not None and frame.time_base is not None
                         else float("nan")
                     )
         except (av.FFmpegError, OSError):

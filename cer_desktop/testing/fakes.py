@@ -65,10 +65,10 @@ class BusyRecognizer:
         import torch
 
         torch.set_num_threads(1)
-        if self._a is None:
-            g = torch.Generator().manual_seed(0)
-            self._a = torch.randn(self.size, self.size, generator=g) / self.size**0.5
         a = self._a
+        if a is None:
+            g = torch.Generator().manual_seed(0)
+            a = self._a = torch.randn(self.size, self.size, generator=g) / self.size**0.5
         b = a.clone()
         t0 = time.perf_counter()
         # Count this thread's CPU time, not wall time: the call does a fixed amount of work,

@@ -493,6 +493,8 @@ def evaluate_after_training(
         return None
     data = read_recipe_data(recipe, split)
     meta = read_metadata(adapter_dir)
+    if meta is None:
+        raise TrainingError(f"{adapter_dir} holds no adapter metadata to evaluate with")
     model.eval()
     loaded = LoadedModel(
         model, processor, meta, ds.crop_size, meta.to_limits(), recipe.model.base, str(adapter_dir)

@@ -56,7 +56,7 @@ def _uses_pixel_limits(processor: Any) -> bool:
     """Qwen2-VL-style image processors resize by area and merge patches."""
     ip = getattr(processor, "image_processor", None)
     size = getattr(ip, "size", None)
-    keys = set(size.keys()) if hasattr(size, "keys") else set()
+    keys = set(size.keys()) if size is not None and hasattr(size, "keys") else set()
     return hasattr(ip, "merge_size") and {"shortest_edge", "longest_edge"} <= keys
 
 

@@ -398,9 +398,12 @@ class ClosedSetScorer:
                 if first is None:
                     first = log_probs(last)
             ll = torch.stack([first[:, s[0]] for s in trie.sequences], dim=1)  # (n, L)
-            for li, s in enumerate(trie.sequences):
-                for j in range(1, len(s)):
-                    ll[:, li] += dist[:, pos[s[:j]], s[j]]
+            if trie.prefixes:  # some label has more than one token
+                if dist is None:
+                    raise ScoringError("no distributions were computed after the label prefixes")
+                for li, s in enumerate(trie.sequences):
+                    for j in range(1, len(s)):
+                        ll[:, li] += dist[:, pos[s[:j]], s[j]]
         return ll.double().cpu().numpy()
 
 

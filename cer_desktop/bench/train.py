@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -193,8 +193,10 @@ def pretrain_base(
     loss_v = 0.0
     for _ in range(steps):
         px, ys = batch(batch_size)
-        loss = sum(
-            torch.nn.functional.cross_entropy(lg, ys[:, k]) for k, lg in enumerate(logits(px))
+        # (a tensor, never sum()'s start value 0: there are always four heads)
+        loss = cast(
+            "torch.Tensor",
+            sum(torch.nn.functional.cross_entropy(lg, ys[:, k]) for k, lg in enumerate(logits(px))),
         )
         opt.zero_grad()
         loss.backward()

@@ -135,7 +135,7 @@ class CameraSource(FrameSource):
                 raise SourceError(f"no camera at {self._where()}")
             self._cap = cap
             # MJPG lets USB cameras deliver 640x480 at 30 fps; ignored where unsupported.
-            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
             cap.set(cv2.CAP_PROP_FPS, self.requested_fps)

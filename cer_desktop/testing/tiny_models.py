@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -85,6 +86,17 @@ def train_tokenizer(special_tokens: list[str], vocab_size: int, extra_texts: Ite
     return tok
 
 
+def _token_ids(tokenizer: Any, tokens: list[str]) -> dict[str, int]:
+    """The id of each of `tokens`, each one token of the tokenizer's vocabulary."""
+    ids = {}
+    for token in tokens:
+        i = tokenizer.convert_tokens_to_ids(token)
+        if not isinstance(i, int):
+            raise ValueError(f"{token!r} is not one token of the tokenizer (got {i!r})")
+        ids[token] = i
+    return ids
+
+
 def _reinit(model: torch.nn.Module, std: float | None) -> None:
     """Larger random weights (matrices only) so a tiny model's outputs are far from uniform.
 
@@ -148,7 +160,7 @@ def build_tiny_qwen2vl(
         additional_special_tokens=QWEN2VL_SPECIAL[1:],
     )
     tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN2VL_SPECIAL}
+    ids = _token_ids(tokenizer, QWEN2VL_SPECIAL)
     n_vocab = max(vocab_size or 0, len(tokenizer))
     head_dim = hidden_size // num_attention_heads
     # mrope sections split head_dim/2 rotary frequencies over (temporal, height, width).
@@ -193,7 +205,8 @@ def build_tiny_qwen2vl(
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
     _reinit(model, init_std)
-    model = model.to(dtype).eval()
+    # (transformers' `to` is a functools.wraps of Module.to; typeshed's wraps does not bind self)
+    model = model.to(dtype).eval()  # type: ignore[arg-type]
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
@@ -249,7 +262,7 @@ def build_tiny_llava(
         additional_special_tokens=["<image>"],
     )
     tokenizer.chat_template = LLAVA_CHAT_TEMPLATE
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAVA_SPECIAL}
+    ids = _token_ids(tokenizer, LLAVA_SPECIAL)
     n_vocab = max(vocab_size or 0, len(tokenizer))
     config = LlavaConfig(
         vision_config={
@@ -283,7 +296,8 @@ def build_tiny_llava(
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     _reinit(model, init_std)
-    model = model.to(dtype).eval()
+    # (transformers' `to` is a functools.wraps of Module.to; typeshed's wraps does not bind self)
+    model = model.to(dtype).eval()  # type: ignore[arg-type]
     model.generation_config.eos_token_id = ids["</s>"]
     model.generation_config.pad_token_id = ids["<pad>"]
     model.generation_config.do_sample = False
@@ -374,7 +388,7 @@ def build_tiny_qwen2_5vl(
         additional_special_tokens=QWEN2VL_SPECIAL[1:],
     )
     tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN2VL_SPECIAL}
+    ids = _token_ids(tokenizer, QWEN2VL_SPECIAL)
     half = hidden_size // num_attention_heads // 2
     section = [half - 2 * (half // 4), half // 4, half // 4]
     config = Qwen2_5_VLConfig(

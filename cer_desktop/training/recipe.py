@@ -28,7 +28,11 @@ class RecipeError(ValueError):
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
     if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+
+        def copy() -> Any:  # a fresh list or dict for every instance
+            return type(default)(default)
+
+        return field(default_factory=copy, metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
 
 
@@ -390,6 +394,11 @@ def recipe_help() -> str:
     for section, cls in SECTIONS.items():
         lines.append(f"{section}:  # {cls.__doc__}")
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:  # every field is declared with _f, which always gives a default
+                raise TypeError(f"{cls.__name__}.{f.name} has no default")
             lines.append(f"  {f.name}: {json.dumps(default)}  # {f.metadata.get('help', '')}")
     return "\n".join(lines)

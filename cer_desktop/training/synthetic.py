@@ -139,13 +139,13 @@ def draw_features(
     if sketch:
         head = _rand_colour(rng, 0, 120)
         r = fw * 0.35  # rounded rectangle: a different silhouette from the filled ellipse
-        pts = []
+        outline = []
         for qx, qy, start in ((1, 1, 0), (-1, 1, 90), (-1, -1, 180), (1, -1, 270)):
             ccx, ccy = cx + qx * (fw / 2 - r), cy + qy * (fh / 2 - r)
             for t in np.linspace(0, 90, 7):
                 a = np.deg2rad(start + t)
-                pts.append((ccx + r * np.cos(a), ccy + r * np.sin(a)))
-        cv2.polylines(img, [np.array(pts, np.int32)], True, head, lw, cv2.LINE_AA)
+                outline.append((ccx + r * np.cos(a), ccy + r * np.sin(a)))
+        cv2.polylines(img, [np.array(outline, np.int32)], True, head, lw, cv2.LINE_AA)
     else:
         skin = _rand_colour(rng, 60, 256)
         cv2.ellipse(
@@ -279,10 +279,10 @@ def draw_features(
     angle = rng.uniform(-6, 6)
     M = cv2.getRotationMatrix2D((S / 2, S / 2), angle, 1.0)
     border = tuple(int(x) for x in img[0, 0])
-    img = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderValue=border)
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    rotated = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderValue=border)
+    small = cv2.resize(rotated, (size, size), interpolation=cv2.INTER_AREA)
     sigma = rng.uniform(0, 8)
-    noisy = img.astype(np.float32) + rng.normal(0, sigma, img.shape)
+    noisy = small.astype(np.float32) + rng.normal(0, sigma, small.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 

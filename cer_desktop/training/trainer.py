@@ -297,7 +297,7 @@ def load_for_training(recipe: Recipe) -> tuple[Any, Any]:
 
 def attach_adapter(model: Any, recipe: Recipe) -> Any:
     """A new LoRA adapter, or the recipe's existing adapter loaded trainable (stage 2)."""
-    from peft import PeftModel, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     if recipe.model.adapter:
         if isinstance(model, PeftModel):  # pragma: no cover - verify_recipe prevents it
@@ -317,6 +317,8 @@ def attach_adapter(model: Any, recipe: Recipe) -> Any:
                 f"adapter {recipe.model.adapter} does not fit base {recipe.model.base}: {exc}"
             ) from exc
         cfg = peft_model.peft_config["default"]
+        if not isinstance(cfg, LoraConfig):  # pragma: no cover - check_adapter_fits refuses it
+            raise TrainingError(f"adapter {recipe.model.adapter} is not a LoRA adapter")
         if cfg.r != recipe.method.lora_rank:
             log.warning(
                 "continuing adapter %s with its own rank %d (the recipe's %d is ignored)",

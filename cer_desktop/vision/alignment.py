@@ -117,7 +117,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 224) -> np.
     # Bilinear warping aliases when it shrinks a big face a lot (warpAffine has no area
     # filter): warp at k times the size, then area-resize the small crop down.
     k = int(min(4, np.ceil(0.75 / shrink))) if shrink < 0.75 else 1
-    out = cv2.warpAffine(
+    # (borderValue=0: OpenCV takes a number, its stubs only a sequence)
+    out = cv2.warpAffine(  # type: ignore[call-overload]
         image,
         matrix * k,
         (size * k, size * k),
@@ -190,7 +191,8 @@ def align_image(
     faces = detector.detect(rgb)
     if not faces and retry_padded:
         pad = max(4, int(0.3 * max(rgb.shape[:2])))
-        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        # a number as the border value: OpenCV takes it, its stubs only take a sequence
+        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)  # type: ignore[call-overload]
         faces = [lm - np.array([pad, pad, 0], dtype=lm.dtype) for lm in detector.detect(padded)]
     if not faces:
         return None

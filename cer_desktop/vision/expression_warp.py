@@ -467,9 +467,10 @@ class ExpressionWarper:
 
         target = self.landmarks + disp
         gap = np.zeros((bh, bw), dtype=np.uint8)
-        cv2.fillPoly(gap, [poly(target[ring])], 255, lineType=cv2.LINE_AA, shift=shift)
+        # OpenCV takes a number as the colour; its stubs only a sequence (hence the ignores).
+        cv2.fillPoly(gap, [poly(target[ring])], 255, lineType=cv2.LINE_AA, shift=shift)  # type: ignore[call-overload]
         teeth = self.landmarks[ring] + disp[upper].mean(axis=0)
-        cv2.fillPoly(gap, [poly(teeth)], 0, lineType=cv2.LINE_AA, shift=shift)
+        cv2.fillPoly(gap, [poly(teeth)], 0, lineType=cv2.LINE_AA, shift=shift)  # type: ignore[call-overload]
         sigma = max(self.geometry.iod * 0.02, 0.8)
         alpha = cv2.GaussianBlur(gap, (0, 0), sigma).astype(np.float32)[..., None] / 255.0
         # Fade in over the first pixels of opening, so intensity ramps stay smooth.
@@ -499,7 +500,8 @@ class ExpressionWarper:
         pts = np.round((dst[tris] - (x0, y0)) * (1 << shift)).astype(np.int32)
         for i in range(len(tris)):
             if ok[i]:
-                cv2.fillConvexPoly(labels, pts[i], i + 1, lineType=cv2.LINE_8, shift=shift)
+                # a number as the colour (the id): the stubs only take a sequence
+                cv2.fillConvexPoly(labels, pts[i], i + 1, lineType=cv2.LINE_8, shift=shift)  # type: ignore[call-overload]
         mm = np.concatenate([np.array([[[1.0, 0, 0], [0, 1.0, 0]]]), m]).astype(np.float32)
         a = mm[labels]  # (bh, bw, 2, 3)
         gx, gy = self._grid_x, self._grid_y

@@ -785,7 +785,7 @@ class MainWindow(QMainWindow):
             loader.cancel()
             self._old_loaders.append(loader)
             self.show_message("Model loading cancelled — still using " + self._recognizer_desc)
-        self._old_loaders = [ld for ld in self._old_loaders if ld.thread.is_alive()]
+        self._old_loaders = [ld for ld in self._old_loaders if ld.worker_thread.is_alive()]
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.canceled.disconnect(self.cancel_model_load)

@@ -163,7 +163,8 @@ class ModelLoader(QObject):
         self._thread = threading.Thread(target=self._run, name="cer-model-loader", daemon=True)
 
     @property
-    def thread(self) -> threading.Thread:
+    def worker_thread(self) -> threading.Thread:
+        """The loading thread (not `thread()`: that is the QObject's own Qt thread)."""
         return self._thread
 
     @property

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QThread, QThreadPool
 from PySide6.QtGui import QImage
 
 from cer_desktop.capture.base import SourceError
@@ -245,6 +245,8 @@ def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monk
     assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
     factory.go.set()
     loader.join(5)
+    assert not loader.worker_thread.is_alive()
+    assert isinstance(loader.thread(), QThread), "QObject.thread() must stay Qt's own"
     qtbot.wait(100)  # let any queued signal arrive
     assert w.recognizer is first, "a cancelled load must not replace the recognizer"
     assert factory.made and factory.made[0].closed, "the late result must be closed"

@@ -106,7 +106,7 @@ def run_checks() -> list[Check]:
     return [c() for c in checks]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check libraries, face models, devices and cameras")
     p.set_defaults(func=_run)
 

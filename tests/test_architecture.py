@@ -1,10 +1,16 @@
-"""Layering rules: only the gui package imports Qt (import-linter contract in pyproject.toml)."""
+"""Layering rules: only the gui package imports Qt (import-linter contract in pyproject.toml).
+
+Also runs the linters configured in pyproject.toml: ruff, and mypy over the package.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,3 +52,23 @@ def test_code_is_linted_and_formatted() -> None:
     assert lint.returncode == 0, lint.stdout[-3000:]
     fmt = subprocess.run([ruff, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_package_type_checks() -> None:
+    """mypy passes with the [tool.mypy] settings of pyproject.toml (`files`: the package).
+
+    Its cache lives in the temp folder, one per checkout, never in the tree: a cold run takes
+    about 40 s (torch's and transformers' stubs), a warm one a couple of seconds.
+    """
+    if importlib.util.find_spec("mypy") is None:
+        pytest.fail("mypy is not installed; it is in the [test] extra")
+    tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"cer-desktop-mypy-cache-{tag}"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(cache)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]

@@ -20,7 +20,7 @@ BENCHES = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="run a benchmark (prints one JSON object last)")
     bench_sub = p.add_subparsers(dest="bench", metavar="NAME", required=True)
     for name, module in BENCHES.items():

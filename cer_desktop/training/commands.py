@@ -10,7 +10,7 @@ from pathlib import Path
 FORMATS = ("rafdb", "cexpr", "folder", "csv", "frames")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # --- train
     p = sub.add_parser(
         "train",

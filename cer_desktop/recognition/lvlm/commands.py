@@ -119,7 +119,7 @@ def pull(model_id: str, revision: str | None = None) -> str:
     return snapshot_download(repo_id=model_id, revision=revision)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "models",
         help="list local models and adapters, or download one (`cer models pull ID`)",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -143,6 +142,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_run)
 
 
+def _hub_offline() -> bool:
+    """huggingface_hub's own reading of HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE."""
+    from huggingface_hub import constants
+
+    probe = getattr(constants, "is_offline_mode", None)
+    if probe is not None:
+        return bool(probe())
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.action == "pull":
         if not args.model_id:
@@ -151,8 +160,12 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-            print("HF_HUB_OFFLINE is set: unset it to download", file=sys.stderr)
+        if _hub_offline():
+            print(
+                "offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE): "
+                "set HF_HUB_OFFLINE=0 to download",
+                file=sys.stderr,
+            )
             return 1
         try:
             path = pull(args.model_id, args.revision)

@@ -92,6 +92,8 @@ def test_pull_then_load_by_hub_id_offline(qwen_dir: Path, tmp_path: Path):
         env = _env(hf_home, hub.url, offline=False)
         pulled = _run(["-m", "cer_desktop", "models", "pull", REPO], env, tmp_path)
         assert pulled.returncode == 0, pulled.stderr
+        # the progress bar is not drowned by a log line per HTTP request
+        assert "HTTP Request" not in pulled.stderr, pulled.stderr
         commit = hub.repos[REPO].sha
         # then it asked for the repo, its file list, and each file's metadata and bytes once
         assert hub.seen("GET", "/api/") == [

@@ -111,6 +111,49 @@ def _reinit(model: torch.nn.Module, std: float | None) -> None:
                 p.normal_(0.0, std)
 
 
+def _qwen_tokenizer(tokenizer_vocab: int, extra_texts: Iterable[str] = ()) -> Any:
+    """A tokenizer trained here that carries Qwen2-VL's special tokens and chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    raw = train_tokenizer(QWEN2VL_SPECIAL, tokenizer_vocab, extra_texts)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=QWEN2VL_SPECIAL[1:],
+    )
+    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
+    return tokenizer
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    """Split head_dim/2 rotary frequencies over (temporal, height, width) as Qwen does."""
+    half = head_dim // 2
+    return [half - 2 * (half // 4), half // 4, half // 4]
+
+
+def _save_qwen(
+    folder: Path, model: Any, processor_cls: Any, tokenizer: Any, ids: dict, face_pixels: int
+) -> Path:
+    """Greedy, stopping at `<|im_end|>`; the processor sized for one face; both saved."""
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.do_sample = False
+    limits = {"shortest_edge": face_pixels, "longest_edge": face_pixels}
+    processor = processor_cls(
+        image_processor=Qwen2VLImageProcessor(size=limits),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN2VL_CHAT_TEMPLATE,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
 def build_tiny_qwen2vl(
     folder: str | Path,
     *,
@@ -140,32 +183,14 @@ def build_tiny_qwen2vl(
     output layers a realistic shape (Qwen2-VL's is 151936). The image processor's pixel limits
     default to one 224x224 face = 64 visual tokens.
     """
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2VLConfig,
-        Qwen2VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    raw = train_tokenizer(QWEN2VL_SPECIAL, tokenizer_vocab, extra_texts)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        additional_special_tokens=QWEN2VL_SPECIAL[1:],
-    )
-    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
+    tokenizer = _qwen_tokenizer(tokenizer_vocab, extra_texts)
     ids = _token_ids(tokenizer, QWEN2VL_SPECIAL)
     n_vocab = max(vocab_size or 0, len(tokenizer))
-    head_dim = hidden_size // num_attention_heads
-    # mrope sections split head_dim/2 rotary frequencies over (temporal, height, width).
-    half = head_dim // 2
-    section = [half - 2 * (half // 4), half // 4, half // 4]
+    section = _mrope_section(hidden_size // num_attention_heads)
     config = Qwen2VLConfig(
         text_config={
             "vocab_size": n_vocab,
@@ -207,19 +232,7 @@ def build_tiny_qwen2vl(
     _reinit(model, init_std)
     # (transformers' `to` is a functools.wraps of Module.to; typeshed's wraps does not bind self)
     model = model.to(dtype).eval()  # type: ignore[arg-type]
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.do_sample = False
-    limits = {"shortest_edge": face_pixels, "longest_edge": face_pixels}
-    processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size=limits),
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(),
-        chat_template=QWEN2VL_CHAT_TEMPLATE,
-    )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return _save_qwen(folder, model, Qwen2VLProcessor, tokenizer, ids, face_pixels)
 
 
 def build_tiny_llava(
@@ -370,27 +383,16 @@ def build_tiny_qwen2_5vl(
 ) -> Path:
     """Build and save a Qwen2.5-VL (windowed vision attention, same chat format as Qwen2-VL)."""
     from transformers import (
-        PreTrainedTokenizerFast,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
     )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    raw = train_tokenizer(QWEN2VL_SPECIAL, tokenizer_vocab)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=QWEN2VL_SPECIAL[1:],
-    )
-    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
+    tokenizer = _qwen_tokenizer(tokenizer_vocab)
     ids = _token_ids(tokenizer, QWEN2VL_SPECIAL)
-    half = hidden_size // num_attention_heads // 2
-    section = [half - 2 * (half // 4), half // 4, half // 4]
+    section = _mrope_section(hidden_size // num_attention_heads)
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -426,15 +428,4 @@ def build_tiny_qwen2_5vl(
     model = Qwen2_5_VLForConditionalGeneration(config)
     _reinit(model, init_std)
     model.eval()
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    limits = {"shortest_edge": face_pixels, "longest_edge": face_pixels}
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size=limits),
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(),
-        chat_template=QWEN2VL_CHAT_TEMPLATE,
-    )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return _save_qwen(folder, model, Qwen2_5_VLProcessor, tokenizer, ids, face_pixels)

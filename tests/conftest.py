@@ -14,7 +14,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Models load as fp32 on every CPU, so that exactness checks mean the same everywhere; the
 # native-bf16 path ("auto" on AVX512-BF16/AMX CPUs) has tests of its own that ask for it.
-os.environ.setdefault("CER_CPU_BF16", "0")
+os.environ["CER_CPU_BF16"] = "0"  # forced: a developer's own setting must not leak in
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -26,3 +26,14 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    """MediaPipe's face mesh on still images (478 landmarks, one face)."""
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=True
+    ) as m:
+        yield m

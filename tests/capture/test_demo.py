@@ -13,16 +13,6 @@ from cer_desktop.vision.expression_warp import EXPRESSIONS, UnknownExpression
 
 
 @pytest.fixture(scope="module")
-def mesh():
-    import mediapipe as mp
-
-    with mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True
-    ) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def demo() -> DemoSource:
     return DemoSource()
 

@@ -59,24 +59,14 @@ def test_nuisance_varies_within_a_class_and_styles_differ() -> None:
     assert sketch.mean() > filled.mean() + 30, "the sketch style is pen on light paper"
 
 
+def _synth_one_each(folder: Path) -> None:
+    """The smallest synthetic data set: one 28 px image per class and split, one clip."""
+    args = ["--n-train", "1", "--n-test", "1", "--videos", "1", "--frames", "1", "--size", "28"]
+    assert cer(["data", "synth", str(folder), *args]) == 0
+
+
 def test_check_reports_broken_lines(tmp_path: Path, capsys) -> None:
-    cer(
-        [
-            "data",
-            "synth",
-            str(tmp_path),
-            "--n-train",
-            "1",
-            "--n-test",
-            "1",
-            "--videos",
-            "1",
-            "--frames",
-            "1",
-            "--size",
-            "28",
-        ]
-    )
+    _synth_one_each(tmp_path)
     label_file = tmp_path / "basic" / "EmoLabel" / "list_patition_label.txt"
     label_file.write_text(label_file.read_text() + "train_99999.jpg x\n")
     assert cer(["data", "check", str(tmp_path / "basic")]) == 2
@@ -84,23 +74,7 @@ def test_check_reports_broken_lines(tmp_path: Path, capsys) -> None:
 
 
 def test_train_check_and_help(tmp_path: Path, capsys) -> None:
-    cer(
-        [
-            "data",
-            "synth",
-            str(tmp_path / "d"),
-            "--n-train",
-            "1",
-            "--n-test",
-            "1",
-            "--videos",
-            "1",
-            "--frames",
-            "1",
-            "--size",
-            "28",
-        ]
-    )
+    _synth_one_each(tmp_path / "d")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "model:\n  base: some/model\n"

@@ -17,16 +17,6 @@ INNER_BROWS = (55, 65, 107, 66, 285, 295, 336, 296)
 
 
 @pytest.fixture(scope="module")
-def mesh():
-    import mediapipe as mp
-
-    with mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True
-    ) as m:
-        yield m
-
-
-@pytest.fixture(scope="module")
 def warper(astronaut) -> ExpressionWarper:
     return ExpressionWarper(astronaut, astronaut_landmarks())
 

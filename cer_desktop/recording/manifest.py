@@ -108,8 +108,8 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
     """Manifest fields describing a recognizer: its name and, for a model, the base model,
-    adapter, quantisation, dtype, device, mode, threshold and the prompt (id and text) it
-    uses for `label_set`. Duck-typed, never raises: unknown parts are left out."""
+    adapter, quantisation, dtype and device (as loaded, not "auto"), mode, threshold and the
+    prompt (id and text) it uses for `label_set`. Duck-typed, never raises: unknown parts are left out."""
     fields: dict[str, Any] = {"recognizer": getattr(recognizer, "name", type(recognizer).__name__)}
     spec = getattr(recognizer, "spec", None)
     if spec is not None:
@@ -124,6 +124,12 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
         ):
             if getattr(spec, name, None) is not None:
                 fields[key] = getattr(spec, name)
+    # what "auto" became: the dtype and device the loaded model really runs in
+    model = getattr(recognizer, "model", None)
+    for key in ("dtype", "device"):
+        value = getattr(model, key, None)
+        if value is not None:
+            fields[key] = str(value).removeprefix("torch.")
     try:
         prompt = None
         if label_set is not None and hasattr(recognizer, "prompt_for"):

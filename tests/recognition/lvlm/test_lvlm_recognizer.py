@@ -163,3 +163,14 @@ def test_no_spec_gives_the_instant_recognizer():
     rec = create_recognizer(None)
     assert rec.name == "instant"
     rec.close()
+
+
+def test_session_manifest_records_the_dtype_and_device_auto_resolved_to(recognizer):
+    from cer_desktop.recording.manifest import recognizer_fields
+
+    # given a recognizer whose spec says dtype/device "auto" (fp32 on the CPU in tests)
+    assert recognizer.spec.dtype == "auto" and recognizer.spec.device == "auto"
+    # then a recording's manifest says what the model really runs in
+    fields = recognizer_fields(recognizer, RAF_COMPOUND)
+    assert fields["dtype"] == "float32" and fields["device"] == "cpu"
+    assert fields["model"] == recognizer.spec.base and fields["recognizer"] == "lvlm"

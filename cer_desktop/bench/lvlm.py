@@ -61,8 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--shape",
         default="small",
         choices=sorted(SHAPES),
-        help="model shape: 'small' (the default, minutes on a CPU) or 'qwen2-vl-2b' "
-        "(Qwen2-VL-2B-Instruct's real dimensions, random weights: for a GPU)",
+        help="model shape: 'small' (the default, minutes on a CPU; --hidden etc. adjust it) "
+        "or 'qwen2-vl-2b' (Qwen2-VL-2B-Instruct's real dimensions, random weights, for a GPU; "
+        "it overrides --hidden, --intermediate, --layers, --heads, --kv-heads, --vision-* and "
+        "--vocab)",
     )
     p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")

@@ -7,8 +7,11 @@ builds on these. Keep them stable; add fields only with defaults.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -130,6 +133,67 @@ class Annotation:
     label_set: LabelSet
     t_session: float = 0.0  # seconds since the session (pipeline run) started, monotonic
     message: str = ""  # a status message for this frame (e.g. "no face"), empty when fine
+
+
+class Severity(str, Enum):
+    """How much a status event matters to the user."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class StatusKind(str, Enum):
+    """What happened. Consumers branch on this, never on the message text."""
+
+    INFO = "info"  # plain information for the status bar
+    SOURCE_ENDED = "source_ended"  # a file or folder source reached its end
+    SOURCE_ERROR = "source_error"  # the source could not be opened or read; the run ends
+    SOURCE_LOST = "source_lost"  # a live source stopped delivering (camera unplugged)
+    SOURCE_RESTORED = "source_restored"  # a lost live source delivers again
+    RECOGNIZER_ERROR = "recognizer_error"  # a recognizer call failed
+    RECOGNIZER_FALLBACK = "recognizer_fallback"  # another recognizer stands in
+    RECOGNIZER_CHANGED = "recognizer_changed"
+    RECORDING_STARTED = "recording_started"
+    RECORDING_STOPPED = "recording_stopped"
+    RECORDING_FAILED = "recording_failed"  # disk full, folder unwritable, writer error
+    FRAMES_DROPPED = "frames_dropped"  # a sink's bounded queue was full (target: never)
+    REMOTE_UNREACHABLE = "remote_unreachable"  # a remote recognizer's server does not answer
+    REMOTE_RECONNECTED = "remote_reconnected"
+    RECOVERY = "recovery"  # an unfinished session was found and recovered (or not)
+    SETTINGS = "settings"  # a settings file was broken or unwritable; defaults used
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A typed status update (kind, severity, message), as roboflow's `StatusUpdate`.
+
+    `message` is for people; code decides on `kind` and `severity`. `payload` carries the
+    machine-readable details (paths, counts, the exception's type name).
+    """
+
+    kind: StatusKind
+    message: str
+    severity: Severity = Severity.INFO
+    payload: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    t: float = field(default_factory=time.monotonic)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def status(
+    kind: StatusKind,
+    message: str,
+    severity: Severity = Severity.INFO,
+    **payload: object,
+) -> StatusEvent:
+    """Build a `StatusEvent` with a read-only payload."""
+    return StatusEvent(kind, message, severity, MappingProxyType(dict(payload)))
 
 
 class RecognizerError(RuntimeError):

@@ -72,13 +72,16 @@ def _run(root: Path, frames: int) -> dict[str, Any]:
     os.environ["CER_DESKTOP_CONFIG_DIR"] = str(root / "config")
     from PySide6.QtWidgets import QApplication
 
+    plugin = check_platform_plugin() if QApplication.instance() is None else None
+
     from cer_desktop.gui.main_window import MainWindow
     from cer_desktop.settings import AppSettings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if not isinstance(app, QApplication):
         raise SmokeFailure("a QCoreApplication without widgets already exists")
-    info: dict[str, Any] = {"qt_platform": app.platformName()}
+    # Qt aborts the process without a platform plugin: `check_platform_plugin` says why first.
+    info: dict[str, Any] = {"qt_platform": app.platformName(), "qt_plugin": plugin}
     settings = AppSettings(source="demo", record_folder=str(root / "sessions"))
     window = MainWindow(settings, cameras=[], persist=False)
     try:
@@ -113,6 +116,24 @@ def _run(root: Path, frames: int) -> dict[str, Any]:
         raise SmokeFailure(f"expected one session folder, found {len(sessions)}")
     info.update(check_session(sessions[0], frames))
     return info
+
+
+def check_platform_plugin() -> str:
+    """The Qt platform plugin this process will load; `SmokeFailure` if there is none."""
+    from PySide6.QtCore import QCoreApplication
+
+    default = {"win32": "windows", "darwin": "cocoa"}.get(sys.platform) or (
+        "wayland" if os.environ.get("WAYLAND_DISPLAY") else "xcb"
+    )
+    name = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] or default
+    # Qt's own search path: its plugin folder (qt.conf in a bundle) and QT_PLUGIN_PATH.
+    folders = [Path(p) / "platforms" for p in QCoreApplication.libraryPaths()]
+    for folder in folders:
+        found = sorted(folder.glob(f"*q{name}.*")) if folder.is_dir() else []
+        if found:
+            return str(found[0])
+    where = ", ".join(str(f) for f in folders) or "no plugin folder"
+    raise SmokeFailure(f"the Qt platform plugin {name!r} is missing ({where})")
 
 
 def _status(window: Any) -> str:

@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
@@ -20,9 +19,10 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow
 
 from cer_desktop.contracts import Recognizer, StatusKind
 from cer_desktop.gui.model_controller import ModelController
-from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
+from cer_desktop.gui.model_dialog import ModelChoice, ModelLoader
+from cer_desktop.gui.source_picker import SourcePicker
 from cer_desktop.gui.status_panel import StatusPanel
-from cer_desktop.gui.toolbar import SOURCE_FILE, SOURCE_FOLDER, build_controls
+from cer_desktop.gui.toolbar import build_controls, select_label_set
 from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
 from cer_desktop.session import events as ev
@@ -32,9 +32,6 @@ from cer_desktop.session.models import recover_unfinished
 from cer_desktop.settings import AppSettings, save_settings
 
 log = logging.getLogger(__name__)
-
-NO_CAMERA_MESSAGE = "No camera found — showing the built-in demo"
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
 
 
 class SessionEvents(QObject):
@@ -95,12 +92,17 @@ class MainWindow(QMainWindow):
             self,
             self.session,
             factory=recognizer_factory,
+            current=lambda: ModelChoice(
+                self.settings.model_base,
+                self.settings.model_adapter,
+                self.settings.model_quant,
+                self.settings.threshold,
+            ),
             remember=self._remember_choice,
             say=self.show_message,
         )
 
         cams = list_camera_specs() if cameras is None else cameras
-        self._have_camera = bool(cams)
         c = self.controls = build_controls(self, self.settings, cams)
         self.source_combo, self.label_combo = c.source_combo, c.label_combo
         self.smoothing_slider, self.max_faces_spin = c.smoothing_slider, c.max_faces_spin
@@ -108,8 +110,11 @@ class MainWindow(QMainWindow):
         self.record_action, self.marker_action = c.record_action, c.marker_action
         self.raw_action, self.baseline_action = c.raw_action, c.baseline_action
         self.model_action = c.model_action
-        self._select_source(self._initial_source_spec())
-        self._select_label_set(self.session.label_set.name)
+        self.sources = SourcePicker(
+            self, c.source_combo, lambda: self.settings, bool(cams), self.use_source
+        )
+        self._status_message = self._status_message or self.sources.initial_message
+        select_label_set(c.label_combo, self.session.label_set)
         self._connect_controls()
         self.status_panel = StatusPanel(self.statusBar())
         self.rec_label = self.status_panel.rec_label
@@ -124,7 +129,6 @@ class MainWindow(QMainWindow):
 
     def _connect_controls(self) -> None:
         c = self.controls
-        c.source_combo.activated.connect(self._on_source_activated)
         c.label_combo.currentIndexChanged.connect(self._on_label_set_changed)
         c.smoothing_slider.valueChanged.connect(self._on_smoothing_changed)
         c.max_faces_spin.valueChanged.connect(self._on_max_faces_changed)
@@ -135,14 +139,10 @@ class MainWindow(QMainWindow):
         c.marker_action.triggered.connect(self._on_marker)
         c.raw_action.toggled.connect(self._on_record_raw)
         c.baseline_action.triggered.connect(self.reset_baseline)
-        c.model_action.triggered.connect(self.open_model_dialog)
+        c.model_action.triggered.connect(self.models.open_dialog)
         c.record_folder_action.triggered.connect(self._on_choose_record_folder)
-        c.open_file_action.triggered.connect(
-            lambda: self._on_source_activated(self.source_combo.findData(SOURCE_FILE))
-        )
-        c.open_folder_action.triggered.connect(
-            lambda: self._on_source_activated(self.source_combo.findData(SOURCE_FOLDER))
-        )
+        c.open_file_action.triggered.connect(self.sources.open_file)
+        c.open_folder_action.triggered.connect(self.sources.open_folder)
         c.full_screen_action.toggled.connect(self._on_full_screen)
         c.about_action.triggered.connect(self._on_about)
         c.quit_action.triggered.connect(self.close)
@@ -154,41 +154,10 @@ class MainWindow(QMainWindow):
             self._status_message = str(exc)
             return get_label_set(AppSettings().label_set)
 
-    def _initial_source_spec(self) -> str:
-        spec = self.settings.source or "auto"
-        if spec == "auto":
-            if self._have_camera:
-                preferred = f"camera:{self.settings.camera_index}"
-                if self.source_combo.findData(preferred) >= 0:
-                    return preferred
-                return str(self.source_combo.itemData(0))
-            self._status_message = NO_CAMERA_MESSAGE
-            return "demo"
-        if spec.startswith("camera:") and not self._have_camera:
-            self._status_message = f"{NO_CAMERA_MESSAGE} (camera {spec} not found)"
-            return "demo"
-        return spec
-
-    def _select_source(self, spec: str) -> None:
-        i = self.source_combo.findData(spec)
-        if i < 0:
-            title = Path(spec).name or spec
-            self.source_combo.insertItem(self.source_combo.count() - 2, title, spec)
-            i = self.source_combo.findData(spec)
-        self.source_combo.setCurrentIndex(i)
-
-    def _select_label_set(self, name: str) -> None:
-        i = self.label_combo.findData(name)
-        if i < 0:
-            ls = get_label_set(name)
-            self.label_combo.addItem(ls.title or ls.name, ls.name)
-            i = self.label_combo.findData(ls.name)
-        self.label_combo.setCurrentIndex(i)
-
     # -- public API -----------------------------------------------------------------------
     @property
     def source_spec(self) -> str:
-        return str(self.source_combo.currentData())
+        return self.sources.spec
 
     @property
     def recognizer(self) -> Recognizer | None:
@@ -248,7 +217,7 @@ class MainWindow(QMainWindow):
         self._sync_controls()
         if isinstance(event, ev.SessionStarted):
             if self.source_spec != event.source:
-                self._select_source(event.source)  # e.g. the demo instead of a dead camera
+                self.sources.select(event.source)  # e.g. the demo instead of a dead camera
         elif isinstance(event, ev.StatusReported) and event.status.kind is StatusKind.FACES:
             # a per-frame condition: cleared, the lasting message comes back
             self.statusBar().showMessage(event.status.message or self._status_message)
@@ -289,16 +258,7 @@ class MainWindow(QMainWindow):
     def use_source(self, spec: str) -> bool:
         """Use a video file, image folder, "demo" or "camera:N" as the source, remember it,
         and start."""
-        self._select_source(spec)
-        if Path(spec).exists():
-            recent = [spec, *(r for r in self.settings.recent_files if r != spec)]
-            self.settings.recent_files = recent[:5]
-        self.settings.source = spec
-        if spec.startswith("camera:"):
-            try:
-                self.settings.camera_index = int(spec.split(":", 1)[1])
-            except ValueError:
-                pass
+        self.sources.remember(spec)
         self._status_message = ""
         self.statusBar().clearMessage()
         self.save()
@@ -311,19 +271,8 @@ class MainWindow(QMainWindow):
         else:
             self.start()
 
-    @Slot(int)
     def _on_source_activated(self, index: int) -> None:
-        data = self.source_combo.itemData(index)
-        fallback = self.settings.source if self.settings.source not in ("auto", "") else "demo"
-        path = str(data)
-        if data == SOURCE_FILE:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)
-        elif data == SOURCE_FOLDER:
-            path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
-        if not path:
-            self._select_source(fallback)
-            return
-        self.use_source(path)
+        self.sources._on_activated(index)
 
     @Slot(int)
     def _on_label_set_changed(self, index: int) -> None:
@@ -429,23 +378,9 @@ class MainWindow(QMainWindow):
             self.save()
 
     # -- models ---------------------------------------------------------------------------
-    def current_choice(self) -> ModelChoice:
-        s = self.settings
-        return ModelChoice(s.model_base, s.model_adapter, s.model_quant, s.threshold)
-
-    @Slot()
-    def open_model_dialog(self) -> None:
-        dialog = ModelDialog(self.current_choice(), self)
-        if dialog.exec() == ModelDialog.DialogCode.Accepted:
-            self.load_model(dialog.choice())
-
     def load_model(self, choice: ModelChoice) -> ModelLoader | None:
         """Load `choice` in the background; the app keeps running on the current recognizer."""
         return self.models.load(choice)
-
-    @Slot()
-    def cancel_model_load(self) -> None:
-        self.models.cancel()
 
     def _remember_choice(self, choice: ModelChoice) -> None:
         self.settings = dataclasses.replace(

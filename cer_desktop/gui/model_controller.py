@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from cer_desktop.contracts import Recognizer
-from cer_desktop.gui.model_dialog import ModelChoice, ModelLoader
+from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
 from cer_desktop.session.live import LiveSession
 
 
@@ -23,6 +23,7 @@ class ModelController(QObject):
         session: LiveSession,
         *,
         factory: Callable[..., Any] | None,
+        current: Callable[[], ModelChoice],
         remember: Callable[[ModelChoice], None],
         say: Callable[[str], None],
     ) -> None:
@@ -30,11 +31,19 @@ class ModelController(QObject):
         self._window = window
         self._session = session
         self._factory = factory
+        self._current = current
         self._remember = remember
         self._say = say
         self.loader: ModelLoader | None = None
         self._old: list[ModelLoader] = []
         self.progress: QProgressDialog | None = None
+
+    @Slot()
+    def open_dialog(self) -> None:
+        """The model dialog, opened on the current choice; OK loads what was chosen."""
+        dialog = ModelDialog(self._current(), self._window)
+        if dialog.exec() == ModelDialog.DialogCode.Accepted:
+            self.load(dialog.choice())
 
     def load(self, choice: ModelChoice) -> ModelLoader | None:
         """Load `choice` in the background; the session keeps its current recognizer."""

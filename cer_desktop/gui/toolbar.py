@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from cer_desktop.labels import BUILTIN
+from cer_desktop.labels import BUILTIN, LabelSet
 from cer_desktop.settings import AppSettings
 
 SOURCE_FILE = "__file__"
@@ -196,3 +196,12 @@ def _build_menus(window: QMainWindow, c: Controls) -> None:
         menu.setObjectName(title.strip("&").lower() + "Menu")
         for a in actions:
             menu.addAction(a)
+
+
+def select_label_set(combo: QComboBox, label_set: LabelSet) -> None:
+    """Show `label_set` in the label-set list (added when it is not a built-in one)."""
+    i = combo.findData(label_set.name)
+    if i < 0:
+        combo.addItem(label_set.title or label_set.name, label_set.name)
+        i = combo.findData(label_set.name)
+    combo.setCurrentIndex(i)

@@ -251,8 +251,8 @@ def annotate_one(
     """Annotate one input into `out/<item.name>`; never raises for a bad input."""
     from tqdm import tqdm
 
-    from cer_desktop.pipeline.pipeline import Pipeline
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
+    from cer_desktop.session.offline import EndReason, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -298,17 +298,14 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            pipeline = Pipeline(
-                source, analyzer, recognizer, label_set, offline=True, sinks=[recorder, counter]
-            )
-            stats = pipeline.run()
+            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
         if recorder.error:
             result.message = recorder.error
-        elif stats.last_error.startswith("Source error") or result.frames == 0:
+        elif stats.end_reason is EndReason.SOURCE_ERROR or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from cer_desktop.capture.base import SourceError
 from cer_desktop.contracts import Annotation, Recognizer, Severity, StatusEvent, StatusKind, status
 from cer_desktop.labels import LabelSet
 from cer_desktop.pipeline.pipeline import Pipeline, PipelineStats
+from cer_desktop.pipeline.sinks import AnnotationSink
 from cer_desktop.pipeline.stats import EndReason
 from cer_desktop.session.events import (
     RecognizerChanged,
@@ -69,12 +70,14 @@ class LiveSession:
         show_aus: bool = False,
         threshold: float = 0.0,
         on_display: DisplayCallback | None = None,
+        sinks: Iterable[AnnotationSink] = (),
     ) -> None:
         self._lock = threading.RLock()  # start/stop/settings; never taken by run threads
         self._aux_lock = threading.Lock()  # subscribers and tasks: taken by run threads too
         self._subscribers: list[Subscriber] = []
         self._source_factory = source_factory or default_source_factory
         self._on_display = on_display
+        self._sinks = tuple(sinks)  # consumers of every run besides a recording (benchmarks)
         self._label_set = label_set
         self._smoothing = smoothing
         self._max_faces = max_faces
@@ -160,6 +163,12 @@ class LiveSession:
     def smoothing(self) -> float:
         return self._smoothing
 
+    def reset_timings(self) -> None:
+        """Start the run's timing medians afresh (a benchmark's warm-up is over)."""
+        p = self._pipeline
+        if p is not None:
+            p.reset_timings()
+
     def note_displayed(self) -> None:
         """The view calls this when a frame reached the screen (display fps)."""
         p = self._pipeline
@@ -193,8 +202,7 @@ class LiveSession:
                 self.start(self._source_spec)
 
     def set_threshold(self, threshold: float) -> None:
-        with self._lock:
-            self._recognizers.threshold = threshold
+        self._recognizers.threshold = threshold  # for instant recognizers made from now on
 
     # -- start and stop -------------------------------------------------------------------
     def start(self, spec: str) -> bool:
@@ -242,6 +250,7 @@ class LiveSession:
                 self._label_set,
                 smoothing=self._smoothing,
                 on_display=self._on_display,
+                sinks=self._sinks,
                 on_status=lambda event: self.emit(StatusReported(event)),
                 fallback=fallback,
                 show_aus=self._show_aus,
@@ -281,14 +290,6 @@ class LiveSession:
             self._finish_stopping()
             self._recognizers.close()
             self._analyzers.close()
-
-    @property
-    def threads(self) -> tuple[threading.Thread, ...]:
-        """Threads of the running or stopping runs and pending tasks (for leak checks)."""
-        with self._lock:
-            pipelines = [p for p in (self._pipeline, *self._stopping) if p is not None]
-            ts = [t for p in pipelines for t in p.threads]
-            return tuple(t for t in (*ts, *self._tasks) if t.is_alive())
 
     def _on_end(self, pipeline: Pipeline, spec: str, reason: EndReason, event: StatusEvent) -> None:
         # On the capture thread: the tidying takes the lock, so it runs on a task thread

@@ -12,8 +12,9 @@ from PySide6.QtCore import QThread, QThreadPool
 from PySide6.QtGui import QImage
 
 from cer_desktop.capture.base import SourceError
-from cer_desktop.gui.main_window import NO_CAMERA_MESSAGE, MainWindow
+from cer_desktop.gui.main_window import MainWindow
 from cer_desktop.gui.model_dialog import ModelChoice
+from cer_desktop.gui.source_picker import NO_CAMERA_MESSAGE
 from cer_desktop.settings import AppSettings, load_settings
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
 
@@ -242,7 +243,7 @@ def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monk
     monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
     loader = w.load_model(ModelChoice("some/model"))
     t0 = time.monotonic()
-    w.cancel_model_load()
+    w.models.cancel()
     assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
     factory.go.set()
     loader.join(5)

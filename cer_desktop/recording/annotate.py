@@ -43,13 +43,10 @@ from cer_desktop.recording.manifest import (
     recognizer_fields,
     write_manifest,
 )
+from cer_desktop.vocab import IMAGE_SUFFIXES, QUANTS, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_IMAGE_FPS = 1.0
 DEFAULT_LABEL_SET = "raf_compound+neutral"
 
@@ -427,7 +424,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
     p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", help="none, nf4 or int8")
+    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop.extras import MODULE_EXTRA
+from cer_desktop.session.verify import SessionCheckError, check_session
 
 SMOKE_FRAMES = 60
 # Seconds to wait for the first shown frame (MediaPipe loads its models) and for the frames.
@@ -30,7 +31,7 @@ SHOWN_MARGIN = 5
 
 
 class SmokeFailure(Exception):
-    """A smoke check that failed; the message is the reason printed in the JSON line."""
+    """A smoke step that failed; the message is the reason printed in the JSON line."""
 
 
 def heavy_modules_imported() -> list[str]:
@@ -51,7 +52,7 @@ def run_smoke(frames: int = SMOKE_FRAMES, keep: str | None = None) -> int:
         result.update(_run(root, frames))
         result["smoke"] = "ok"
         code = 0
-    except SmokeFailure as exc:
+    except (SmokeFailure, SessionCheckError) as exc:
         result["reason"] = str(exc)
         code = 1
     except Exception as exc:  # anything else is a failure with its reason, never a traceback
@@ -147,48 +148,3 @@ def _wait(app: Any, done: Any, timeout: float, window: Any, what: str) -> None:
             raise SmokeFailure(f"{what} within {timeout:.0f} s ({_status(window)})")
         app.processEvents()
         time.sleep(0.01)
-
-
-def check_session(folder: Path, frames: int) -> dict[str, Any]:
-    """Check a recorded session folder; returns figures, raises `SmokeFailure` with a reason."""
-    from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
-    from cer_desktop.recording.video import count_frames
-
-    manifest = read_manifest(folder)
-    if manifest.get("status") != "complete":
-        raise SmokeFailure(f"manifest status is {manifest.get('status')!r}, not 'complete'")
-    written = int(manifest.get("frames_written") or 0)
-    if written < frames:
-        raise SmokeFailure(f"the recorder wrote {written} frames, expected at least {frames}")
-    video = folder / "annotated.mp4"
-    decoded = count_frames(video) if video.exists() else 0
-    if decoded != written:
-        raise SmokeFailure(
-            f"annotated.mp4 decodes to {decoded} frames, the manifest says {written}"
-        )
-    rows = list(read_rows(folder))
-    if int(manifest.get("csv_rows") or 0) != len(rows):
-        raise SmokeFailure(
-            f"frames.csv has {len(rows)} rows, the manifest says {manifest['csv_rows']}"
-        )
-    face_frames = {r["frame"] for r in rows}
-    # The demo shows one real face in every frame: MediaPipe must find it in most of them.
-    if len(face_frames) < written // 2:
-        raise SmokeFailure(
-            f"MediaPipe found a face in {len(face_frames)} of {written} frames of the demo"
-        )
-    labels = [c for c in rows[0] if c.startswith("p_")]
-    for r in rows:
-        total = sum(float(r[c]) for c in labels)
-        if abs(total - 1.0) > 0.01 or r["recognizer"] != "instant" or not r["label"]:
-            raise SmokeFailure(f"a CSV row is not an instant prediction: {r}")
-    return {
-        "frames_written": written,
-        "video_frames": decoded,
-        "csv_rows": len(rows),
-        "frames_with_face": len(face_frames),
-        "frames_dropped": int(manifest.get("frames_dropped") or 0),
-        "label_set": manifest.get("label_set"),
-        "au_columns": sum(c.startswith("AU") for c in rows[0]),
-    }

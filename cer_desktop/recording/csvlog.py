@@ -1,4 +1,4 @@
-"""The per-frame CSV of a session: one row per face per frame, columns as DESIGN.md pins them.
+"""The per-frame CSV of a session: one row per face per frame, columns as docs/architecture.md pins them.
 
 Columns: `frame` (index of the frame in the session's video, 0-based), `t` (seconds since the
 first recorded frame, from capture time), `wall_time` (ISO 8601 UTC), `face_id`, `x`, `y`,

@@ -122,6 +122,9 @@ class FaceAnnotation:
     face: Face
     prediction: Prediction | None
     fresh: bool
+    # How old the shown prediction is: this frame's capture time minus that of the frame it was
+    # computed on (0 when fresh; on a slow machine an LVLM's label lags the video).
+    age_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

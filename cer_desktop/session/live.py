@@ -122,8 +122,7 @@ class LiveSession:
     def report(
         self, kind: StatusKind, message: str, severity: Severity = Severity.INFO, **payload: Any
     ) -> StatusEvent:
-        event = status(kind, message, severity, **payload)
-        self.emit(StatusReported(event))
+        self.emit(StatusReported(event := status(kind, message, severity, **payload)))
         return event
 
     # -- state ----------------------------------------------------------------------------

@@ -206,9 +206,7 @@ class LiveSession:
     # -- start and stop -------------------------------------------------------------------
     def start(self, spec: str) -> bool:
         """Start a live run on `spec`; False (with a status event) when nothing could start.
-
-        A source that cannot be opened is replaced by the demo (and said so).
-        """
+        A source that cannot be opened is replaced by the demo (and said so)."""
         with self._lock:
             if self._closed:
                 return False

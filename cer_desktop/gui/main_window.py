@@ -339,8 +339,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_about(self) -> None:
         from cer_desktop.gui.about import show_about
+        from cer_desktop.logs import log_file
 
-        show_about(self, self.session.recognizer_description)
+        show_about(self, self.session.recognizer_description, str(log_file()))
 
     @Slot()
     def reset_baseline(self) -> None:

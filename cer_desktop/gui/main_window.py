@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
@@ -144,7 +144,8 @@ class MainWindow(QMainWindow):
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._refresh_status)
         self._timer.start()
-        self.resize(980, 700)
+        self.resize(1240, 720)
+        self._restore_layout()
         if autostart:
             QTimer.singleShot(0, self.start)
 
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self._timer.stop()
+        self._remember_layout()
         self.models.shutdown()
         self.session.shutdown()
         if self._recovery_thread is not None:
@@ -231,6 +233,18 @@ class MainWindow(QMainWindow):
             target=recover_unfinished, args=(root, say), name="session-recovery", daemon=True
         )
         self._recovery_thread.start()
+
+    def _restore_layout(self) -> None:
+        """Window size, position, docks and toolbars as the user left them."""
+        s = self.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode("ascii")))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode("ascii")))
+
+    def _remember_layout(self) -> None:
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        self.settings.window_state = bytes(self.saveState().toBase64().data()).decode()
 
     def save(self) -> None:
         if self._persist:

@@ -524,3 +524,17 @@ def test_about_names_the_versions_and_the_model(make_window):
     (box,) = [b for b in w.findChildren(QMessageBox) if b.objectName() == "aboutBox"]
     assert "PySide6" in box.text() and "fixed" in box.text() and "Python" in box.text()
     box.close()
+
+
+def test_the_window_layout_is_remembered(make_window, qtbot, config_dir):
+    # Given a window the user resized and whose face panel they closed
+    w = make_window(autostart=False)
+    w.resize(700, 500)  # inside the offscreen screen (800x600): restoreGeometry keeps windows on it
+    w.face_dock.hide()
+    w.close()
+    # When the app starts again with the saved settings
+    again = make_window(load_settings(), autostart=False)
+    # Then the size and the hidden panel come back
+    assert again.settings.window_state and again.settings.window_geometry
+    assert (again.width(), again.height()) == (700, 500)
+    assert not again.face_dock.isVisible()

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
+from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu
 
 from cer_desktop.contracts import Annotation, Recognizer, StatusKind
 from cer_desktop.gui.face_panel import FacePanel
@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         c.open_folder_action.triggered.connect(self.sources.open_folder)
         c.full_screen_action.toggled.connect(self._on_full_screen)
         c.about_action.triggered.connect(self._on_about)
+        c.sessions_action.triggered.connect(self.open_sessions)
         c.quit_action.triggered.connect(self.close)
 
     def _initial_label_set(self) -> Any:
@@ -349,6 +350,15 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_full_screen(self, on: bool) -> None:
         self.showFullScreen() if on else self.showNormal()
+
+    @Slot()
+    def open_sessions(self) -> QDialog:
+        """The sessions browser on the record folder (non-modal)."""
+        from cer_desktop.gui.sessions_browser import SessionsBrowser
+
+        browser = SessionsBrowser(self.settings.record_folder, self)
+        browser.show()
+        return browser
 
     @Slot()
     def _on_about(self) -> None:

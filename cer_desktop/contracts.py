@@ -34,6 +34,7 @@ class Frame:
     wall_time: datetime  # UTC, timezone-aware
     image: np.ndarray
     source: str = ""  # a short description of the source, for manifests
+    path: str = ""  # the image file this frame was read from (image inputs), else ""
 
     @property
     def size(self) -> tuple[int, int]:

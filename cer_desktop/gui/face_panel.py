@@ -83,9 +83,13 @@ class FacePanel(QWidget):
         self.plot.setLabel("bottom", "seconds ago")
         self.plot.setLabel("left", "probability")
         self.plot.setMinimumHeight(160)
-        self.legend = self.plot.addLegend(offset=(5, 5), labelTextSize="7pt")
         self.curves: dict[str, pg.PlotDataItem] = {}
         layout.addWidget(self.plot, 1)
+        # The legend below the plot, not over the curves (13 labels would hide them).
+        self.legend = QLabel("")
+        self.legend.setObjectName("timelineLegend")
+        self.legend.setWordWrap(True)
+        layout.addWidget(self.legend)
         self.setMinimumWidth(260)
 
     @property
@@ -139,7 +143,12 @@ class FacePanel(QWidget):
         self._history.clear()
         for c in self.curves.values():
             self.plot.removeItem(c)
-        self.legend.clear()
+        self.legend.setText(
+            " ".join(
+                f'<span style="color:{PALETTE[i % len(PALETTE)]}">■</span>&nbsp;{label}'
+                for i, label in enumerate(labels)
+            )
+        )
         self.curves = {
             label: self.plot.plot(
                 [], [], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2), name=label

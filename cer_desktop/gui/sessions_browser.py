@@ -161,7 +161,12 @@ class SessionsBrowser(QDialog):
             self.status.setText(f"{'Report' if what == 'report' else 'Recovery'} failed: {error}")
             return
         if what == "report":
-            self.timeline.setPixmap(QPixmap(result))
+            pixmap = QPixmap(result)
+            holder = self.timeline.parentWidget()
+            width = max(200, (holder.width() if holder is not None else self.width()) - 24)
+            if pixmap.width() > width:
+                pixmap = pixmap.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+            self.timeline.setPixmap(pixmap)
             self.status.setText(f"Timeline: {result}")
         else:
             self.status.setText(result)

@@ -51,6 +51,8 @@ class AppSettings:
     record_folder: str = field(default_factory=_default_record_folder)
     record_raw: bool = False
     recent_files: list[str] = field(default_factory=list)
+    window_geometry: str = ""  # Qt's saveGeometry(), base64; empty = the default size
+    window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
 
     def validated(self) -> AppSettings:
         """A copy with out-of-range values replaced by the defaults (with a warning)."""

@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="PATH", help="save a PNG of the window shortly before --auto-quit"
     )
     p.add_argument("--no-save", action="store_true", help="do not write the settings file on exit")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every log message, third-party ones too (they always go to the log file)",
+    )
     return p
 
 
@@ -79,10 +84,10 @@ def prepare_qt_environment(environ: dict[str, str] | None = None) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `cer-desktop` entry point."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from cer_desktop.logs import setup_logging
+
+    # A quiet console (third-party noise goes to the log file only) unless --verbose.
+    setup_logging(args.verbose)
     problem = prepare_qt_environment()
     if problem is not None:
         print(f"cer-desktop: {problem}", file=sys.stderr)

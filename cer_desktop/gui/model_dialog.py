@@ -61,7 +61,9 @@ class ModelChoice:
 class ModelDialog(QDialog):
     """Base model id or folder, adapter folder, quantisation, uncertainty threshold."""
 
-    def __init__(self, choice: ModelChoice, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, choice: ModelChoice, parent: QWidget | None = None, *, models: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model settings")
         self.setObjectName("modelDialog")
@@ -85,8 +87,14 @@ class ModelDialog(QDialog):
         form.addRow("Adapter", _with_browse(self.adapter, self))
         form.addRow("Quantisation", self.quant)
         form.addRow("Threshold", self.threshold)
+        from cer_desktop.gui.model_list import ModelList
+
+        self.models = models if isinstance(models, ModelList) else ModelList(self)
+        self.models.picked.connect(self._on_picked)
+        self.finished.connect(lambda _: self.models.shutdown())
         note = QLabel(
-            "Models are loaded from the local cache only (get them with `cer models pull`)."
+            "Models are loaded from the local cache only: pick one above, or download one "
+            "(as `cer models pull` does)."
         )
         note.setWordWrap(True)
         buttons = QDialogButtonBox(
@@ -97,9 +105,18 @@ class ModelDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.models)
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    def _on_picked(self, kind: str, path: str, base_model: str) -> None:
+        if kind == "adapter":
+            self.adapter.setText(path)
+            if base_model and not self.base.text().strip():
+                self.base.setText(base_model)
+        else:
+            self.base.setText(path)
 
     def _on_use_instant(self) -> None:
         self.base.clear()

@@ -17,6 +17,23 @@ from cer_desktop.vision.tracking import FaceTracker
 #: Faces searched beyond `max_faces`, so that with a crowd the *largest* N are kept and the
 #: dropped ones are counted (MediaPipe itself stops at its own limit, in no size order).
 _SPARE_FACES = 2
+#: Border added around a still image before detection, as a fraction of its longer side.
+#: MediaPipe's detector misses faces cropped so tightly that the chin or brows touch the
+#: image border; a neutral grey margin gives it the context it was trained with.
+STILL_PADDING = 0.25
+_PAD_GREY = 128
+
+
+def pad_for_detection(image: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
+    """The image with a grey border of `fraction` x its longer side on every edge, and the
+    border's width in pixels (subtract it from landmarks found in the padded image)."""
+    import cv2
+
+    pad = int(round(fraction * max(image.shape[:2])))
+    if pad <= 0:
+        return image, 0
+    grey = (_PAD_GREY,) * image.shape[2]
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=grey), pad
 
 
 def landmark_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -34,7 +51,10 @@ class FaceAnalyzer:
 
     Feed the frames of one stream in order to `process` (MediaPipe runs in video mode and
     tracks between frames unless `static_images=True`); call `reset()` when the source
-    changes. Not thread-safe: one analyzer per thread.
+    changes. Not thread-safe: one analyzer per thread. With `static_images=True` each image
+    is padded by `still_padding` (a fraction of its longer side, `STILL_PADDING` by default)
+    before detection, so tightly cropped stills are found; landmarks stay in the image's
+    own pixels.
 
     After each call, `last_timing` holds milliseconds for "landmarks", "align" (alignment
     and quality of all faces) and "track", and `last_dropped_faces` how many faces beyond
@@ -52,11 +72,15 @@ class FaceAnalyzer:
         max_yaw_deg: float = 40.0,
         min_sharpness: float = 1.0,
         max_track_age: int = 15,
+        still_padding: float = STILL_PADDING,
     ) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         if crop_size < 8:
             raise ValueError(f"crop_size must be at least 8 px, got {crop_size}")
+        if not 0.0 <= still_padding <= 2.0:
+            raise ValueError(f"still_padding must be within 0..2, got {still_padding}")
+        self.still_padding = float(still_padding)
         self.max_faces = int(max_faces)
         self.crop_size = int(crop_size)
         self.min_face_px = float(min_face_px)
@@ -96,7 +120,13 @@ class FaceAnalyzer:
             return []
         t0 = time.perf_counter()
         detector = self._get_detector()
-        found = detector.detect(image)
+        if self.static_images and self.still_padding > 0.0:
+            padded, pad = pad_for_detection(image, self.still_padding)
+            found = detector.detect(padded)
+            offset = np.array([pad, pad, 0], dtype=np.float32)
+            found = [lm - offset[: lm.shape[1]] for lm in found]
+        else:
+            found = detector.detect(image)
         blendshapes = detector.last_blendshapes
         t1 = time.perf_counter()
         boxes = [landmark_box(lm, w, h) for lm in found]

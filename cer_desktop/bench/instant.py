@@ -8,7 +8,8 @@ keeps the largest face of each image, and reports faces found, per-class recall,
 macro-recall over the true classes, and the confusion matrix (rows: true classes; columns:
 the label set's labels plus "no face"), also written as a PNG. A missed face counts as wrong.
 
-``--calibrate`` instead prints the still-mode calibration (`au_calibration`) measured on the
+``--demo`` instead reports per class on the demo script (`instant_demo`); ``--calibrate``
+prints the still-mode calibration (`au_calibration`) measured on the
 images of the Neutral class.
 """
 
@@ -33,7 +34,10 @@ _PNG_NAME = "instant_confusion.png"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder of class sub-folders of images")
+    parser.add_argument("--data", default=None, help="folder of class sub-folders of images")
+    parser.add_argument(
+        "--demo", action="store_true", help="per-class report on the demo script instead"
+    )
     parser.add_argument("--label-set", default="raf_basic", help="label set to recognise with")
     parser.add_argument("--out", default=None, help="keep the annotate sessions here")
     parser.add_argument(
@@ -153,6 +157,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from cer_desktop.recognition.instant import INSTANT_VERSION
     from cer_desktop.recording.annotate import annotate
 
+    if args.demo:
+        from cer_desktop.bench.instant_demo import demo_report
+
+        return {"instant_version": INSTANT_VERSION, **demo_report()}
+    if not args.data:
+        raise SystemExit("cer bench instant: give --data DIR (or --demo)")
     data = Path(args.data)
     truth = labelled_images(data)
     if args.calibrate:

@@ -89,3 +89,19 @@ def test_a_folder_without_labelled_images_gets_a_clear_message(tmp_path, layout)
         data.mkdir()
     with pytest.raises(SystemExit, match="cer bench instant: .*(not a folder|no labelled images)"):
         bench.run(_args(data, tmp_path / "out"))
+
+
+@pytest.mark.slow
+def test_the_demo_report_covers_every_demo_expression_per_class() -> None:
+    from cer_desktop.capture.demo import DEFAULT_SCRIPT
+    from cer_desktop.vision.expression_warp import BASIC_EXPRESSIONS
+
+    result = bench.run(_args(Path("unused"), Path("unused"), "--demo"))
+    rows = result["demo"]
+    expected = set(BASIC_EXPRESSIONS) | {s.expression for s in DEFAULT_SCRIPT}
+    assert set(rows) == expected, sorted(rows)
+    basic_ok = sum(rows[n]["correct"] for n in BASIC_EXPRESSIONS)
+    assert result["demo_basic_correct"] == f"{basic_ok}/{len(BASIC_EXPRESSIONS)}"
+    # the expressions the live tier is built around read as themselves on the demo face
+    for name in ("neutral", "happy", "surprise", "anger", "sad", "happily_surprised"):
+        assert rows[name]["correct"], (name, rows[name])

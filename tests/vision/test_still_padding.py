@@ -9,6 +9,7 @@ import pytest
 
 from cer_desktop.contracts import Frame
 from cer_desktop.vision.analyzer import FaceAnalyzer, pad_for_detection
+from cer_desktop.vision.landmarks import FaceMeshDetector
 
 
 def frame(image: np.ndarray) -> Frame:
@@ -70,3 +71,17 @@ def test_pad_for_detection_adds_a_grey_border_of_the_asked_share() -> None:
 def test_a_bad_padding_is_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="still_padding"):
         FaceAnalyzer(still_padding=-0.1)
+
+
+def test_a_small_face_in_a_large_still_is_found_as_well(astronaut: np.ndarray) -> None:
+    # Given the photo on a wider canvas: its face is small enough that padding the still
+    # shrinks it out of MediaPipe's reach,
+    canvas = np.pad(astronaut, ((128, 128), (128, 128), (0, 0)), constant_values=200)
+    with FaceMeshDetector(max_faces=1, static_images=True) as detector:
+        assert detector.detect(pad_for_detection(canvas, 0.25)[0]) == [], "padding alone misses it"
+    # then the analyzer still finds it (the still is searched unpadded as well), once.
+    with FaceAnalyzer(max_faces=2, static_images=True) as analyzer:
+        faces = analyzer.process(frame(canvas))
+    assert len(faces) == 1, "one face, found once (not once per search)"
+    x, y, w, h = faces[0].box
+    assert 128 + 150 <= x + w / 2 <= 128 + 300 and 128 + 50 <= y + h / 2 <= 128 + 200, faces[0].box

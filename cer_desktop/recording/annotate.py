@@ -297,7 +297,16 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
+            # Independent stills are never smoothed together: the tracker may give faces of
+            # consecutive photos one track id, and an average over them is no one's label.
+            stats = run_offline(
+                source,
+                analyzer,
+                recognizer,
+                label_set,
+                sinks=[recorder, counter],
+                smoothing=0.5 if source.sequence else 0.0,
+            )
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows

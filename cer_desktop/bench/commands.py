@@ -12,6 +12,7 @@ from typing import Any
 
 # name -> module with `add_arguments(parser)` and `run(args) -> dict`
 BENCHES = {
+    "instant": "cer_desktop.bench.instant",
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",

@@ -10,6 +10,8 @@ Every frame is processed: the pipeline runs offline (the recognizer answers ever
 recorder blocks instead of dropping). Times in the CSV and the video are the input's own:
 frame n of a video is at n / fps; images are independent stills 1 s apart, unless `--fps`
 says they are a frame sequence (then faces are tracked and baselines learned, as in a video).
+Stills need no flag: they are padded before detection and the instant tier reads them in its
+still mode (no personal baseline; the manifest says `recognizer_mode: still`).
 
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
@@ -299,7 +301,16 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
+            # Independent stills are never smoothed together: the tracker may give faces of
+            # consecutive photos one track id, and an average over them is no one's label.
+            stats = run_offline(
+                source,
+                analyzer,
+                recognizer,
+                label_set,
+                sinks=[recorder, counter],
+                smoothing=0.5 if source.sequence else 0.0,
+            )
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows

@@ -37,3 +37,20 @@ def mesh():
         static_image_mode=True, max_num_faces=1, refine_landmarks=True
     ) as m:
         yield m
+
+
+@pytest.fixture(scope="session")
+def qwen2_tokenizer():
+    """Qwen2-VL's tokenizer on the real Qwen2 vocabulary (scripts/fetch-qwen2-vocab.sh).
+
+    Skipped with the reason when the vocabulary cannot be had here; a failure when CI=true
+    (CI fetches it first), so a green CI run never means these tests did not run.
+    """
+    from cer_desktop.testing.qwen2_vocab import VocabUnavailable, qwen2vl_tokenizer
+
+    try:
+        return qwen2vl_tokenizer()
+    except VocabUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the real-vocabulary tests: {exc}")
+        pytest.skip(str(exc))

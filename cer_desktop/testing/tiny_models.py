@@ -35,6 +35,7 @@ __all__ = [
     "train_tokenizer",
 ]
 
+
 def _reinit(model: torch.nn.Module, std: float | None) -> None:
     """Larger random weights (matrices only) so a tiny model's outputs are far from uniform.
 

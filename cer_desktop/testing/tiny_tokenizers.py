@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-
 # Qwen2-VL's own chat template (system prompt added when missing; images as
 # <|vision_start|><|image_pad|><|vision_end|>; every turn ends with <|im_end|>).
 QWEN2VL_CHAT_TEMPLATE = (

@@ -60,16 +60,22 @@ def faces() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def qwen_real_vocab_loaded(tmp_path_factory: pytest.TempPathFactory, qwen2_tokenizer):
+def qwen_real_vocab_dir(tmp_path_factory: pytest.TempPathFactory, qwen2_tokenizer) -> Path:
     """A tiny Qwen2-VL on Qwen2-VL's real tokenizer and 151,936-row embedding (labels 2-7 tokens)."""
-    from cer_desktop.recognition.lvlm.loading import load_base
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
     from cer_desktop.testing.qwen2_vocab import QWEN2VL_VOCAB_SIZE
 
-    folder = build_tiny_qwen2vl(
+    return build_tiny_qwen2vl(
         tmp_path_factory.mktemp("tiny") / "qwen2vl_real_vocab",
         init_std=INIT_STD,
         tokenizer=qwen2_tokenizer,
         vocab_size=QWEN2VL_VOCAB_SIZE,
     )
-    return load_base(ModelSpec(base=str(folder)))
+
+
+@pytest.fixture(scope="session")
+def qwen_real_vocab_loaded(qwen_real_vocab_dir: Path):
+    """That model, loaded as the app loads it."""
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    return load_base(ModelSpec(base=str(qwen_real_vocab_dir)))

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +36,10 @@ from cer_desktop.bench.lvlm_teach import faces as make_faces
 from cer_desktop.bench.lvlm_teach import teach
 from cer_desktop.labels import RAF_COMPOUND
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
+from cer_desktop.recognition.lvlm.generation import generate_answers
 from cer_desktop.recognition.lvlm.loading import load_base
 from cer_desktop.recognition.lvlm.prompts import prompt_for
-from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, generate_answers, to_model
+from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, to_model
 from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
 from cer_desktop.testing.qwen2_vocab import QWEN2VL_VOCAB_SIZE
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
@@ -234,7 +238,9 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     result["generated_as_taught"] = sum(a.label_index == i for i, a in enumerate(answers))
     # forward passes per answer: generation = prefill + one per further token; scoring = 1 or 2
     result["generate_forward_passes"] = round(float(np.mean([a.tokens for a in answers])), 2)
-    result["score_forward_passes"] = 1 if scorer.single_pass else 2
+    result["score_forward_passes"] = 1 if scorer.path.startswith("single-pass") else 2
+    result["scoring_path"] = scorer.path  # what ran: "single-pass + prompt cache", "two-pass"...
+    result["transformers"] = importlib.metadata.version("transformers")
     probs = scorer.score(faces, RAF_COMPOUND)
     agree = [int(np.argmax(p)) == a.label_index for p, a in zip(probs, answers, strict=True)]
     result["score_top_equals_generated"] = int(sum(agree))
@@ -256,11 +262,11 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     two.single_pass = False  # prefix pass, then all labels against its cache
     two.score(faces[:1], RAF_COMPOUND)
     four = faces[:4]
-    measures = {
+    measures: dict[str, list[Callable[[], object]]] = {
         # one call per face, over every face: these two are the headline figures
-        "score": [lambda f=f: scorer.score([f], RAF_COMPOUND) for f in faces],
+        "score": [partial(scorer.score, [f], RAF_COMPOUND) for f in faces],
         "generate": [
-            lambda f=f: generate_answers(model, processor, [f], RAF_COMPOUND, prompt, limits)
+            partial(generate_answers, model, processor, [f], RAF_COMPOUND, prompt, limits)
             for f in faces
         ],
         "prefix": [prefix_pass],

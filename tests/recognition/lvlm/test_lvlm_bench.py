@@ -9,11 +9,14 @@ from pathlib import Path
 from cer_desktop.bench import lvlm
 
 
-def test_quick_bench_reports_every_figure_and_cleans_up() -> None:
+def test_quick_bench_reports_every_figure_and_cleans_up(tmp_path, monkeypatch) -> None:
+    # a temp folder of its own: another bench running on the machine must not count
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     parser = argparse.ArgumentParser()
     lvlm.add_arguments(parser)
     args = parser.parse_args(["--quick", "--teach-steps", "3", "--repeats", "1"])
     before = set(Path(tempfile.gettempdir()).glob("cer_bench_lvlm_*"))
+    assert tempfile.gettempdir() == str(tmp_path)
     result = lvlm.run(args)
     for key in (
         "score_vs_generate_speedup",
@@ -24,5 +27,19 @@ def test_quick_bench_reports_every_figure_and_cleans_up() -> None:
     ):
         assert result[key] > 0, f"{key} missing or not positive: {result.get(key)}"
     assert result["nf4_model_bytes"] < result["bf16_model_bytes"]
+    # the figures the LVLM-on-a-laptop issue asks for, with the tokenizer they were made with
+    assert result["tokenizer"] == "trained", "--quick keeps the tokenizer trained on the labels"
+    assert result["label_tokens_max"] == max(result["label_tokens"].values())
+    assert len(result["label_tokens"]) == 11 and len(result["generated"]) == 11
+    assert result["cpu_bf16_peak_gflops"] > 0
+    assert set(result["modes"]) == {"auto", "int8-dynamic"}
+    for mode in result["modes"].values():
+        assert mode["score_ms_median"] > 0 and 0 <= mode["max_abs_prob_diff_vs_fp32"] <= 1
+    if result["fastest_mode"] is not None:
+        fastest = result["modes"][result["fastest_mode"]]
+        assert result["score_ms_median_fastest"] == fastest["score_ms_median"]
+        assert result["max_abs_prob_diff_vs_fp32"] <= 0.03
+    assert {"vision", "decoder", "output"} <= set(result["profile"])
+    assert result["generate_ms_median"] > 0
     after = set(Path(tempfile.gettempdir()).glob("cer_bench_lvlm_*"))
     assert after == before, f"models left behind: {sorted(after - before)}"

@@ -1,16 +1,21 @@
-"""`cer bench lvlm`: closed-set scoring vs free generation, batching, and 4-bit memory.
+"""`cer bench lvlm`: closed-set scoring vs free generation, CPU speed modes, 4-bit memory.
 
-A Qwen2-VL of realistic shape (Qwen2-VL's vocabulary of 151936 tokens, 1024-wide decoder
-layers, a real vision tower, 224x224 faces = 64 visual tokens) is built locally with random
-weights, taught for a few steps (its output layer) to answer with RAF-DB compound labels followed by the
-end-of-answer token (so generation stops by itself), merged, and measured:
+A Qwen2-VL of realistic shape (Qwen2-VL's real tokenizer from `scripts/fetch-qwen2-vocab.sh`
+and its 151,936-row embedding; `--tokenizer trained` uses one trained on the label texts, where
+every compound label is 2 tokens; a real vision tower; 224x224 faces = 64 visual tokens) is
+built locally with random weights; its output layer is taught for a few steps to answer face i
+with RAF-DB compound label i followed by the end-of-answer token (11 faces, one per label, so
+generation stops by itself after every label length), and measured:
 
 - `score_vs_generate_speedup`: greedy generation (max_new_tokens = longest label + 1, stopping
-  at the end-of-answer token, then parsing) time / closed-set scoring time, one face, same
-  model and inputs;
+  at the end-of-answer token, then parsing) time / closed-set scoring time, one face per call,
+  medians over all 11 faces, same model and inputs (`label_tokens`, `label_tokens_max`);
 - `batch4_vs_4x_single_ratio`: one scoring call with 4 faces / four calls with one face;
 - `nf4_model_bytes`, `bf16_model_bytes`: the whole model in memory (`get_memory_footprint`);
-- `score_ms_median`: one face, 11 labels.
+- `score_ms_median`: one face, 11 labels, as the app loads the model;
+- on the CPU: `cpu_bf16_peak_gflops` (best large bf16 matrix product), each speed mode's ms and
+  `max_abs_prob_diff_vs_fp32` (`modes`; cold calls, one face each), the fastest within 0.03
+  (`fastest_mode`, `score_ms_median_fastest`), and where a call's time goes (`profile`).
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--modes",
         default=",".join(BENCH_MODES),
         help="CPU speed modes to time against the fp32 reference, comma-separated "
-        f"({', '.join(BENCH_MODES)}; '' for none); 'auto' is also profiled",
+        f"({', '.join(BENCH_MODES)}; '' for none); auto and bf16-packed are also profiled",
     )
     p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")

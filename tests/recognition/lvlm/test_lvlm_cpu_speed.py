@@ -55,3 +55,27 @@ def test_speed_modes_refuse_what_they_cannot_do(qwen_dir):
     with pytest.raises(SpeedModeError, match="unknown"):
         apply_cpu_speed_mode(model, "turbo")
     assert apply_cpu_speed_mode(model, "none") is model
+
+
+def test_packed_bf16_linears_give_the_plain_bf16_probabilities(moderate_dir, faces):
+    # given the same built model twice in bf16, one with its linears packed for oneDNN
+    plain, processor = load_base(ModelSpec(base=str(moderate_dir), dtype="bf16", device="cpu"))
+    packed, _ = load_base(ModelSpec(base=str(moderate_dir), dtype="bf16", device="cpu"))
+    apply_cpu_speed_mode(packed, "packed")
+    # when both score the same faces (and generation runs through the packed layers too)
+    p_plain = ClosedSetScorer(plain, processor, None, ImageLimits()).score(faces, RAF_COMPOUND)
+    scorer = ClosedSetScorer(packed, processor, None, ImageLimits())
+    p_packed = scorer.score(faces, RAF_COMPOUND)
+    # then every linear was swapped, and the probabilities are the plain bf16 ones
+    kinds = {type(m).__name__ for m in packed.modules()}
+    assert "PackedLinear" in kinds and "Linear" not in kinds, kinds
+    assert scorer.path == "single-pass + prompt cache", scorer.path
+    np.testing.assert_allclose(p_packed, p_plain, atol=2e-3)
+    top = p_plain.max(axis=1)
+    assert top.min() > 1.5 / len(RAF_COMPOUND), "bf16 must not be uniform, or the check is vacuous"
+
+
+def test_packing_refuses_a_model_without_bf16_linears(moderate_dir):
+    model, _ = load_base(ModelSpec(base=str(moderate_dir), dtype="fp32", device="cpu"))
+    with pytest.raises(SpeedModeError, match="bf16"):
+        apply_cpu_speed_mode(model, "packed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 
 import cv2
@@ -115,3 +116,29 @@ def test_annotate_shard_option_annotates_only_its_shard(stills, tmp_path):
         outs.append({p.name for p in out.iterdir() if p.is_dir()})
     assert outs[0].isdisjoint(outs[1])
     assert len(outs[0] | outs[1]) == 2
+
+
+def test_report_merges_the_shards_sessions_into_one_summary(stills, tmp_path, capsys):
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"shard{k}"
+        args = [str(stills / "a.png"), str(stills / "b.png"), "-o", str(out), "--no-progress"]
+        assert _cer("annotate", *args, "--shard", f"{k}/2", "--label-set", "raf_basic") == 0
+        outs.append(out)
+    merged = tmp_path / "merged"
+    code = _cer("report", str(outs[0]), str(outs[1]), "-o", str(merged))
+    assert code == 0
+    rows = list(csv.DictReader((merged / "merged_summary.csv").open()))
+    assert [r["session"] for r in rows][-1] == "ALL"
+    assert len(rows) == 3, "two sessions (one per still) and the pooled row"
+    assert rows[-1]["faces"] == "2" and rows[-1]["rows"] == "2"
+    for r in rows:
+        shares = [
+            float(v) for k, v in r.items() if k not in ("session", "faces", "rows", "seconds")
+        ]
+        assert abs(sum(shares) - 100) < 0.5, r
+    assert "| ALL |" in (merged / "merged_summary.md").read_text()
+    # a folder that holds no session is reported, the rest still summarised
+    (tmp_path / "empty").mkdir()
+    code = _cer("report", str(outs[0]), str(tmp_path / "empty"), "-o", str(merged))
+    assert code == 1 and "not a session folder" in capsys.readouterr().err

@@ -89,7 +89,10 @@ def test_first_token_and_choice_modes_send_one_request_per_face(served):
     from cer_desktop.testing.fakes import make_face
 
     fs = [make_face(1, track_id=i) for i in range(N_FACES)]
-    fs = [type(f)(f.track_id, 1, f.box, f.landmarks, img, f.quality) for f, img in zip(fs, faces)]
+    fs = [
+        type(f)(f.track_id, 1, f.box, f.landmarks, img, f.quality)
+        for f, img in zip(fs, faces, strict=True)
+    ]
     for mode in ("first_token", "choice"):
         rec = RemoteRecognizer(ServerConfig(server.url, "tiny-cer", timeout=120), mode=mode)
         try:

@@ -131,6 +131,8 @@ class VLLMServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--dtype", self.dtype, "--max-model-len", "2048",
             "--limit-mm-per-prompt", '{"image": 4}',
+            # no torch.compile: on a CPU it compiles C++ for minutes before the first answer
+            "--enforce-eager",
             *self.extra_args,
         ]  # fmt: skip
         log = self.log_path.open("wb")

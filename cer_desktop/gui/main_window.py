@@ -744,7 +744,9 @@ class MainWindow(QMainWindow):
     # -- models ---------------------------------------------------------------------------
     def current_choice(self) -> ModelChoice:
         s = self.settings
-        return ModelChoice(s.model_base, s.model_adapter, s.model_quant, s.threshold)
+        return ModelChoice(
+            s.model_base, s.model_adapter, s.model_quant, s.threshold, s.remote_url, s.remote_model
+        )
 
     @Slot()
     def open_model_dialog(self) -> None:
@@ -755,7 +757,7 @@ class MainWindow(QMainWindow):
     def load_model(self, choice: ModelChoice) -> ModelLoader | None:
         """Load `choice` in the background; the app keeps running on the current recognizer."""
         self.cancel_model_load()
-        if not choice.base:
+        if not choice.wants_model:
             # The instant recognizer needs no loading.
             self._remember_choice(choice)
             rec = self._make_instant()
@@ -846,6 +848,8 @@ class MainWindow(QMainWindow):
             model_adapter=choice.adapter,
             model_quant=choice.quant,
             threshold=choice.threshold,
+            remote_url=choice.server,
+            remote_model=choice.served_model,
         )
         self.save()
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,9 +39,21 @@ class ModelChoice:
     adapter: str = ""
     quant: str = "none"
     threshold: float = 0.0
+    server: str = ""  # a remote server's URL; when set, base/adapter/quant are not used
+    served_model: str = ""
+
+    @property
+    def wants_model(self) -> bool:
+        """True unless this is the instant recognizer."""
+        return bool(self.base.strip() or self.server.strip())
 
     def spec(self) -> Any:
-        """The `ModelSpec`, or None for the instant recognizer (may raise the spec's error)."""
+        """The `ModelSpec` or remote `ServerConfig`, or None for the instant recognizer (may
+        raise the spec's error)."""
+        if self.server.strip():
+            from cer_desktop.recognition.remote.client import ServerConfig
+
+            return ServerConfig(self.server.strip(), self.served_model.strip())
         if not self.base.strip():
             return None
         from cer_desktop.recognition.lvlm.spec import ModelSpec
@@ -53,6 +66,8 @@ class ModelChoice:
         )
 
     def describe(self) -> str:
+        if self.server.strip():
+            return f"remote: {self.served_model.strip()} @ {self.server.strip()}"
         if not self.base.strip():
             return "instant (no model)"
         parts = [self.base.strip()]
@@ -85,15 +100,25 @@ class ModelDialog(QDialog):
         self.threshold.setValue(choice.threshold)
         self.threshold.setToolTip('Under this top probability a face shows "uncertain"')
 
-        form = QFormLayout()
+        local = QWidget()
+        form = QFormLayout(local)
         form.addRow("Base model", _with_browse(self.base, self))
         form.addRow("Adapter", _with_browse(self.adapter, self))
         form.addRow("Quantisation", self.quant)
-        form.addRow("Threshold", self.threshold)
         note = QLabel(
             "Models are loaded from the local cache only (get them with `cer models pull`)."
         )
         note.setWordWrap(True)
+        form.addRow(note)
+        from cer_desktop.gui.remote_page import RemotePage
+
+        self.remote = RemotePage(choice.server, choice.served_model, self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(local, "Local model")
+        self.tabs.addTab(self.remote, "Remote server")
+        self.tabs.setCurrentIndex(1 if choice.server else 0)
+        common = QFormLayout()
+        common.addRow("Threshold", self.threshold)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -102,16 +127,26 @@ class ModelDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(note)
+        layout.addWidget(self.tabs)
+        layout.addLayout(common)
         layout.addWidget(buttons)
+        self.finished.connect(self.remote.shutdown)
 
     def _on_use_instant(self) -> None:
         self.base.clear()
         self.adapter.clear()
+        self.remote.url.clear()
+        self.tabs.setCurrentIndex(0)
         self.accept()
 
     def choice(self) -> ModelChoice:
+        """The local model, or the remote server when its page is the one shown."""
+        if self.tabs.currentWidget() is self.remote and self.remote.url.text().strip():
+            return ModelChoice(
+                threshold=float(self.threshold.value()),
+                server=self.remote.url.text().strip(),
+                served_model=self.remote.model.text().strip(),
+            )
         return ModelChoice(
             self.base.text().strip(),
             self.adapter.text().strip(),
@@ -196,9 +231,12 @@ class ModelLoader(QObject):
         try:
             factory = self._factory
             if factory is None:
+                from functools import partial
+
                 from cer_desktop.recognition.factory import create_recognizer
 
-                factory = create_recognizer
+                # live: the instant tier stands in while a remote server is down
+                factory = partial(create_recognizer, remote_fallback=True)
             spec = self.choice.spec()
             recognizer = factory(spec, progress=self._progress, cancel=self._cancel)
         except Exception as exc:  # every failure becomes a message, never a crash

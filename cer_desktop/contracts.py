@@ -6,11 +6,11 @@ builds on these. Keep them stable; add fields only with defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -135,7 +135,7 @@ class Annotation:
     message: str = ""  # a status message for this frame (e.g. "no face"), empty when fine
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a status event matters to the user."""
 
     INFO = "info"
@@ -143,7 +143,7 @@ class Severity(str, Enum):
     ERROR = "error"
 
 
-class StatusKind(str, Enum):
+class StatusKind(StrEnum):
     """What happened. Consumers branch on this, never on the message text."""
 
     INFO = "info"  # plain information for the status bar
@@ -162,6 +162,12 @@ class StatusKind(str, Enum):
     REMOTE_RECONNECTED = "remote_reconnected"
     RECOVERY = "recovery"  # an unfinished session was found and recovered (or not)
     SETTINGS = "settings"  # a settings file was broken or unwritable; defaults used
+    SESSION_STARTED = "session_started"  # a live session runs (payload: source, recognizer)
+    SESSION_ENDED = "session_ended"  # a live session ended (payload: reason)
+    FACES = "faces"  # the per-frame face condition changed (no face, too many); "" = fine
+    ANALYSIS_ERROR = "analysis_error"  # face analysis failed on a frame; the run goes on
+    FRAME_ERROR = "frame_error"  # processing one frame failed; the run goes on
+    SINK_FAILED = "sink_failed"  # a sink raised and was removed; the view keeps running
 
 
 @dataclass(frozen=True, slots=True)

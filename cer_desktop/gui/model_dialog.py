@@ -51,19 +51,14 @@ class ModelChoice:
         """The `ModelSpec` or remote `ServerConfig`, or None for the instant recognizer (may
         raise the spec's error)."""
         if self.server.strip():
-            from cer_desktop.recognition.remote.client import ServerConfig
+            from cer_desktop.session.remote import server_config
 
-            return ServerConfig(self.server.strip(), self.served_model.strip())
+            return server_config(self.server.strip(), self.served_model.strip())
         if not self.base.strip():
             return None
-        from cer_desktop.recognition.lvlm.spec import ModelSpec
+        from cer_desktop.session.models import model_spec
 
-        return ModelSpec(
-            base=self.base.strip(),
-            adapter=self.adapter.strip() or None,
-            quant=self.quant,
-            threshold=self.threshold,
-        )
+        return model_spec(self.base.strip(), self.adapter.strip(), self.quant, self.threshold)
 
     def describe(self) -> str:
         if self.server.strip():
@@ -231,12 +226,9 @@ class ModelLoader(QObject):
         try:
             factory = self._factory
             if factory is None:
-                from functools import partial
+                from cer_desktop.session.models import load_recognizer
 
-                from cer_desktop.recognition.factory import create_recognizer
-
-                # live: the instant tier stands in while a remote server is down
-                factory = partial(create_recognizer, remote_fallback=True)
+                factory = load_recognizer
             spec = self.choice.spec()
             recognizer = factory(spec, progress=self._progress, cancel=self._cancel)
         except Exception as exc:  # every failure becomes a message, never a crash

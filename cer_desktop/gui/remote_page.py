@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from cer_desktop.recognition.remote.client import API_KEY_ENV, is_loopback
+from cer_desktop.session.remote import API_KEY_ENV, is_loopback
 
 
 def privacy_text(url: str) -> str:
@@ -82,18 +82,10 @@ class RemotePage(QWidget):
         self._thread.start()
 
     def _probe(self, url: str, model: str) -> None:
-        from cer_desktop.recognition.remote.client import ServerConfig
-        from cer_desktop.recognition.remote.probe import probe_server
+        from cer_desktop.session.remote import probe
 
-        try:
-            info = probe_server(ServerConfig(url, model, timeout=10.0, retries=0))
-        except Exception as exc:  # every failure is a message on the page
-            self.probed.emit(f"{type(exc).__name__}: {exc}", False)
-            return
-        notes = "; ".join(info.notes)
-        self.probed.emit(
-            f"OK: {info.engine}, scoring by {info.mode}" + (f" ({notes})" if notes else ""), True
-        )
+        ok, message = probe(url, model)
+        self.probed.emit(message, ok)
 
     @Slot(str, bool)
     def _on_probed(self, message: str, ok: bool) -> None:

@@ -43,13 +43,10 @@ from cer_desktop.recording.manifest import (
     recognizer_fields,
     write_manifest,
 )
+from cer_desktop.vocab import IMAGE_SUFFIXES, QUANTS, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_IMAGE_FPS = 1.0
 DEFAULT_LABEL_SET = "raf_compound+neutral"
 
@@ -251,8 +248,8 @@ def annotate_one(
     """Annotate one input into `out/<item.name>`; never raises for a bad input."""
     from tqdm import tqdm
 
-    from cer_desktop.pipeline.pipeline import Pipeline
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
+    from cer_desktop.session.offline import EndReason, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -298,17 +295,14 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            pipeline = Pipeline(
-                source, analyzer, recognizer, label_set, offline=True, sinks=[recorder, counter]
-            )
-            stats = pipeline.run()
+            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
         if recorder.error:
             result.message = recorder.error
-        elif stats.last_error.startswith("Source error") or result.frames == 0:
+        elif stats.end_reason is EndReason.SOURCE_ERROR or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"
@@ -440,7 +434,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
     p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", help="none, nf4 or int8")
+    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(

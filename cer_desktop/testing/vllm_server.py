@@ -61,22 +61,21 @@ def free_port() -> int:
 
 def faces(n: int = 4) -> list[np.ndarray]:
     """n different 224x224 crops of the astronaut photo (as `cer bench lvlm`)."""
-    from cer_desktop.bench.lvlm import _faces
+    from cer_desktop.testing.taught import astronaut_faces
 
-    return _faces(n)
+    return astronaut_faces(n)
 
 
 def build_taught_model(folder: Path, n_faces: int = 4, steps: int = 300) -> Path:
     """A small fp32 Qwen2-VL taught to answer face i with RAF-DB compound label i."""
-    from cer_desktop.bench.lvlm import _teach
     from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.testing.taught import teach_labels
     from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
     base = build_tiny_qwen2vl(folder / "base", **TAUGHT_SIZES)
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
-    log: dict[str, Any] = {}
-    model = _teach(model, processor, faces(n_faces), steps, log)
+    model = teach_labels(model, processor, faces(n_faces), steps)
     out = folder / "taught"
     model.save_pretrained(out)
     processor.save_pretrained(out)

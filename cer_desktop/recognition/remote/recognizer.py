@@ -20,7 +20,7 @@ import numpy as np
 from cer_desktop.contracts import Face, Prediction, RecognizerError
 from cer_desktop.labels import LabelSet
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
-from cer_desktop.recognition.lvlm.scoring import parse_answer
+from cer_desktop.recognition.lvlm.generation import parse_answer
 from cer_desktop.recognition.remote import protocol
 from cer_desktop.recognition.remote.client import RemoteClient, RemoteError, ServerConfig
 from cer_desktop.recognition.remote.probe import ServerInfo, probe_server

@@ -7,7 +7,10 @@
   fp32, and one face's scoring is timed.
 - `annotate_fps_c1`, `annotate_fps_c8`: `cer annotate` throughput over a short clip of one face
   against the local test server in its fixed-latency mode (each request takes 200 ms of wall
-  time, requests served concurrently) at concurrency 1 and 8.
+  time, requests served concurrently) at concurrency 1 and 8, in the exact mode (11 label
+  requests per face); `annotate_fps_first_token_c*` the same with one request per face, where
+  only frames in flight together can overlap. `server_max_in_flight_*`: the most requests the
+  server saw at once.
 
 Run it under the shared lock (`flock /work/bench.lock cer bench remote --json`).
 """
@@ -25,7 +28,7 @@ from typing import Any
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--faces", type=int, default=4, help="faces scored against vLLM")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions of one face")
-    p.add_argument("--frames", type=int, default=6, help="clip frames for the annotate figures")
+    p.add_argument("--frames", type=int, default=12, help="clip frames for the annotate figures")
     p.add_argument("--latency", type=float, default=0.2, help="test server seconds per request")
     p.add_argument("--skip-vllm", action="store_true", help="only the local test server part")
 
@@ -104,19 +107,24 @@ def _annotate_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     for i in range(args.frames):
         cv2.imwrite(str(clip / f"{i:03d}.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
     out: dict[str, Any] = {"annotate_frames": args.frames, "test_server_latency_s": args.latency}
-    with FakeServer() as server:
-        server.latency = args.latency
-        for c in (1, 8):
-            config = ServerConfig(server.url, "tiny", in_flight=c, timeout=30)
-            t0 = time.perf_counter()
-            summary = annotate(
-                [clip], root / f"out_c{c}", label_set=RAF_COMPOUND, model_spec=config,
-                fps=10.0, progress=False,
-            )  # fmt: skip
-            took = time.perf_counter() - t0
-            if summary.failed:
-                raise SystemExit(f"cer bench remote: annotate failed: {summary.table()}")
-            out[f"annotate_fps_c{c}"] = round(args.frames / took, 3)
-    out["annotate_c8_vs_c1"] = round(out["annotate_fps_c8"] / out["annotate_fps_c1"], 2)
-    out["annotate_mode"] = "prompt_logprobs (11 label requests per face, frames in order)"
+    # exact mode (11 label requests per face), then first-token mode (1 request per face)
+    for suffix, exact in (("", True), ("_first_token", False)):
+        with FakeServer() as server:
+            server.latency = args.latency
+            server.prompt_logprobs = exact
+            for c in (1, 8):
+                config = ServerConfig(server.url, "tiny", in_flight=c, timeout=30)
+                t0 = time.perf_counter()
+                summary = annotate(
+                    [clip], root / f"out{suffix}_c{c}", label_set=RAF_COMPOUND,
+                    model_spec=config, fps=10.0, progress=False,
+                )  # fmt: skip
+                took = time.perf_counter() - t0
+                if summary.failed:
+                    raise SystemExit(f"cer bench remote: annotate failed: {summary.table()}")
+                out[f"annotate_fps{suffix}_c{c}"] = round(args.frames / took, 3)
+                out[f"server_max_in_flight{suffix}_c{c}"] = server.max_active
+                server.max_active = 0
+        ratio = out[f"annotate_fps{suffix}_c8"] / out[f"annotate_fps{suffix}_c1"]
+        out[f"annotate{suffix}_c8_vs_c1"] = round(ratio, 2)
     return out

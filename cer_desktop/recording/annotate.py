@@ -249,7 +249,7 @@ def annotate_one(
     from tqdm import tqdm
 
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import EndReason, run_offline
+    from cer_desktop.session.offline import EndReason, concurrency_of, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -295,7 +295,10 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
+            stats = run_offline(
+                source, analyzer, recognizer, label_set, sinks=[recorder, counter],
+                max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
+            )  # fmt: skip
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows

@@ -90,6 +90,8 @@ class FakeServer:
         self.prompt_logprobs = True
         self.logprobs = True
         self.chat_requests = 0
+        self.active = 0  # chat requests being served now; `max_active` the most at once
+        self.max_active = 0
         self.seen_auth: list[str | None] = []
         self.bodies: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -230,6 +232,15 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.chat_requests += 1
                 server.bodies.append(body)
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                self._chat(body)
+            finally:
+                with server._lock:
+                    server.active -= 1
+
+        def _chat(self, body: dict[str, Any]) -> None:
             if server.latency:
                 time.sleep(server.latency)
             if server.take("drop_next"):

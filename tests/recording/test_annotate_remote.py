@@ -142,3 +142,39 @@ def test_report_merges_the_shards_sessions_into_one_summary(stills, tmp_path, ca
     (tmp_path / "empty").mkdir()
     code = _cer("report", str(outs[0]), str(tmp_path / "empty"), "-o", str(merged))
     assert code == 1 and "not a session folder" in capsys.readouterr().err
+
+
+def test_concurrency_overlaps_frames_and_keeps_the_output_in_frame_order(
+    server, tmp_path, astronaut
+):
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    face = cv2.resize(astronaut, (320, 320))
+    for i in range(6):
+        cv2.imwrite(
+            str(clip / f"{i:02d}.png"), cv2.cvtColor(np.roll(face, 3 * i, 1), cv2.COLOR_RGB2BGR)
+        )
+    server.prompt_logprobs = False  # first-token mode: one request per face, so only frames overlap
+    server.latency = 0.2
+    rows = {}
+    for c in (1, 4):
+        server.max_active = 0
+        out = tmp_path / f"out{c}"
+        args = [
+            str(clip),
+            "-o",
+            str(out),
+            "--no-progress",
+            "--fps",
+            "10",
+            "--label-set",
+            "raf_basic",
+        ]
+        assert _cer("annotate", *args, "--server", server.url, "--served-model", "tiny",
+                    "--concurrency", str(c)) == 0  # fmt: skip
+        rows[c] = [(r["frame"], r["label"]) for r in read_rows(next(out.iterdir()))]
+        if c == 1:
+            assert server.max_active == 1, "concurrency 1: one request at a time"
+        else:
+            assert 1 < server.max_active <= c, f"frames overlap: {server.max_active} at once"
+    assert rows[1] == rows[4] and len(rows[1]) == 6, "same rows, in frame order"

@@ -19,8 +19,8 @@ import numpy as np
 
 from cer_desktop.contracts import Face, Prediction, RecognizerError
 from cer_desktop.labels import LabelSet
-from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.lvlm.generation import parse_answer
+from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.remote import protocol
 from cer_desktop.recognition.remote.client import RemoteClient, RemoteError, ServerConfig
 from cer_desktop.recognition.remote.probe import ServerInfo, probe_server
@@ -85,6 +85,9 @@ class RemoteRecognizer:
         self.threshold = threshold
         self.end_of_answer = end_of_answer or self.info.end_of_answer
         self.requests = 0
+        # frames in flight at once (offline): each call's requests share the same pool of
+        # `in_flight` connections, so the server never sees more than that
+        self.max_concurrent_requests = config.in_flight
         self._lock = threading.Lock()
         self._prefix: dict[tuple[Any, ...], int] = {}
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(

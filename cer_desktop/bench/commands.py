@@ -18,6 +18,7 @@ BENCHES = {
     "record": "cer_desktop.bench.record",
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
+    "remote": "cer_desktop.bench.remote",
 }
 
 

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter folder for --model")
     p.add_argument("--quant", choices=QUANTS, help="quantisation of --model")
     p.add_argument("--threshold", type=float, help='under this top probability show "uncertain"')
+    p.add_argument("--server", metavar="URL", help="OpenAI-compatible server (vLLM) to score faces")
+    p.add_argument("--served-model", metavar="NAME", help="the model name the --server serves")
     p.add_argument(
         "--label-set",
         metavar="NAME",
@@ -104,7 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threshold is not None:
         settings.threshold = args.threshold
     model_choice = None
-    if args.model or args.adapter or args.quant:
+    if args.server or args.served_model:
+        if not (args.server and args.served_model) or args.model:
+            print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
+            return 2
+        model_choice = ModelChoice(
+            threshold=settings.threshold, server=args.server, served_model=args.served_model
+        )
+    elif args.model or args.adapter or args.quant:
         model_choice = ModelChoice(
             args.model if args.model is not None else settings.model_base,
             args.adapter if args.adapter is not None else settings.model_adapter,
@@ -114,9 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.adapter and not model_choice.base:
             print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
             return 2
-    elif settings.model_base:
+    elif settings.model_base or settings.remote_url:
         model_choice = ModelChoice(
-            settings.model_base, settings.model_adapter, settings.model_quant, settings.threshold
+            settings.model_base,
+            settings.model_adapter,
+            settings.model_quant,
+            settings.threshold,
+            settings.remote_url,
+            settings.remote_model,
         )
 
     code = _run_window(args, settings, model_choice)
@@ -140,7 +154,7 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.recover_unfinished_sessions()
-    if model_choice is not None and model_choice.base:  # type: ignore[attr-defined]
+    if model_choice is not None and model_choice.wants_model:  # type: ignore[attr-defined]
         # Starts on the instant recognizer; the model replaces it once loaded.
         QTimer.singleShot(0, lambda: window.load_model(model_choice))  # type: ignore[arg-type]
 

@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
                 self.settings.model_adapter,
                 self.settings.model_quant,
                 self.settings.threshold,
+                self.settings.remote_url,
+                self.settings.remote_model,
             ),
             remember=self._remember_choice,
             say=self.show_message,
@@ -390,6 +392,8 @@ class MainWindow(QMainWindow):
             model_adapter=choice.adapter,
             model_quant=choice.quant,
             threshold=choice.threshold,
+            remote_url=choice.server,
+            remote_model=choice.served_model,
         )
         self.session.set_threshold(choice.threshold)
         self.save()

@@ -255,7 +255,7 @@ def annotate_one(
     from tqdm import tqdm
 
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import EndReason, run_offline
+    from cer_desktop.session.offline import EndReason, concurrency_of, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -310,6 +310,7 @@ def annotate_one(
                 label_set,
                 sinks=[recorder, counter],
                 smoothing=0.5 if source.sequence else 0.0,
+                max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
             )
         recorder.close()
         result.frames = recorder.frames_written
@@ -381,12 +382,17 @@ def annotate(
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
+    if shard is not None:
+        from cer_desktop.recording.shards import select_shard
+
+        items = select_shard(items, [i.name for i in items], *shard)
     summary = AnnotateSummary()
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
@@ -399,6 +405,9 @@ def annotate(
         label_set = label_set or getattr(shared, "label_set", None)
     label_set = label_set or get_label_set(DEFAULT_LABEL_SET)
     extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
+    remote_manifest = getattr(shared, "manifest", None)  # a remote recognizer's server, mode
+    if callable(remote_manifest):
+        extra["remote"] = remote_manifest()
     try:
         from tqdm import tqdm
 
@@ -429,6 +438,8 @@ def annotate(
 
 # -- command line ---------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cer_desktop.recording.shards import add_remote_arguments
+
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
     p.add_argument(
@@ -450,6 +461,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
+    add_remote_arguments(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -463,7 +475,13 @@ def run(args: argparse.Namespace) -> int:
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    spec = None
+    from cer_desktop.recording.shards import remote_options
+
+    try:
+        spec, shard = remote_options(args)
+    except (ValueError, RecognizerError) as exc:
+        print(f"cer annotate: {exc}", file=sys.stderr)
+        return 2
     if args.model:
         try:
             from cer_desktop.recognition.lvlm.spec import ModelSpec
@@ -486,6 +504,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             progress=not args.no_progress,
             echo=lambda s: print(s, file=sys.stderr),
+            shard=shard,
         )
     except RecognizerError as exc:
         print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)

@@ -20,10 +20,11 @@ def model_spec(base: str, adapter: str = "", quant: str = "none", threshold: flo
 
 
 def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> Any:
-    """Build the recognizer for `spec` (blocking: call it off the GUI thread)."""
+    """Build the recognizer for `spec` (blocking: call it off the GUI thread). Live, the
+    instant tier stands in while a remote server is down."""
     from cer_desktop.recognition.factory import create_recognizer
 
-    return create_recognizer(spec, progress=progress, cancel=cancel)
+    return create_recognizer(spec, progress=progress, cancel=cancel, remote_fallback=True)
 
 
 def recommended_model() -> str:

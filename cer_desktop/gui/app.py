@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-save", action="store_true", help="do not write the settings file on exit")
     p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="self-test: record ~60 demo frames through the window into a temporary folder, check"
+        " them, print one JSON line, exit 0 or 1 (offscreen when there is no display)",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -90,10 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # A quiet console (third-party noise goes to the log file only) unless --verbose.
     setup_logging(args.verbose)
+    if args.smoke and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     problem = prepare_qt_environment()
     if problem is not None:
         print(f"cer-desktop: {problem}", file=sys.stderr)
         return 2
+    if args.smoke:
+        from cer_desktop.gui.smoke import run_smoke
+
+        return run_smoke()
     from cer_desktop.gui.model_dialog import ModelChoice
 
     settings = load_settings()

@@ -26,7 +26,7 @@ def create_recognizer(
     Slow for a model (loading, warm-up): call it off the UI thread. `progress(fraction,
     message)` is called between steps; setting `cancel` makes it raise `LoadCancelled` at the
     next step and discard what was loaded. Failures raise `RecognizerError` subclasses whose
-    message says what to do.
+    message says what to do (`MissingExtraError` when the `lvlm` extra is not installed).
     """
     if spec is None:
         from cer_desktop.recognition.instant import InstantRecognizer
@@ -36,6 +36,11 @@ def create_recognizer(
         return InstantRecognizer()
     if isinstance(spec, ServerConfig):
         return _create_remote(spec, progress, remote_fallback)
+    from cer_desktop.extras import require_extra
+
+    # Before anything heavy: the light core has no torch; say which extra to install.
+    also = ["bitsandbytes"] if spec.quantized else []
+    require_extra("lvlm", f"the LVLM recognizer ({spec.describe()})", also)
     from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
 
     try:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "cer_desktop.recording.commands",  # annotate, recover, report
     "cer_desktop.training.commands",  # train, eval, data
     "cer_desktop.recognition.lvlm.commands",  # models
+    "cer_desktop.recognition.lvlm.export",  # export --merge
     "cer_desktop.bench.commands",  # bench
     "cer_desktop.doctor",  # doctor
 )

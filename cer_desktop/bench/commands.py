@@ -12,11 +12,13 @@ from typing import Any
 
 # name -> module with `add_arguments(parser)` and `run(args) -> dict`
 BENCHES = {
+    "instant": "cer_desktop.bench.instant",
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
+    "remote": "cer_desktop.bench.remote",
 }
 
 

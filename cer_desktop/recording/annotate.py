@@ -10,6 +10,8 @@ Every frame is processed: the pipeline runs offline (the recognizer answers ever
 recorder blocks instead of dropping). Times in the CSV and the video are the input's own:
 frame n of a video is at n / fps; images are independent stills 1 s apart, unless `--fps`
 says they are a frame sequence (then faces are tracked and baselines learned, as in a video).
+Stills need no flag: they are padded before detection and the instant tier reads them in its
+still mode (no personal baseline; the manifest says `recognizer_mode: still`).
 
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
@@ -170,7 +172,11 @@ class _RetimedSource(FrameSource):
         self._n += 1
         frame = super()._make_frame(image, t_capture=self._t0 + self.t_current)
         # Wall time on the same clock: the run's start plus the input's own time.
-        return dataclasses.replace(frame, wall_time=self._wall0 + timedelta(seconds=self.t_current))
+        return dataclasses.replace(
+            frame,
+            wall_time=self._wall0 + timedelta(seconds=self.t_current),
+            path=self.paths[-1] if self.paths else "",
+        )
 
     def _close(self) -> None:
         self.inner.close()
@@ -249,7 +255,7 @@ def annotate_one(
     from tqdm import tqdm
 
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import EndReason, run_offline
+    from cer_desktop.session.offline import EndReason, concurrency_of, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -295,7 +301,17 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            stats = run_offline(source, analyzer, recognizer, label_set, sinks=[recorder, counter])
+            # Independent stills are never smoothed together: the tracker may give faces of
+            # consecutive photos one track id, and an average over them is no one's label.
+            stats = run_offline(
+                source,
+                analyzer,
+                recognizer,
+                label_set,
+                sinks=[recorder, counter],
+                smoothing=0.5 if source.sequence else 0.0,
+                max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
+            )
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
@@ -366,12 +382,17 @@ def annotate(
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
+    if shard is not None:
+        from cer_desktop.recording.shards import select_shard
+
+        items = select_shard(items, [i.name for i in items], *shard)
     summary = AnnotateSummary()
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
@@ -384,6 +405,9 @@ def annotate(
         label_set = label_set or getattr(shared, "label_set", None)
     label_set = label_set or get_label_set(DEFAULT_LABEL_SET)
     extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
+    remote_manifest = getattr(shared, "manifest", None)  # a remote recognizer's server, mode
+    if callable(remote_manifest):
+        extra["remote"] = remote_manifest()
     try:
         from tqdm import tqdm
 
@@ -414,6 +438,8 @@ def annotate(
 
 # -- command line ---------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cer_desktop.recording.shards import add_remote_arguments
+
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
     p.add_argument(
@@ -435,6 +461,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
+    add_remote_arguments(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -448,7 +475,13 @@ def run(args: argparse.Namespace) -> int:
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    spec = None
+    from cer_desktop.recording.shards import remote_options
+
+    try:
+        spec, shard = remote_options(args)
+    except (ValueError, RecognizerError) as exc:
+        print(f"cer annotate: {exc}", file=sys.stderr)
+        return 2
     if args.model:
         try:
             from cer_desktop.recognition.lvlm.spec import ModelSpec
@@ -471,6 +504,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             progress=not args.no_progress,
             echo=lambda s: print(s, file=sys.stderr),
+            shard=shard,
         )
     except RecognizerError as exc:
         print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)

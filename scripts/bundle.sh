@@ -35,16 +35,15 @@ PYINSTALLER_SPEC=${PYINSTALLER_SPEC:-pyinstaller==6.22.3}
 PY="$VENV/bin/python"
 
 t0=$(date +%s)
-if [ ! -x "$PY" ]; then
-    echo "== creating $VENV"
-    python3 -m venv "$VENV"
-    "$PY" -m pip install --quiet --upgrade pip
-fi
 echo "== installing into $VENV"
-if [ -f "$LOCK" ]; then
+if [ -f "$LOCK" ] && [ "$LOCK" = locks/py311-linux-core.txt ]; then
+    bash scripts/install.sh "$VENV" core  # hash-checked, idempotent
+elif [ -f "$LOCK" ]; then
+    [ -x "$PY" ] || python3 -m venv "$VENV"
     "$PY" -m pip install --quiet -r "$LOCK"
 else
     echo "bundle.sh: warning: no lock at $LOCK; installing pyproject.toml's ranges" >&2
+    [ -x "$PY" ] || python3 -m venv "$VENV"
     "$PY" -m pip install --quiet -e "$ROOT"
 fi
 if [ -n "$EXTRAS" ]; then

@@ -9,7 +9,7 @@ import pytest
 
 from cer_desktop.gui import smoke
 from cer_desktop.session import live
-from cer_desktop.session.verify import SessionCheckError, check_session
+from cer_desktop.session.verify import RecordingCheckFailed, check_recording
 from cer_desktop.testing.fakes import FakeAnalyzer
 
 pytestmark = pytest.mark.core
@@ -53,7 +53,7 @@ def test_session_check_catches_a_csv_that_disagrees_with_the_manifest(qapp, caps
     # Given a good recorded session
     assert smoke.run_smoke(frames=10, keep=str(tmp_path)) == 0, capsys.readouterr().out
     (session,) = (tmp_path / "sessions").iterdir()
-    assert check_session(session, 10)["csv_rows"] > 0
+    assert check_recording(session, 10)["csv_rows"] > 0
     # when its CSV loses its last row
     (part,) = session.glob("frames*.csv")
     with part.open(newline="") as f:
@@ -61,8 +61,8 @@ def test_session_check_catches_a_csv_that_disagrees_with_the_manifest(qapp, caps
     with part.open("w", newline="") as f:
         csv.writer(f).writerows(rows[:-1])
     # then the check fails with the reason
-    with pytest.raises(SessionCheckError, match="frames.csv has"):
-        check_session(session, 10)
+    with pytest.raises(RecordingCheckFailed, match="frames.csv has"):
+        check_recording(session, 10)
 
 
 def test_a_missing_platform_plugin_is_named(monkeypatch):

@@ -267,7 +267,12 @@ class SessionRecorder:
     @property
     def frames_submitted(self) -> int:
         with self._lock:
-            return self._accepted + sum(self._drops.values())
+            return self._submitted_locked()
+
+    def _submitted_locked(self) -> int:
+        # Frames refused at the door were never accepted; frames lost to a write error were
+        # (they are part of `_accepted`), so only the first kind adds to the count.
+        return self._accepted + self._drops[DROP_QUEUE_FULL]
 
     @property
     def frames_dropped(self) -> int:
@@ -379,7 +384,7 @@ class SessionRecorder:
         m["files"]["csv"] = [p.name for p in self._csv.parts]
         m["label_sets"] = list(self._csv.part_label_sets)
         with self._lock:
-            m["frames_submitted"] = self._accepted + sum(self._drops.values())
+            m["frames_submitted"] = self._submitted_locked()
             m["frames_dropped"] = sum(self._drops.values())
             m["drop_reasons"] = dict(self._drops)
         last_t = float(m.get("last_t") or 0.0)

@@ -217,3 +217,29 @@ def test_annotated_video_holds_the_painted_pixels_and_raw_the_camera_frame(sessi
     # the synthetic painter drew a white band over the top rows; the raw frame is dark there
     assert painted[:3].mean() > 200, "the annotated video is not the painted frame"
     assert raw[:3].mean() < 80, "the raw video is not the camera frame"
+
+
+def test_frames_lost_to_a_disk_error_are_counted_once(tmp_path, monkeypatch):
+    # given a disk that fills up after 40 of 60 frames
+    real_write = recorder_mod.VideoWriter.write
+    calls = {"n": 0}
+
+    def write(self, image, t):
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, image, t)
+
+    monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
+    rec = SessionRecorder(tmp_path / "s", queue_size=100)
+    # when 60 frames are submitted at once (all queued before the writer fails)
+    accepted = record(rec, 60)
+    rec.close()
+    # then submitted = written + dropped = the frames the pipeline handed over, not more
+    m = read_manifest(tmp_path / "s")
+    assert m["frames_written"] == 40
+    assert accepted == 60, "the writer failed before the frames were queued"
+    assert rec.frames_submitted == m["frames_submitted"] == 60
+    assert rec.frames_dropped == m["frames_dropped"] == 20
+    assert m["drop_reasons"] == {"write_error": 20}
+    assert m["frames_written"] + m["frames_dropped"] == m["frames_submitted"]

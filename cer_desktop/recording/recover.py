@@ -12,6 +12,14 @@ error stopped it and its files may disagree by a few frames):
 4. the videos are remuxed (packets copied, no re-encoding) from fragmented to normal MP4s, which
    players seek faster;
 5. the manifest is finalised with status "recovered" and a `recovery` record.
+
+Nothing is deleted that is not proven to lie beyond the end of what was written: a video that
+is missing or unreadable does not limit the rest (it says nothing about where the data ends),
+nor does one holding fewer frames than the manifest says were durable in it (it was damaged
+after the fact); and every file recovery changes loses nothing for good: its first original
+is kept beside it as `NAME.orig` (`frames.csv.orig`, `annotated.mp4.orig`) until the user
+removes it. A plain remux that copies every frame keeps no original. Recovering twice
+changes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -116,26 +125,43 @@ def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
     return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
 
 
-def _truncate_to_last_line(path: Path) -> int:
-    """Cut a file after its last newline; returns the bytes removed."""
+ORIG_SUFFIX = ".orig"
+
+
+def keep_original(path: Path) -> None:
+    """Copy `path` to `NAME.orig` before recovery changes it; an existing `.orig` (the first
+    original, from an earlier recovery) is never overwritten."""
+    orig = path.with_name(path.name + ORIG_SUFFIX)
+    if not orig.exists():
+        tmp = orig.with_name(orig.name + ".tmp")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, orig)
+
+
+def _last_line_end(path: Path) -> int:
+    """The offset just after the file's last newline (0 when it has none)."""
     size = path.stat().st_size
-    if size == 0:
-        return 0
-    with open(path, "rb+") as f:
-        # Read backwards in blocks until a newline is found.
+    with open(path, "rb") as f:
         pos, block = size, 65536
         while pos > 0:
             start = max(0, pos - block)
             f.seek(start)
-            chunk = f.read(pos - start)
-            i = chunk.rfind(b"\n")
+            i = f.read(pos - start).rfind(b"\n")
             if i >= 0:
-                keep = start + i + 1
-                break
+                return start + i + 1
             pos = start
-        else:
-            keep = 0
-        if keep < size:
+    return 0
+
+
+def _truncate_to_last_line(path: Path) -> int:
+    """Cut a file after its last newline (keeping the original); returns the bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    keep = _last_line_end(path)
+    if keep < size:
+        keep_original(path)
+        with open(path, "rb+") as f:
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
@@ -167,29 +193,77 @@ def _write_part(path: Path, header: list[str], rows: list[list[str]]) -> None:
     os.replace(tmp, path)
 
 
-def _video_frames(path: Path, report: RecoveryReport) -> int:
+def _video_frames(path: Path, report: RecoveryReport) -> int | None:
+    """Decodable frames of a video; None (noted) when it is missing or unreadable."""
     if not path.exists():
         report.notes.append(f"{path.name} missing")
-        return 0
+        return None
     try:
         return count_frames(path)
     except VideoError as exc:
-        report.notes.append(f"{path.name} unreadable ({exc})")
-        return 0
+        report.notes.append(f"{path.name} unreadable, left as it is ({exc})")
+        return None
 
 
-def _cut_video(path: Path, frames: int, decodable: int, report: RecoveryReport) -> None:
+def _is_fragmented(path: Path) -> bool:
+    """True when the MP4 at `path` holds movie fragments (`moof` boxes at the top level)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if kind == b"moof":
+                return True
+            if box == 1 and len(head) == 16:
+                box = int.from_bytes(head[8:16], "big")
+            elif box == 0:
+                return False  # the last box runs to the end of the file
+            if box < 8:
+                return False  # not a box: damaged, nothing to learn
+            pos += box
+    return False
+
+
+def _cut_video(path: Path, frames: int, decodable: int, report: RecoveryReport) -> bool:
+    """Remux to a normal MP4 holding the first `frames` frames (the original is kept when
+    frames are cut); True when the file changed. A normal MP4 already holding no more than
+    `frames` is left alone."""
+    if frames >= decodable and not _is_fragmented(path):
+        return False
     tmp = path.with_name(path.stem + ".recovering.mp4")
     try:
         copied = remux(path, tmp, max_frames=frames, decodable=decodable)
         if copied == 0:
             tmp.unlink(missing_ok=True)
             report.notes.append(f"{path.name}: no frame to keep")
-            return
+            return False
+        if copied < decodable:
+            keep_original(path)
+            report.notes.append(
+                f"{path.name}: {decodable - copied} frames past the CSV's end cut"
+                f" (the full video is kept as {path.name}{ORIG_SUFFIX})"
+            )
         os.replace(tmp, path)
+        return True
     except Exception as exc:  # noqa: BLE001 - keep the fragmented original rather than nothing
         tmp.unlink(missing_ok=True)
         report.notes.append(f"{path.name}: remux failed, kept as is ({exc})")
+        return False
+
+
+def _video_limit(path: Path, durable: int, report: RecoveryReport) -> tuple[int | None, int | None]:
+    """(decodable frames, the limit they set on the rest): a missing or unreadable video sets
+    none, nor does one holding fewer frames than the manifest says were durable in it."""
+    found = _video_frames(path, report)
+    if found is not None and found < durable:
+        report.notes.append(
+            f"{path.name} holds {found} frames, fewer than the {durable} made durable:"
+            " damaged after the fact, not used to cut the rest"
+        )
+        return found, None
+    return found, found
 
 
 def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
@@ -217,13 +291,16 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     # 1. whole CSV rows only
     parts = list_parts(folder)
     loaded: list[tuple[Path, list[str], list[list[str]]]] = []
+    malformed: set[Path] = set()
     for part in parts:
         if _truncate_to_last_line(part):
             report.partial_rows_removed += 1
         header, rows, bad = _read_part(part)
         report.partial_rows_removed += bad
+        if bad:
+            malformed.add(part)
         if not header:
-            part.unlink()  # not even a whole header: the part never held data
+            part.unlink()  # empty (a cut-off header is kept in its .orig): it never held data
             continue
         loaded.append((part, header, rows))
     last_row_frame = -1
@@ -236,32 +313,42 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
                 pass
     report.csv_frames_covered = max(last_row_frame + 1, int(m.get("frames_written") or 0))
 
-    # 2. frames in the videos
+    # 2. frames in the videos; only a readable, undamaged video limits the rest
     annotated = folder / ANNOTATED_VIDEO
     raw = folder / RAW_VIDEO
-    report.video_frames_found = _video_frames(annotated, report)
-    limits = [report.video_frames_found, report.csv_frames_covered]
+    durable = int(m.get("video_frames_durable") or 0)
+    found, limit = _video_limit(annotated, durable, report)
+    report.video_frames_found = found or 0
+    limits = [report.csv_frames_covered] + ([limit] if limit is not None else [])
+    raw_found: int | None = None
     if raw.exists():
-        # A raw video that is gone altogether (deleted to free space) does not cut the rest.
-        report.raw_frames_found = _video_frames(raw, report)
-        limits.append(report.raw_frames_found)
+        raw_found, raw_limit = _video_limit(raw, durable, report)
+        report.raw_frames_found = raw_found
+        if raw_limit is not None:
+            limits.append(raw_limit)
     elif m.get("record_raw"):
         report.notes.append(f"{RAW_VIDEO} missing")
     keep = min(limits)
     report.frames_kept = keep
 
-    # 3. CSV rows of frames beyond `keep` go
+    # 3. CSV rows of frames beyond `keep` go (the original part stays as .orig)
     for part, header, rows in loaded:
         fi = header.index("frame") if "frame" in header else 0
         kept = [r for r in rows if r[fi].isdigit() and int(r[fi]) < keep]
         report.csv_rows_removed += len(rows) - len(kept)
         report.csv_rows_kept += len(kept)
-        _write_part(part, header, kept)
+        if len(kept) != len(rows) or part in malformed:
+            keep_original(part)
+            _write_part(part, header, kept)
 
     # 4. videos cut to `keep` frames and remuxed to normal MP4s
-    for path, found in ((annotated, report.video_frames_found), (raw, report.raw_frames_found)):
-        if found:
-            _cut_video(path, keep, found, report)
+    changed = bool(report.csv_rows_removed or report.partial_rows_removed)
+    for path, n in ((annotated, found), (raw, raw_found)):
+        if n:
+            changed = _cut_video(path, keep, n, report) or changed
+    if status == STATUS_RECOVERED and not changed:
+        report.notes.append("already recovered: nothing changed")
+        return report  # recovering twice changes nothing
 
     # 5. events log ends at a whole line, manifest finalised
     events = folder / EVENTS_FILE

@@ -14,53 +14,57 @@ says they are a frame sequence (then faces are tracked and baselines learned, as
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
 (its folder is cleared): restarting costs at most one input's work and leaves no question of
-how two halves were joined. An input that cannot be read (missing, corrupt, no frames) is
-reported and skipped; the exit code is 1 if any input failed.
+how two halves were joined. Only such a folder is ever cleared: a folder of the same name that
+is not an earlier annotation of the same input is left alone and the input reported. An output
+folder inside an input folder is refused (the next run would read its own output). An input
+that cannot be read (missing, corrupt, no frames) is reported and skipped; the exit code is 1
+if any input failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cer_desktop.capture.base import FrameSource, SourceError, SourceState
-from cer_desktop.contracts import Annotation, Frame, Recognizer
+from cer_desktop.capture.base import SourceError
+from cer_desktop.contracts import Annotation, Recognizer
 from cer_desktop.labels import LabelSet, get_label_set
-from cer_desktop.recording.manifest import (
-    ManifestError,
-    read_manifest,
-    recognizer_fields,
-    write_manifest,
+from cer_desktop.recording.annotate_inputs import (
+    DEFAULT_IMAGE_FPS,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    InputItem,
+    RetimedSource,
+    claim_folder,
+    expand_inputs,
+    inputs_containing,
+    is_done,
+    open_source,
 )
+from cer_desktop.recording.manifest import read_manifest, recognizer_fields, write_manifest
+
+__all__ = [
+    "DEFAULT_IMAGE_FPS",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "AnnotateSummary",
+    "InputItem",
+    "InputResult",
+    "annotate",
+    "annotate_one",
+    "expand_inputs",
+]
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-DEFAULT_IMAGE_FPS = 1.0
 DEFAULT_LABEL_SET = "raf_compound+neutral"
-
-
-@dataclass(frozen=True)
-class InputItem:
-    """One thing to annotate: a video file, an image file or a folder of images."""
-
-    path: Path
-    kind: str  # "video" | "image" | "images"
-    name: str  # the session folder's name under OUT (stable across runs)
 
 
 @dataclass
@@ -96,89 +100,6 @@ class AnnotateSummary:
         return "\n".join(lines)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
-
-
-def expand_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
-    """Turn the command line's files and folders into inputs (missing paths included, as
-    'video' items, so they are reported as failures rather than silently ignored)."""
-    items: list[InputItem] = []
-    seen: set[Path] = set()
-
-    def add(path: Path, kind: str, name: str) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            items.append(InputItem(path, kind, _safe(name)))
-
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            root_name = p.resolve().name or "input"
-            for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
-                rel = folder.relative_to(p)
-                prefix = "__".join([root_name, *rel.parts])
-                files = sorted(f for f in folder.iterdir() if f.is_file())
-                if any(f.suffix.lower() in IMAGE_SUFFIXES for f in files):
-                    add(folder, "images", prefix + "__images")
-                for f in files:
-                    if f.suffix.lower() in VIDEO_SUFFIXES:
-                        add(f, "video", f"{prefix}__{f.name}")
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            add(p, "image", p.name)
-        else:
-            add(p, "video", p.name)
-    return items
-
-
-class _RetimedSource(FrameSource):
-    """Wraps a file source so frame n is stamped at n / fps: the input's own time, not the
-    time it happened to be processed at (offline runs go faster or slower than real time)."""
-
-    is_live = False
-
-    def __init__(self, inner: FrameSource, fps: float) -> None:
-        super().__init__(inner.description)
-        self.inner = inner
-        self._fps = fps
-        self._n = 0
-        self._t0 = time.monotonic()
-        self._wall0 = datetime.now(UTC)
-        self.t_current = 0.0  # the stamp of the frame last read (the instant recognizer's clock)
-        self.paths: list[str] = []  # file of each frame, for image inputs
-        # Frames of one stream (a video, or images given a frame rate): faces are tracked and
-        # baselines learned. Otherwise each image is a still on its own.
-        self.sequence = True
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    def _open(self) -> None:
-        if self.inner.state is SourceState.IDLE:
-            self.inner.open()
-
-    def _read(self) -> np.ndarray | None:
-        frame = self.inner.read()
-        if frame is None:
-            return None
-        current = getattr(self.inner, "current_path", None)
-        if current is not None:
-            self.paths.append(str(current))
-        return np.asarray(frame.image)
-
-    def _make_frame(self, image: np.ndarray, t_capture: float | None = None) -> Frame:
-        self.t_current = self._n / self._fps
-        self._n += 1
-        frame = super()._make_frame(image, t_capture=self._t0 + self.t_current)
-        # Wall time on the same clock: the run's start plus the input's own time.
-        return dataclasses.replace(frame, wall_time=self._wall0 + timedelta(seconds=self.t_current))
-
-    def _close(self) -> None:
-        self.inner.close()
-
-
 class _Progress:
     """A sink that advances a tqdm bar per frame (after the recorder took it)."""
 
@@ -197,41 +118,7 @@ class _Progress:
         pass
 
 
-def _open_source(item: InputItem, fps: float | None) -> tuple[_RetimedSource, int | None]:
-    from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
-
-    inner: FrameSource
-    total: int | None
-    if item.kind == "video":
-        if not item.path.exists():
-            raise SourceError(f"cannot open {item.path}: no such file")
-        inner = VideoFileSource(item.path)
-        inner.open()  # probes: raises SourceError for a corrupt file before any output exists
-        rate = fps or inner.fps or 30.0
-        total = inner.frame_count
-    elif item.kind == "image":
-        inner = ImageFolderSource([item.path])
-        inner.open()
-        rate, total = fps or DEFAULT_IMAGE_FPS, 1
-    else:
-        inner = ImageFolderSource(item.path)
-        inner.open()
-        rate, total = fps or DEFAULT_IMAGE_FPS, len(inner.paths)
-    source = _RetimedSource(inner, rate)
-    source.sequence = item.kind == "video" or (item.kind == "images" and fps is not None)
-    source.open()  # the inner source is open already; this only moves the wrapper to RUNNING
-    return source, total
-
-
-def _is_done(folder: Path, item: InputItem) -> bool:
-    try:
-        m = read_manifest(folder)
-    except ManifestError:
-        return False
-    return bool(m.get("input_complete")) and m.get("input") == str(item.path.resolve())
-
-
-RecognizerFactory = Callable[[InputItem, "_RetimedSource"], Recognizer]
+RecognizerFactory = Callable[[InputItem, "RetimedSource"], Recognizer]
 
 
 def annotate_one(
@@ -257,20 +144,18 @@ def annotate_one(
 
     folder = out / item.name
     result = InputResult(item, "failed", folder=folder)
-    if not force and _is_done(folder, item):
+    if not force and is_done(folder, item):
         result.status, result.message = "skipped", "already annotated"
         return result
     t_start = time.monotonic()
     try:
-        source, total = _open_source(item, fps)
+        source, total = open_source(item, fps)
     except SourceError as exc:
         result.message = str(exc)
         return result
     except Exception as exc:  # noqa: BLE001 - a strange file must not end the whole run
         result.message = f"cannot open {item.path}: {type(exc).__name__}: {exc}"
         return result
-    if folder.exists():
-        shutil.rmtree(folder)  # an interrupted or failed earlier attempt: start again
     extra = {
         "input": str(item.path.resolve()),
         "input_kind": item.kind,
@@ -283,6 +168,10 @@ def annotate_one(
     analyzer = None
     recorder = None
     try:
+        refused = claim_folder(folder, item, force=force)
+        if refused:
+            result.message = refused
+            return result
         recognizer = make_recognizer(item, source)
         for key, value in recognizer_fields(recognizer, label_set).items():
             extra.setdefault(key, value)
@@ -352,7 +241,7 @@ def _write_inputs(path: Path, paths: Sequence[str]) -> None:
         w.writerows([i, p] for i, p in enumerate(paths))
 
 
-def _instant_factory(item: InputItem, source: _RetimedSource) -> Recognizer:
+def _instant_factory(item: InputItem, source: RetimedSource) -> Recognizer:
     from cer_desktop.recognition.instant import InstantRecognizer
 
     # Baselines are learned over the input's own time (not processing time); stills are
@@ -376,9 +265,19 @@ def annotate(
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = expand_inputs(inputs)
     summary = AnnotateSummary()
+    refused = inputs_containing(out, inputs)
+    for folder in refused:
+        # Refused before anything is written: the next run would read its own output.
+        message = f"the output folder {out} is inside this input; choose one outside it"
+        summary.results.append(InputResult(InputItem(folder, "images", folder.name), "failed"))
+        summary.results[-1].message = message
+        if echo is not None:
+            echo(f"failed: {folder}: {message}")
+    inputs = [i for i in inputs if Path(i) not in refused]
+    if inputs:
+        out.mkdir(parents=True, exist_ok=True)
+    items = expand_inputs(inputs)
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
     if model_spec is not None:

@@ -180,6 +180,8 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
                     times.append(
                         float(frame.pts * frame.time_base)
                         if frame.pts is not None and frame.time_base is not None

@@ -23,9 +23,7 @@ if any input failed.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +48,7 @@ from cer_desktop.recording.annotate_inputs import (
     open_source,
 )
 from cer_desktop.recording.manifest import read_manifest, recognizer_fields, write_manifest
+from cer_desktop.recording.stop_signals import StopRequest
 
 __all__ = [
     "DEFAULT_IMAGE_FPS",
@@ -70,7 +69,7 @@ DEFAULT_LABEL_SET = "raf_compound+neutral"
 @dataclass
 class InputResult:
     item: InputItem
-    status: str  # "done" | "skipped" | "failed"
+    status: str  # "done" | "skipped" | "failed" | "interrupted"
     frames: int = 0
     faces_rows: int = 0
     seconds: float = 0.0
@@ -81,6 +80,8 @@ class InputResult:
 @dataclass
 class AnnotateSummary:
     results: list[InputResult] = field(default_factory=list)
+    interrupted: str = ""  # the signal that stopped the run, if any
+    not_started: int = 0
 
     @property
     def failed(self) -> list[InputResult]:
@@ -97,6 +98,11 @@ class AnnotateSummary:
             f"{done} annotated, {skipped} already done, {len(self.failed)} failed "
             f"(of {len(self.results)} inputs)"
         )
+        if self.interrupted:
+            lines.append(
+                f"stopped by {self.interrupted}: {self.not_started} inputs not started;"
+                " run the same command again to go on"
+            )
         return "\n".join(lines)
 
 
@@ -134,8 +140,13 @@ def annotate_one(
     progress: bool = True,
     manifest_extra: dict[str, Any] | None = None,
     close_recognizer: bool = True,
+    stop: StopRequest | None = None,
 ) -> InputResult:
-    """Annotate one input into `out/<item.name>`; never raises for a bad input."""
+    """Annotate one input into `out/<item.name>`; never raises for a bad input.
+
+    A `stop` request (a signal) ends the input after its current frame: the session is
+    finalised, left unfinished (`input_complete` false) and the result is "interrupted".
+    """
     from tqdm import tqdm
 
     from cer_desktop.pipeline.pipeline import Pipeline
@@ -190,13 +201,25 @@ def annotate_one(
             pipeline = Pipeline(
                 source, analyzer, recognizer, label_set, offline=True, sinks=[recorder, counter]
             )
-            stats = pipeline.run()
+            if stop is not None:
+                stop.attach(pipeline)
+            try:
+                stats = pipeline.run()
+            finally:
+                if stop is not None:
+                    stop.attach(None)
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
         if recorder.error:
             result.message = recorder.error
+        elif stop is not None and stop.requested:
+            result.status = "interrupted"
+            result.message = (
+                f"stopped by {stop.name} after {result.frames} frames (kept in {folder};"
+                " annotated again on the next run)"
+            )
         elif stats.last_error.startswith("Source error") or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
@@ -261,6 +284,7 @@ def annotate(
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
@@ -292,9 +316,12 @@ def annotate(
     try:
         from tqdm import tqdm
 
-        for item in tqdm(
-            items, desc="inputs", unit="input", disable=not progress or len(items) < 2
+        for n, item in enumerate(
+            tqdm(items, desc="inputs", unit="input", disable=not progress or len(items) < 2)
         ):
+            if stop is not None and stop.requested:
+                summary.interrupted, summary.not_started = stop.name, len(items) - n
+                break
             r = annotate_one(
                 item,
                 out,
@@ -307,78 +334,16 @@ def annotate(
                 progress=progress,
                 manifest_extra=extra,
                 close_recognizer=shared is None,
+                stop=stop,
             )
             summary.results.append(r)
+            if r.status == "interrupted":
+                summary.interrupted = stop.name if stop is not None else "a signal"
+                summary.not_started = len(items) - n - 1
+                break
             if echo is not None and r.status == "failed":
                 echo(f"failed: {item.path}: {r.message}")
     finally:
         if shared is not None:
             shared.close()
     return summary
-
-
-# -- command line ---------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
-    p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
-    p.add_argument(
-        "--label-set",
-        default=None,
-        help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C;"
-        f" default: the adapter's, else {DEFAULT_LABEL_SET}",
-    )
-    p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", help="none, nf4 or int8")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--raw", action="store_true", help="also write the raw video")
-    p.add_argument(
-        "--fps",
-        type=float,
-        default=None,
-        help="treat image folders as frame sequences at this rate (faces tracked, baselines"
-        " learned); default: independent stills, 1 s apart",
-    )
-    p.add_argument("--max-faces", type=int, default=4)
-    p.add_argument("--force", action="store_true", help="annotate inputs already done again")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    from cer_desktop.contracts import RecognizerError
-    from cer_desktop.labels import LabelSetError
-
-    try:
-        label_set = get_label_set(args.label_set) if args.label_set else None
-    except LabelSetError as exc:
-        print(f"cer annotate: {exc}", file=sys.stderr)
-        return 2
-    spec = None
-    if args.model:
-        try:
-            from cer_desktop.recognition.lvlm.spec import ModelSpec
-
-            spec = ModelSpec(
-                base=args.model, adapter=args.adapter, quant=args.quant, device=args.device
-            )
-        except RecognizerError as exc:
-            print(f"cer annotate: {exc}", file=sys.stderr)
-            return 2
-    try:
-        summary = annotate(
-            args.inputs,
-            args.out,
-            label_set=label_set,
-            model_spec=spec,
-            record_raw=args.raw,
-            fps=args.fps,
-            max_faces=args.max_faces,
-            force=args.force,
-            progress=not args.no_progress,
-            echo=lambda s: print(s, file=sys.stderr),
-        )
-    except RecognizerError as exc:
-        print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)
-        return 2
-    print(summary.table())
-    return 1 if summary.failed else 0

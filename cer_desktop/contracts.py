@@ -162,6 +162,9 @@ class StatusKind(str, Enum):
     REMOTE_RECONNECTED = "remote_reconnected"
     RECOVERY = "recovery"  # an unfinished session was found and recovered (or not)
     SETTINGS = "settings"  # a settings file was broken or unwritable; defaults used
+    FACES = "faces"  # the per-frame face condition changed (no face, more than the limit)
+    FRAME_FAILED = "frame_failed"  # one frame could not be analysed or processed
+    SINK_FAILED = "sink_failed"  # a sink raised and was removed (the view keeps running)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from cer_desktop.capture.base import FrameSource, SourceError
-from cer_desktop.contracts import Recognizer
+from cer_desktop.contracts import Recognizer, Severity, StatusEvent, StatusKind
+from cer_desktop.contracts import status as make_status
 from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
 from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import BUILTIN, LabelSetError, get_label_set
@@ -446,22 +447,23 @@ class MainWindow(QMainWindow):
         status = self.bridge.status
 
         def work() -> None:
+            K, S = StatusKind.RECOVERY, Severity
             try:
                 folders = find_unfinished(root)
             except OSError as exc:
-                status(f"Could not look for unfinished sessions in {root}: {exc}")
+                msg = f"Could not look for unfinished sessions in {root}: {exc}"
+                status(make_status(K, msg, S.WARNING, root=str(root)))
                 return
             for folder in folders:
-                status(f"Recovering the unfinished session {folder}…")
+                status(make_status(K, f"Recovering the unfinished session {folder}…"))
                 try:
                     report = recover_session(folder)
                 except Exception as exc:  # one broken session must not stop the app
                     log.warning("could not recover %s", folder, exc_info=True)
-                    status(f"Could not recover {folder}: {exc}")
+                    msg = f"Could not recover {folder}: {exc}"
+                    status(make_status(K, msg, S.ERROR, folder=str(folder)))
                 else:
-                    status(
-                        f"Recovered {report.frames_kept} frames of the interrupted session {folder}"
-                    )
+                    status(report.event())
 
         self._recovery_thread = threading.Thread(target=work, name="session-recovery", daemon=True)
         self._recovery_thread.start()
@@ -553,8 +555,9 @@ class MainWindow(QMainWindow):
         if self.pipeline is not None:
             self.pipeline.note_displayed()
 
-    @Slot(str)
-    def _on_status(self, message: str) -> None:
+    @Slot(object)
+    def _on_status(self, event: StatusEvent) -> None:
+        message = event.message
         if message:
             self.statusBar().showMessage(message)
         elif self._status_message:
@@ -587,7 +590,8 @@ class MainWindow(QMainWindow):
             message = s.last_error or s.message
             spec = self.source_spec
             self.stop()
-            if s.frames_captured == 0 and s.last_error and spec.startswith("camera:"):
+            source_failed = s.error is not None and s.error.kind is StatusKind.SOURCE_ERROR
+            if s.frames_captured == 0 and source_failed and spec.startswith("camera:"):
                 # The camera never delivered (no such index, busy device): show the demo.
                 self._fall_back_to_demo(spec, reason=s.last_error)
             elif message:

@@ -31,7 +31,11 @@ from cer_desktop.contracts import (
     Frame,
     Prediction,
     Recognizer,
+    Severity,
+    StatusEvent,
+    StatusKind,
     frozen_array,
+    status,
 )
 from cer_desktop.labels import LabelSet
 from cer_desktop.pipeline.painter import _as_rgb, paint
@@ -42,7 +46,7 @@ from cer_desktop.pipeline.worker import RecognitionRequest, RecognitionResult, R
 log = logging.getLogger(__name__)
 
 DisplayCallback = Callable[[Annotation, np.ndarray], None]
-StatusCallback = Callable[[str], None]
+StatusCallback = Callable[[StatusEvent], None]
 
 NO_FACE = "No face found"
 
@@ -78,6 +82,7 @@ class PipelineStats:
     align_ms_median: float = 0.0
     last_error: str = ""
     message: str = ""
+    error: StatusEvent | None = None  # the last error (its `kind` says what failed)
 
     @property
     def dropped_total(self) -> int:
@@ -114,6 +119,16 @@ class _Rate:
 def _median(values: Iterable[float]) -> float:
     v = list(values)
     return float(statistics.median(v)) if v else 0.0
+
+
+def _source_error(exc: Exception, *, unexpected: bool = False) -> StatusEvent:
+    text = f"{type(exc).__name__}: {exc}" if unexpected else str(exc)
+    return status(
+        StatusKind.SOURCE_ERROR,
+        f"Source error: {text}",
+        Severity.ERROR,
+        exception=type(exc).__name__,
+    )
 
 
 def _sink_name(sink: object) -> str:
@@ -194,6 +209,7 @@ class Pipeline:
         self._no_face = 0
         self._dropped: dict[str, int] = {}
         self._last_error = ""
+        self._error: StatusEvent | None = None
         self._message = ""
         self._condition = ""
         self._t_start = 0.0
@@ -339,20 +355,28 @@ class Pipeline:
                 try:
                     frame = self.source.read()
                 except SourceError as exc:
-                    self._fail(f"Source error: {exc}")
+                    self._fail(_source_error(exc))
                     break
                 except Exception as exc:  # a broken source must not kill the thread silently
-                    self._fail(f"Source error: {type(exc).__name__}: {exc}")
+                    self._fail(_source_error(exc, unexpected=True))
                     break
                 if frame is None:
-                    self._status("End of the source")
+                    self._status(status(StatusKind.SOURCE_ENDED, "End of the source"))
                     break
                 n += 1
                 try:
                     self._process(frame, live=True)
                 except Exception as exc:
                     log.exception("frame %s failed", frame.frame_id)
-                    self._fail(f"Frame {frame.frame_id} failed: {type(exc).__name__}: {exc}")
+                    self._fail(
+                        status(
+                            StatusKind.FRAME_FAILED,
+                            f"Frame {frame.frame_id} failed: {type(exc).__name__}: {exc}",
+                            Severity.ERROR,
+                            frame_id=frame.frame_id,
+                            exception=type(exc).__name__,
+                        )
+                    )
         finally:
             self._close_source()
             # ends after its call in progress; stop() or join() wait for it where asked to
@@ -375,10 +399,10 @@ class Pipeline:
                 try:
                     frame = self.source.read()
                 except SourceError as exc:
-                    self._fail(f"Source error: {exc}")
+                    self._fail(_source_error(exc))
                     break
                 except Exception as exc:
-                    self._fail(f"Source error: {type(exc).__name__}: {exc}")
+                    self._fail(_source_error(exc, unexpected=True))
                     break
                 if frame is None:
                     break
@@ -400,13 +424,19 @@ class Pipeline:
             if self.source.state is SourceState.IDLE:
                 self.source.open()
             elif self.source.state is not SourceState.RUNNING:
-                self._fail(f"Source error: {self.source.description} is already closed")
+                self._fail(
+                    status(
+                        StatusKind.SOURCE_ERROR,
+                        f"Source error: {self.source.description} is already closed",
+                        Severity.ERROR,
+                    )
+                )
                 return False
         except SourceError as exc:
-            self._fail(f"Source error: {exc}")
+            self._fail(_source_error(exc))
             return False
         except Exception as exc:
-            self._fail(f"Source error: {type(exc).__name__}: {exc}")
+            self._fail(_source_error(exc, unexpected=True))
             return False
         self._t_start = time.monotonic()
         return True
@@ -427,7 +457,16 @@ class Pipeline:
             faces = list(self.analyzer.process(frame))
         except Exception as exc:  # the analyzer failing on one frame is not fatal
             log.exception("face analysis failed")
-            self._fail(f"Face analysis failed: {type(exc).__name__}: {exc}", stop=False)
+            self._fail(
+                status(
+                    StatusKind.FRAME_FAILED,
+                    f"Face analysis failed: {type(exc).__name__}: {exc}",
+                    Severity.WARNING,
+                    frame_id=frame.frame_id,
+                    exception=type(exc).__name__,
+                ),
+                stop=False,
+            )
             faces = []
         timing = getattr(self.analyzer, "last_timing", None) or {}
         with self._lock:
@@ -462,7 +501,7 @@ class Pipeline:
             message = ""
         if message != self._condition:
             self._condition = message
-            self._status(message)
+            self._status(status(StatusKind.FACES, message, faces=len(faces), over_limit=extra))
 
         present = {f.track_id for f in faces}
         with self._lock:
@@ -498,7 +537,16 @@ class Pipeline:
             except Exception as exc:  # a broken sink is removed, the view keeps running
                 log.exception("sink %s failed", _sink_name(sink))
                 self.remove_sink(sink)
-                self._fail(f"{_sink_name(sink)} stopped: {exc}", stop=False)
+                self._fail(
+                    status(
+                        StatusKind.SINK_FAILED,
+                        f"{_sink_name(sink)} stopped: {exc}",
+                        Severity.ERROR,
+                        sink=_sink_name(sink),
+                        exception=type(exc).__name__,
+                    ),
+                    stop=False,
+                )
                 continue
             if ok is False:
                 with self._lock:
@@ -525,24 +573,36 @@ class Pipeline:
         self._display.drain()
 
     # -- messages -------------------------------------------------------------------------
-    def _status(self, message: str) -> None:
+    def _status(self, event: StatusEvent) -> None:
         with self._lock:
-            self._message = message
+            self._message = event.message
         if self.on_status is not None:
             try:
-                self.on_status(message)
+                self.on_status(event)
             except Exception:
                 log.exception("on_status callback failed")
 
-    def _fail(self, message: str, *, stop: bool = True) -> None:
+    def _fail(self, event: StatusEvent, *, stop: bool = True) -> None:
         with self._lock:
-            self._last_error = message
-        log.warning("%s", message)
-        self._status(message)
+            self._last_error = event.message
+            self._error = event
+        log.warning("%s", event.message)
+        self._status(event)
 
     def _on_recognizer_error(self, exc: Exception, name: str) -> None:
-        fb = " — using the fallback recognizer" if self._worker.fallback is not None else ""
-        self._fail(f"Recognizer {name} failed: {exc}{fb}", stop=False)
+        has_fb = self._worker.fallback is not None
+        fb = " — using the fallback recognizer" if has_fb else ""
+        self._fail(
+            status(
+                StatusKind.RECOGNIZER_ERROR,
+                f"Recognizer {name} failed: {exc}{fb}",
+                Severity.ERROR,
+                recognizer=name,
+                fallback=has_fb,
+                exception=type(exc).__name__,
+            ),
+            stop=False,
+        )
 
     # -- stats ----------------------------------------------------------------------------
     @property
@@ -571,6 +631,7 @@ class Pipeline:
                 align_ms_median=_median(self._align),
                 last_error=self._last_error,
                 message=self._message,
+                error=self._error,
             )
 
     def stats_dict(self) -> dict[str, Any]:

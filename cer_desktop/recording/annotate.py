@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from cer_desktop.capture.base import SourceError
-from cer_desktop.contracts import Annotation, Recognizer
+from cer_desktop.contracts import Annotation, Recognizer, StatusEvent, StatusKind
 from cer_desktop.labels import LabelSet, get_label_set
 from cer_desktop.recording.annotate_inputs import (
     DEFAULT_IMAGE_FPS,
@@ -220,7 +220,7 @@ def annotate_one(
                 f"stopped by {stop.name} after {result.frames} frames (kept in {folder};"
                 " annotated again on the next run)"
             )
-        elif stats.last_error.startswith("Source error") or result.frames == 0:
+        elif source_failed(stats.error) or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"
@@ -253,6 +253,11 @@ def annotate_one(
         source.close()
     result.seconds = time.monotonic() - t_start
     return result
+
+
+def source_failed(error: StatusEvent | None) -> bool:
+    """True when the run ended because its source failed (decided on the kind, not the text)."""
+    return error is not None and error.kind is StatusKind.SOURCE_ERROR
 
 
 def _write_inputs(path: Path, paths: Sequence[str]) -> None:

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cer_desktop.contracts import Severity, StatusEvent, StatusKind, status
 from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
 from cer_desktop.recording.manifest import (
@@ -81,6 +82,26 @@ class RecoveryReport:
             f"{raw}, CSV covered {self.csv_frames_covered}); {self.csv_rows_kept} CSV rows kept,"
             f" {self.csv_rows_removed + self.partial_rows_removed} removed"
             + ("; " + "; ".join(self.notes) if self.notes else "")
+        )
+
+    def event(self) -> StatusEvent:
+        """The report as a typed status event (kind RECOVERY; a warning when rows were
+        removed or a stream could not be used, so the user looks at it)."""
+        removed = self.csv_rows_removed + self.partial_rows_removed
+        worry = bool(removed or self.notes)
+        message = f"Recovered {self.frames_kept} frames of the interrupted session {self.folder}"
+        if removed:
+            message += f"; {removed} CSV rows past the video's end moved aside (.orig kept)"
+        if self.notes:
+            message += "; " + "; ".join(self.notes)
+        return status(
+            StatusKind.RECOVERY,
+            message if self.needed else self.summary(),
+            Severity.WARNING if worry else Severity.INFO,
+            folder=self.folder,
+            needed=self.needed,
+            frames_kept=self.frames_kept,
+            csv_rows_removed=removed,
         )
 
 

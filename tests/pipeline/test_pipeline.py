@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from cer_desktop.contracts import Severity, StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
 from cer_desktop.pipeline.pipeline import NO_FACE, Pipeline
 from cer_desktop.testing.fakes import (
@@ -68,7 +69,7 @@ def test_live_with_slow_recognizer_delivers_every_frame_to_sinks(frames):
         RAF_BASIC,
         sinks=[sink],
         on_display=on_display,
-        on_status=lambda m: done.set() if m.startswith("End") else None,
+        on_status=lambda e: done.set() if e.kind is StatusKind.SOURCE_ENDED else None,
         pace_files=False,
     )
     p.start()
@@ -114,6 +115,7 @@ def test_live_carries_predictions_over_and_marks_freshness(frames):
 
 def test_source_error_stops_the_loop_with_a_message(frames):
     messages: list[str] = []
+    events: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames, fail_at=5),
@@ -121,7 +123,7 @@ def test_source_error_stops_the_loop_with_a_message(frames):
         FixedRecognizer(),
         RAF_BASIC,
         sinks=[sink],
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
         pace_files=False,
     )
     p.start()
@@ -131,6 +133,9 @@ def test_source_error_stops_the_loop_with_a_message(frames):
     assert sink.frame_ids == [0, 1, 2, 3, 4]
     assert any("stopped delivering" in m for m in messages), messages
     assert "Source error" in p.stats.last_error
+    # code decides on the kind, never on the text
+    assert p.stats.error is not None and p.stats.error.kind is StatusKind.SOURCE_ERROR
+    assert p.stats.error.severity is Severity.ERROR
     assert no_pipeline_threads()
 
 
@@ -142,13 +147,14 @@ def test_unopenable_source_gives_a_message_offline():
             raise SourceError("camera 7 does not exist")
 
     messages: list[str] = []
+    events: list[StatusEvent] = []
     p = Pipeline(
         Broken([]),
         FakeAnalyzer(),
         FixedRecognizer(),
         RAF_BASIC,
         offline=True,
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
     )
     stats = p.run()
     assert "camera 7 does not exist" in stats.last_error
@@ -157,6 +163,7 @@ def test_unopenable_source_gives_a_message_offline():
 
 def test_recognizer_exception_gives_message_and_fallback(frames):
     messages: list[str] = []
+    events: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames[:5]),
@@ -166,10 +173,12 @@ def test_recognizer_exception_gives_message_and_fallback(frames):
         offline=True,
         sinks=[sink],
         fallback=FixedRecognizer(top="Sadness", name="instant"),
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
     )
     stats = p.run()
     assert any("CUDA out of memory" in m for m in messages), messages
+    assert {e.kind for e in events if e.is_error} == {StatusKind.RECOGNIZER_ERROR}
+    assert stats.error is not None and stats.error.payload["fallback"] is True
     assert stats.recognizer_errors == 5 and stats.fallback_calls == 5
     labels = {ann.faces[0].prediction.top_label for ann, _ in sink.items}
     assert labels == {"Sadness"}, "the fallback's predictions should be painted"
@@ -179,6 +188,7 @@ def test_recognizer_exception_gives_message_and_fallback(frames):
 def test_no_face_frames_get_a_message_and_grey_frames_work():
     grey = [np.full((480, 640), 80, np.uint8) for _ in range(4)]
     messages: list[str] = []
+    events: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(grey),
@@ -187,7 +197,7 @@ def test_no_face_frames_get_a_message_and_grey_frames_work():
         RAF_BASIC,
         offline=True,
         sinks=[sink],
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
     )
     stats = p.run()
     assert sink.frame_ids == [0, 1, 2, 3]
@@ -224,6 +234,7 @@ def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
 
     good = CollectingSink()
     messages: list[str] = []
+    events: list[StatusEvent] = []
     p = Pipeline(
         ListSource(frames[:4]),
         FakeAnalyzer(),
@@ -231,11 +242,12 @@ def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
         RAF_BASIC,
         offline=True,
         sinks=[Broken(), good],
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
     )
     p.run()
     assert good.frame_ids == [0, 1, 2, 3]
     assert any("No space left" in m for m in messages)
+    assert [e.kind for e in events if e.is_error] == [StatusKind.SINK_FAILED]
     assert len(p.sinks) == 1
 
 
@@ -267,6 +279,7 @@ def test_more_faces_than_the_limit_is_said(frames):
         last_dropped_faces = 2
 
     messages: list[str] = []
+    events: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames[:3]),
@@ -275,7 +288,7 @@ def test_more_faces_than_the_limit_is_said(frames):
         RAF_BASIC,
         offline=True,
         sinks=[sink],
-        on_status=messages.append,
+        on_status=lambda e: (messages.append(e.message), events.append(e)),
     )
     p.run()
     assert messages == ["2 more faces than the limit of 1: only the largest are analysed"], messages

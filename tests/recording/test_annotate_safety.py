@@ -98,3 +98,14 @@ def test_an_output_folder_inside_an_input_is_refused_without_raising(tmp_path, c
     assert not out.exists(), "the output was created inside the input"
     [r] = summary.results
     assert r.status == "failed" and "inside" in r.message, r.message
+
+
+def test_a_failed_source_is_told_by_its_kind_not_its_words():
+    from cer_desktop.contracts import Severity, StatusKind, status
+    from cer_desktop.recording.annotate import source_failed
+
+    assert source_failed(status(StatusKind.SOURCE_ERROR, "the file ends early", Severity.ERROR))
+    assert not source_failed(
+        status(StatusKind.RECOGNIZER_ERROR, "Source error: a message that says so", Severity.ERROR)
+    )
+    assert not source_failed(None)

@@ -10,6 +10,7 @@ import threading
 import pytest
 from rec_synthetic import make_annotation, record
 
+from cer_desktop.contracts import StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
 from cer_desktop.recording import recorder as recorder_mod
 from cer_desktop.recording.csvlog import AU_COLUMNS, list_parts, read_rows
@@ -137,13 +138,16 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatc
         real_write(self, image, t)
 
     monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
-    errors: list[str] = []
+    errors: list[StatusEvent] = []
     rec = SessionRecorder(tmp_path / "s", block=True, on_error=errors.append)
     record(rec, 60)
     rec.close()
     # then the recorder says why, refuses further frames, and the files stay readable
     assert rec.error and "disk full" in rec.error, rec.error
-    assert errors == [rec.error]
+    assert [e.message for e in errors] == [rec.error]
+    # and says it typed: code branches on the kind and the reason, not on the words
+    assert errors[0].kind is StatusKind.RECORDING_FAILED and errors[0].is_error
+    assert errors[0].payload["reason"] == "disk_full" and rec.error_event is errors[0]
     ann, painted = make_annotation(99)
     assert rec.submit(ann, painted) is False
     assert count_frames(tmp_path / "s" / "annotated.mp4") == 40

@@ -112,3 +112,15 @@ def test_a_cut_video_keeps_its_original(tmp_path):
     assert report.frames_kept == 25
     assert count_frames(folder / "annotated.mp4") == 25
     assert (folder / "annotated.mp4.orig").read_bytes() == original_video
+
+
+def test_the_report_travels_as_a_typed_status_event(tmp_path):
+    from cer_desktop.contracts import Severity, StatusKind
+
+    folder = crashed(tmp_path / "s", frames_written=0, video_frames_durable=0)
+    short = tmp_path / "short.mp4"
+    remux(folder / "annotated.mp4", short, max_frames=25)
+    short.replace(folder / "annotated.mp4")
+    event = recover_session(folder).event()
+    assert event.kind is StatusKind.RECOVERY and event.severity is Severity.WARNING
+    assert event.payload["csv_rows_removed"] == 30 and event.payload["frames_kept"] == 25

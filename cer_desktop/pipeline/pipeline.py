@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cer_desktop.capture.base import FrameSource, SourceError, SourceState
+from cer_desktop.capture.base import FrameSource, SourceError, SourceLost, SourceState
 from cer_desktop.contracts import (
     Annotation,
     Face,
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DisplayCallback = Callable[[Annotation, np.ndarray], None]
 StatusCallback = Callable[[StatusEvent], None]
+RECONNECT_POLL_S = 0.25  # how often a lost live source is read again (it paces retries)
 
 NO_FACE = "No face found"
 
@@ -347,6 +348,7 @@ class Pipeline:
             pace = (not self.source.is_live) and self.pace_files and bool(fps and fps > 0)
             t_first = time.monotonic()
             n = 0
+            lost_at: float | None = None  # a live source gone (camera unplugged) since then
             while not self._stop.is_set():
                 if pace:
                     delay = t_first + n / float(fps or 1.0) - time.monotonic()
@@ -354,6 +356,20 @@ class Pipeline:
                         break
                 try:
                     frame = self.source.read()
+                except SourceLost as exc:
+                    # Keep running and retry: the source reconnects by itself (camera.py).
+                    if lost_at is None:
+                        lost_at = time.monotonic()
+                        self._source_gap(
+                            status(
+                                StatusKind.SOURCE_LOST,
+                                f"{exc} — waiting for it to come back",
+                                Severity.WARNING,
+                            )
+                        )
+                    if self._stop.wait(RECONNECT_POLL_S):
+                        break
+                    continue
                 except SourceError as exc:
                     self._fail(_source_error(exc))
                     break
@@ -363,6 +379,16 @@ class Pipeline:
                 if frame is None:
                     self._status(status(StatusKind.SOURCE_ENDED, "End of the source"))
                     break
+                if lost_at is not None:
+                    gap = time.monotonic() - lost_at
+                    lost_at = None
+                    self._source_gap(
+                        status(
+                            StatusKind.SOURCE_RESTORED,
+                            f"{self.source.description} is back after {gap:.1f} s",
+                            gap_s=round(gap, 3),
+                        )
+                    )
                 n += 1
                 try:
                     self._process(frame, live=True)
@@ -581,6 +607,17 @@ class Pipeline:
                 self.on_status(event)
             except Exception:
                 log.exception("on_status callback failed")
+
+    def _source_gap(self, event: StatusEvent) -> None:
+        """Tell the user and every sink that notes gaps (the recorder logs them as events)."""
+        self._status(event)
+        for sink in self.sinks:
+            note = getattr(sink, "note_status", None)
+            if note is not None:
+                try:
+                    note(event)
+                except Exception:
+                    log.exception("sink %s could not note %s", _sink_name(sink), event.kind)
 
     def _fail(self, event: StatusEvent, *, stop: bool = True) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation, StatusEvent
+from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EVENTS_FILE, EventLog
@@ -214,6 +214,24 @@ class SessionRecorder(SessionWriter):
         except (OSError, ValueError) as exc:
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
+
+    def note_status(self, event: StatusEvent) -> None:
+        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
+        newest recorded frame. The recording goes on: frames after the gap keep their capture
+        times, so the video shows the gap as a jump in time."""
+        if event.kind not in (StatusKind.SOURCE_LOST, StatusKind.SOURCE_RESTORED):
+            return
+        with self._lock:
+            last = self._last_frame
+        try:
+            self._events.add(
+                event.kind.value,
+                frame=last[0] if last is not None else None,
+                message=event.message,
+                **dict(event.payload),
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("could not log %s: %s", event.kind.value, exc)
 
     def close(self) -> None:
         """Write everything queued, finish the files and the manifest. Safe to call twice."""

@@ -317,3 +317,57 @@ class DroppingSink(CollectingSink):
         if self._n % self.keep_every:
             return False
         return super().submit(annotation, painted)
+
+
+class FlakyCapture:
+    """A `cv2.VideoCapture` stand-in for `CameraSource(capture_factory=...)`: a camera that
+    delivers `image` (RGB) at `fps`, is unplugged `fail_after_s` s after it first opened (reads
+    fail, reopening fails) for `gone_s` s, then works again. `opens` counts open attempts."""
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        *,
+        fps: float = 30.0,
+        fail_after_s: float = 1.0,
+        gone_s: float = 1.0,
+    ) -> None:
+        self._bgr = np.ascontiguousarray(image[..., ::-1])
+        self.fps = fps
+        self.fail_after_s, self.gone_s = fail_after_s, gone_s
+        self.opens = 0
+        self._t0: float | None = None
+        self._next = 0.0
+        self.released = False
+
+    def __call__(self, device: object, backend: object) -> FlakyCapture:
+        self.opens += 1
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        return self
+
+    def _gone(self) -> bool:
+        assert self._t0 is not None
+        t = time.monotonic() - self._t0
+        return self.fail_after_s <= t < self.fail_after_s + self.gone_s
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return not self._gone()
+
+    def set(self, prop: object, value: object) -> bool:
+        return True
+
+    def get(self, prop: object) -> float:
+        return 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next = max(self._next, time.monotonic()) + 1.0 / self.fps
+        if self._gone():
+            return False, None
+        return True, self._bgr.copy()
+
+    def release(self) -> None:
+        self.released = True

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -135,7 +135,7 @@ class Annotation:
     message: str = ""  # a status message for this frame (e.g. "no face"), empty when fine
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a status event matters to the user."""
 
     INFO = "info"
@@ -143,7 +143,7 @@ class Severity(str, Enum):
     ERROR = "error"
 
 
-class StatusKind(str, Enum):
+class StatusKind(StrEnum):
     """What happened. Consumers branch on this, never on the message text."""
 
     INFO = "info"  # plain information for the status bar

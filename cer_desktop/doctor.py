@@ -70,6 +70,51 @@ def _torch_devices() -> Check:
     return Check("torch devices", True, ", ".join(devices))
 
 
+def _scoring_paths() -> Check:
+    """The closed-set scoring path this transformers release gives each model family.
+
+    Builds tiny random models of each family from configs (nothing is downloaded), loads them
+    as the app does and scores one face: a family on "two-pass" means the installed
+    transformers changed code the fast path relies on (see `recognition/lvlm/capabilities.py`).
+    """
+    try:
+        import transformers
+    except ImportError:
+        return Check("lvlm scoring", True, 'not installed (pip install "cer-desktop[lvlm]")')
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from cer_desktop.labels import RAF_COMPOUND
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.testing import tiny_models
+
+    builders: dict[str, Callable[[Path], Path]] = {
+        "Qwen2-VL": tiny_models.build_tiny_qwen2vl,
+        "Qwen2.5-VL": tiny_models.build_tiny_qwen2_5vl,
+        "LLaVA": tiny_models.build_tiny_llava,
+    }
+    face = np.full((224, 224, 3), 128, np.uint8)
+    paths, slow = [], []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for family, build in builders.items():
+                folder = build(Path(tmp) / family)
+                model, processor = load_base(ModelSpec(base=str(folder), dtype="fp32"))
+                scorer = ClosedSetScorer(model, processor)
+                scorer.score([face], RAF_COMPOUND)
+                paths.append(f"{family}: {scorer.path}")
+                if not scorer.path.startswith("single-pass"):
+                    slow.append(family)
+    except Exception as exc:  # any failure here is what the check is for
+        return Check("lvlm scoring", False, f"{type(exc).__name__}: {exc}")
+    detail = f"transformers {transformers.__version__}; " + ", ".join(paths)
+    return Check("lvlm scoring", not slow, detail)
+
+
 def _cameras() -> Check:
     try:
         from cer_desktop.capture.sources import list_cameras
@@ -100,6 +145,7 @@ def run_checks() -> list[Check]:
             )
         ),
         _torch_devices,
+        _scoring_paths,
         _face_mesh,
         _cameras,
     ]

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Install cer-desktop with its test tools into .venv (created if missing) and run the tests.
+# Install cer-desktop with its test tools into .venv from the lock (scripts/install.sh) and run
+# the tests. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[all,test]"
+bash scripts/install.sh .venv all
 QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q "$@"

@@ -37,3 +37,18 @@ def mesh():
         static_image_mode=True, max_num_faces=1, refine_landmarks=True
     ) as m:
         yield m
+
+
+def ci_forbids_skips() -> bool:
+    """Under `CI=true` a skipped check proves nothing: skips fail instead (README, Testing)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and ci_forbids_skips():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which forbids skips: {reason}"

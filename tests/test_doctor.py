@@ -14,6 +14,8 @@ def test_doctor_finds_the_libraries_and_a_face_on_the_test_photo() -> None:
     assert not bad, bad
     assert "478 landmarks" in checks["face mesh"].detail
     assert checks["cameras"].ok
+    # and every tiny LVLM family is scored in one forward pass on this transformers release
+    assert checks["lvlm scoring"].detail.count("single-pass") == 3, checks["lvlm scoring"].detail
 
 
 def test_doctor_says_which_dtype_an_lvlm_gets_on_the_cpu(monkeypatch) -> None:

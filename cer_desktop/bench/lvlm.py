@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import statistics
 import tempfile
 import time
@@ -33,9 +34,10 @@ from cer_desktop.recognition.lvlm.encoding import (
     encode_training_batch,
     label_token_ids,
 )
+from cer_desktop.recognition.lvlm.generation import generate_answers
 from cer_desktop.recognition.lvlm.loading import load_base
 from cer_desktop.recognition.lvlm.prompts import prompt_for
-from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, generate_answers, to_model
+from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, to_model
 from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
@@ -227,7 +229,9 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     result["generated_parsed"] = sum(a.label_index is not None for a in answers)
     # forward passes per answer: generation = prefill + one per further token; scoring = 2
     result["generate_forward_passes"] = round(float(np.mean([a.tokens for a in answers])), 2)
-    result["score_forward_passes"] = 1 if scorer.single_pass else 2
+    result["score_forward_passes"] = 1 if scorer.path.startswith("single-pass") else 2
+    result["scoring_path"] = scorer.path  # what ran: "single-pass + prompt cache", "two-pass"...
+    result["transformers"] = importlib.metadata.version("transformers")
     probs = scorer.score(faces, RAF_COMPOUND)
     agree = [int(np.argmax(p)) == a.label_index for p, a in zip(probs, answers, strict=True)]
     result["score_top_equals_generated"] = int(sum(agree))

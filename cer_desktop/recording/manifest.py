@@ -130,6 +130,10 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
         value = getattr(model, key, None)
         if value is not None:
             fields[key] = str(value).removeprefix("torch.")
+    # the scoring path that runs ("single-pass + prompt cache", "two-pass", ...)
+    path = getattr(getattr(recognizer, "scorer", None), "path", None)
+    if path:
+        fields["scoring_path"] = str(path)
     try:
         prompt = None
         if label_set is not None and hasattr(recognizer, "prompt_for"):

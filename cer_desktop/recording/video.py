@@ -178,15 +178,12 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         try:
-            for packet in container.demux(stream):
-                for frame in packet.decode():
-                    if not isinstance(frame, av.VideoFrame):
-                        continue
-                    times.append(
-                        float(frame.pts * frame.time_base)
-                        if frame.pts is not None and frame.time_base is not None
-                        else float("nan")
-                    )
+            for frame in container.decode(stream):
+                times.append(
+                    float(frame.pts * frame.time_base)
+                    if frame.pts is not None and frame.time_base is not None
+                    else float("nan")
+                )
         except (av.FFmpegError, OSError):
             pass
     return times

@@ -8,7 +8,8 @@ Public API (heavy libraries load lazily, inside the functions):
 - `encoding.encode_prompts`, `encoding.encode_training_batch`, `encoding.answer_token_ids`,
   `encoding.end_of_answer_ids`, `encoding.ImageLimits`.
 - `metadata.AdapterMetadata`, `metadata.read_metadata` (`cer_adapter.json`).
-- `scoring.ClosedSetScorer`, `scoring.generate_answers`, `scoring.parse_answer`,
-  `scoring.reference_log_likelihoods`.
+- `scoring.ClosedSetScorer` (its path chosen once by `capabilities.detect`), `trie.LabelTrie`,
+  `generation.generate_answers`, `generation.parse_answer`,
+  `generation.reference_log_likelihoods`.
 - `recognizer.LVLMRecognizer`; build it with `cer_desktop.recognition.factory.create_recognizer`.
 """

@@ -152,7 +152,7 @@ class LVLMRecognizer:
 
     def _run(self, crops: list[np.ndarray], label_set: LabelSet) -> tuple[np.ndarray, list[bool]]:
         """Probabilities per crop, and per crop whether it is "unknown" (generation only)."""
-        from cer_desktop.recognition.lvlm.scoring import generate_answers
+        from cer_desktop.recognition.lvlm.generation import generate_answers
 
         prompt = self.prompt_for(label_set)
         self.scorer.prompt = prompt

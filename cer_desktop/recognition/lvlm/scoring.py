@@ -9,76 +9,41 @@ prompt + 5 first words + 11 labels, not 11 labels x 3 positions).
 - One forward pass (default): every face's image + prompt, followed by the trie's prefixes,
   one token each, under a tree attention mask (each prefix sees the prompt, its ancestors and
   itself) at the positions it would have in the answer. Batched over faces.
-- Two passes (fallback for models the mask cannot be given to): the prompt with a KV cache,
-  then every label's remaining tokens at once against the cache expanded over the labels.
+- Two passes (for models the mask cannot be given to): the prompt with a KV cache, then
+  every label's remaining tokens at once against the cache expanded over the labels.
+
+Which path runs is decided once, when the scorer is built, from the model's code
+(`capabilities.detect`); `ClosedSetScorer.path` names it. A failure on the chosen path is a
+`ScoringError`, never a silent switch to a slower path.
 
 In both, the prompt's text sits before the image (see `prompts.build_messages`) and its KV
 cache is computed once per prompt and reused across faces and frames; the output layer (the
 whole vocabulary) is applied once per trie prefix. `reference_log_likelihoods` is the plain
-one-label-at-a-time computation the tests hold both paths to. Free generation with a parser
-(`generate_answers`, `parse_answer`) stays available.
+one-label-at-a-time computation the tests hold both paths to (`generation.py`, with free
+generation and its parser). The label trie is in `trie.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import RecognizerError
 from cer_desktop.labels import LabelSet
-from cer_desktop.recognition.lvlm.encoding import (
-    ImageLimits,
-    encode_prompts,
-    end_of_answer_ids,
-    label_token_ids,
-    tokenizer_of,
-)
+from cer_desktop.recognition.lvlm import capabilities
+from cer_desktop.recognition.lvlm.capabilities import ScoringCapabilities, cache_of
+from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
 from cer_desktop.recognition.lvlm.loading import unwrap
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
+from cer_desktop.recognition.lvlm.trie import LabelTrie, ScoringError
+
+__all__ = ["ClosedSetScorer", "LabelTrie", "ScoringError", "input_dtype", "to_model"]
 
 log = logging.getLogger(__name__)
 
 MIN_STATIC_TOKENS = 8
-
-
-class ScoringError(RecognizerError):
-    """The model could not score the faces (bad input, out of memory, unsupported model)."""
-
-
-@dataclass(frozen=True)
-class LabelTrie:
-    """The labels' answer tokens, with the distinct prefixes the scorer needs distributions for."""
-
-    sequences: tuple[tuple[int, ...], ...]  # per label: answer tokens + end-of-answer
-    rows: tuple[tuple[int, ...], ...]  # continuation rows: sequences minus last token, deduplicated
-    prefixes: tuple[tuple[int, ...], ...]  # distinct non-empty prefixes that need a distribution
-    where: tuple[tuple[int, int], ...]  # per prefix: (row, position) whose output predicts after it
-
-    @classmethod
-    def build(cls, sequences: Sequence[Sequence[int]]) -> LabelTrie:
-        seqs = tuple(tuple(int(t) for t in s) for s in sequences)
-        if any(not s for s in seqs):
-            raise ScoringError("a label encodes to no tokens")
-        if len(set(seqs)) != len(seqs):
-            raise ScoringError("two labels encode to the same tokens")
-        bodies = sorted({s[:-1] for s in seqs if len(s) > 1}, key=len, reverse=True)
-        rows: list[tuple[int, ...]] = []
-        for b in bodies:  # longest first: a body that prefixes a kept row needs no row
-            if not any(r[: len(b)] == b for r in rows):
-                rows.append(b)
-        prefixes = sorted(
-            {s[:j] for s in seqs for j in range(1, len(s))}, key=lambda p: (len(p), p)
-        )
-        where = []
-        for p in prefixes:
-            r = next(i for i, row in enumerate(rows) if row[: len(p)] == p)
-            where.append((r, len(p) - 1))
-        return cls(seqs, tuple(rows), tuple(prefixes), tuple(where))
 
 
 def _softcap(core: Any) -> float | None:
@@ -132,13 +97,34 @@ class ClosedSetScorer:
         self.processor = processor
         self.prompt = prompt
         self.limits = limits
-        # reuse the KV cache of the prompt text before the image across calls
+        # what the model's code supports, read once (raises ScoringError for a model that
+        # cannot be scored at all)
+        self.capabilities: ScoringCapabilities = capabilities.detect(model, processor)
+        for reason in self.capabilities.reasons:
+            log.info("%s scoring: %s", self.capabilities.model_type, reason)
+        # the caller's choices (benchmarks switch a fast path off to measure what it gives);
+        # a path runs only where the model supports it too
         self.reuse_prompt_cache = True
-        # score the prompt and all label prefixes in one pass (tree attention mask); the
-        # two-pass path (prefix, then labels against its cache) is the fallback
         self.single_pass = True
+        self._ran: str | None = None  # the path the last call took
         self._static: dict[tuple[int, ...], Any] = {}
         self._tries: dict[tuple[str, tuple[str, ...], str], LabelTrie] = {}
+
+    @property
+    def path(self) -> str:
+        """The path scoring takes: "single-pass + prompt cache", "single-pass", "two-pass", ...
+
+        After a call, the path that call took (the prompt cache also needs the prompt's text
+        before the image, which e.g. LLaVA-1.5's chat template does not give); before, the
+        path the model's code allows.
+        """
+        return self._ran or self.capabilities.path(
+            single_pass=self.single_pass, prompt_cache=self.reuse_prompt_cache
+        )
+
+    @property
+    def _use_single_pass(self) -> bool:
+        return self.single_pass and self.capabilities.single_pass
 
     def prompt_for(self, label_set: LabelSet) -> PromptTemplate:
         return self.prompt if self.prompt is not None else prompt_for(label_set)
@@ -184,7 +170,9 @@ class ClosedSetScorer:
         """Tokens before the first image token, shared by every face and frame (0: none)."""
         ids = inputs["input_ids"]
         mask = inputs.get("attention_mask")
-        if not self.reuse_prompt_cache or (mask is not None and not bool(mask.all())):
+        if not (self.reuse_prompt_cache and self.capabilities.prompt_cache):
+            return 0
+        if mask is not None and not bool(mask.all()):
             return 0
         image_id = getattr(self.processor, "image_token_id", None)
         if image_id is None:
@@ -205,7 +193,7 @@ class ClosedSetScorer:
             if len(self._static) >= 8:
                 self._static.pop(next(iter(self._static)))
             out = body(input_ids=static_ids[None], use_cache=True)
-            self._static[key] = out.past_key_values
+            self._static[key] = cache_of(out)
         return copy.deepcopy(self._static[key])
 
     def _prefix_pass(self, body: Any, inputs: dict[str, Any]) -> tuple[Any, Any]:
@@ -215,33 +203,22 @@ class ClosedSetScorer:
         and frame: its cache is computed once and only the image and what follows run per call.
         """
         static = self._static_length(inputs)
-        if static:
-            try:
-                out = self._prefix_after_static(body, inputs, static)
-            except (TypeError, ValueError, NotImplementedError) as exc:
-                # a model whose code this path does not fit: score without the prompt cache
-                log.warning("prompt cache disabled for %s: %s", type(body).__name__, exc)
-                self.reuse_prompt_cache = False
-                out = None
-            if out is not None:
-                return out.last_hidden_state[:, -1], out.past_key_values
-        out = body(**inputs, use_cache=True)
-        return out.last_hidden_state[:, -1], out.past_key_values
+        out = (
+            self._prefix_after_static(body, inputs, static)
+            if static
+            else body(**inputs, use_cache=True)
+        )
+        return out.last_hidden_state[:, -1], cache_of(out)
 
     def _prefix_after_static(self, body: Any, inputs: dict[str, Any], static: int) -> Any:
-        """The prefix pass over what follows the cached static tokens (None: not possible)."""
+        """The prefix pass over what follows the cached static tokens."""
         ids = inputs["input_ids"]
-        rope = getattr(body, "compute_3d_position_ids", None)
-        if rope is None and hasattr(body, "get_rope_index"):
-            return None  # multimodal rope this code does not know how to continue
         position_ids = None
-        if rope is not None:
+        if self.capabilities.rope == "mrope":
             # multimodal rope (Qwen2-VL): positions of the whole sequence by the model's own code
             # (which also stores the rope deltas the continuation pass needs); keep the new part
-            position_ids = self._rope_positions(rope, inputs)
-            if position_ids is None:
-                return None
-            position_ids = position_ids[..., static:]
+            rope = body.compute_3d_position_ids
+            position_ids = self.capabilities.rope_positions(rope, inputs)[..., static:]
         n = int(ids.shape[0])
         cache = self._static_cache(body, ids[0, :static])
         cache.batch_repeat_interleave(n)
@@ -250,14 +227,14 @@ class ClosedSetScorer:
             rest["mm_token_type_ids"] = rest["mm_token_type_ids"][:, static:]
         return body(
             input_ids=ids[:, static:],
-            past_key_values=cache,
             position_ids=position_ids,
             use_cache=True,
+            **self.capabilities.cache_kwargs(cache),
             **rest,
         )
 
     def _single_pass(self, body: Any, inputs: dict[str, Any], trie: LabelTrie) -> Any:
-        """Prompt and every label prefix in ONE forward pass (tree attention); None: not possible.
+        """Prompt and every label prefix in ONE forward pass (tree attention); None: padded rows.
 
         The trie's distinct prefixes are appended after the prompt, one token each, with an
         attention mask that lets each see the prompt, its ancestors and itself, and the
@@ -270,79 +247,53 @@ class ClosedSetScorer:
         mask2d = inputs.get("attention_mask")
         if mask2d is not None and not bool(mask2d.all()):
             return None  # padded rows: the two-pass path handles them
-        rope = getattr(body, "compute_3d_position_ids", None)
-        if rope is None and hasattr(body, "get_rope_index"):
-            return None
+        caps = self.capabilities
         n, length = int(ids.shape[0]), int(ids.shape[1])
         device = ids.device
         nodes = trie.prefixes
         index = {p: i for i, p in enumerate(nodes)}
         depth = torch.tensor([len(p) for p in nodes], device=device)
         static = self._static_length(inputs)
-        try:
-            if rope is not None:
-                position_ids = self._rope_positions(rope, inputs)
-                if position_ids is None:
-                    return None
-                node_pos = position_ids[..., -1:] + depth  # answers are text: t = h = w
-            else:
-                position_ids = torch.arange(length, device=device).expand(n, length)
-                node_pos = (length - 1 + depth).expand(n, len(nodes))
-            position_ids = torch.cat([position_ids[..., static:], node_pos], dim=-1)
-            chunk = length - static
-            q, kv = chunk + len(nodes), length + len(nodes)
-            allowed = torch.zeros(q, kv, dtype=torch.bool, device=device)
-            allowed[:chunk, :static] = True
-            allowed[:chunk, static:length] = torch.ones(chunk, chunk, device=device).tril().bool()
-            allowed[chunk:, :length] = True
-            for j, p in enumerate(nodes):
-                for k in range(1, len(p) + 1):
-                    allowed[chunk + j, length + index[p[:k]]] = True
-            dtype = input_dtype(self.model)
-            mask = torch.zeros(q, kv, dtype=dtype, device=device)
-            mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-            node_ids = torch.tensor([p[-1] for p in nodes], device=device, dtype=ids.dtype)
-            rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
-            if "mm_token_type_ids" in rest:
-                types = rest["mm_token_type_ids"][:, static:]
-                rest["mm_token_type_ids"] = torch.cat(
-                    [types, torch.zeros(n, len(nodes), dtype=types.dtype, device=device)], dim=1
-                )
-            cache = None
-            if static:
-                cache = self._static_cache(body, ids[0, :static])
-                cache.batch_repeat_interleave(n)
-            out = body(
-                input_ids=torch.cat([ids[:, static:], node_ids.expand(n, -1)], dim=1),
-                attention_mask=mask[None, None].expand(n, 1, q, kv),
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=cache is not None,
-                **rest,
+        if caps.rope == "mrope":
+            position_ids = caps.rope_positions(body.compute_3d_position_ids, inputs)
+            node_pos = position_ids[..., -1:] + depth  # answers are text: t = h = w
+        else:
+            position_ids = torch.arange(length, device=device).expand(n, length)
+            node_pos = (length - 1 + depth).expand(n, len(nodes))
+        position_ids = torch.cat([position_ids[..., static:], node_pos], dim=-1)
+        chunk = length - static
+        q, kv = chunk + len(nodes), length + len(nodes)
+        allowed = torch.zeros(q, kv, dtype=torch.bool, device=device)
+        allowed[:chunk, :static] = True
+        allowed[:chunk, static:length] = torch.ones(chunk, chunk, device=device).tril().bool()
+        allowed[chunk:, :length] = True
+        for j, p in enumerate(nodes):
+            for k in range(1, len(p) + 1):
+                allowed[chunk + j, length + index[p[:k]]] = True
+        dtype = input_dtype(self.model)
+        mask = torch.zeros(q, kv, dtype=dtype, device=device)
+        mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+        node_ids = torch.tensor([p[-1] for p in nodes], device=device, dtype=ids.dtype)
+        rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        if "mm_token_type_ids" in rest:
+            types = rest["mm_token_type_ids"][:, static:]
+            rest["mm_token_type_ids"] = torch.cat(
+                [types, torch.zeros(n, len(nodes), dtype=types.dtype, device=device)], dim=1
             )
-        except (TypeError, ValueError, NotImplementedError) as exc:
-            log.warning("single-pass scoring disabled for %s: %s", type(body).__name__, exc)
-            self.single_pass = False
-            return None
+        cache = None
+        if static:
+            cache = self._static_cache(body, ids[0, :static])
+            cache.batch_repeat_interleave(n)
+        out = body(
+            input_ids=torch.cat([ids[:, static:], node_ids.expand(n, -1)], dim=1),
+            attention_mask=mask[None, None].expand(n, 1, q, kv),
+            position_ids=position_ids,
+            use_cache=cache is not None,
+            **caps.cache_kwargs(cache),
+            **rest,
+        )
         hidden = out.last_hidden_state
         return torch.cat([hidden[:, chunk - 1 : chunk], hidden[:, chunk:]], dim=1)
-
-    def _rope_positions(self, rope: Any, inputs: dict[str, Any]) -> Any:
-        """Multimodal rope positions (3, n, L) of the prompt, by the model's own code."""
-        import inspect
-
-        offered = {
-            "input_ids": inputs["input_ids"],
-            "inputs_embeds": None,
-            "image_grid_thw": inputs.get("image_grid_thw"),
-            "video_grid_thw": inputs.get("video_grid_thw"),
-            "second_per_grid_ts": inputs.get("second_per_grid_ts"),
-            "attention_mask": inputs.get("attention_mask"),
-            "past_key_values": None,
-            "mm_token_type_ids": inputs.get("mm_token_type_ids"),
-        }
-        params = inspect.signature(rope).parameters
-        return rope(**{k: v for k, v in offered.items() if k in params})
 
     def _score_batch(self, batch: Any, trie: LabelTrie) -> np.ndarray:
         import torch
@@ -366,7 +317,9 @@ class ClosedSetScorer:
 
         pos = {p: i for i, p in enumerate(trie.prefixes)}
         with torch.inference_mode():
-            states = self._single_pass(body, inputs, trie) if self.single_pass else None
+            states = self._single_pass(body, inputs, trie) if self._use_single_pass else None
+            cached = " + prompt cache" if self._static_length(inputs) else ""
+            self._ran = ("single-pass" if states is not None else "two-pass") + cached
             if states is not None:
                 # one pass: the prompt's last state, then one state per trie prefix. The output
                 # layer runs once over all of them: on a CPU it is memory-bound (Qwen's
@@ -388,7 +341,11 @@ class ClosedSetScorer:
                     cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows...
                     # No attention mask: the prefix has no padding, and without one the model
                     # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).
-                    cont = body(input_ids=rows.repeat(n, 1), past_key_values=cache, use_cache=True)
+                    cont = body(
+                        input_ids=rows.repeat(n, 1),
+                        use_cache=True,
+                        **self.capabilities.cache_kwargs(cache),
+                    )
                     hidden = cont.last_hidden_state.view(n, m, width, -1)
                     r_idx = torch.tensor([w[0] for w in trie.where], device=hidden.device)
                     p_idx = torch.tensor([w[1] for w in trie.where], device=hidden.device)
@@ -405,117 +362,3 @@ class ClosedSetScorer:
                     for j in range(1, len(s)):
                         ll[:, li] += dist[:, pos[s[:j]], s[j]]
         return ll.double().cpu().numpy()
-
-
-def reference_log_likelihoods(
-    model: Any,
-    processor: Any,
-    images: Sequence[np.ndarray],
-    label_set: LabelSet,
-    prompt: PromptTemplate | None = None,
-    limits: ImageLimits | None = None,
-) -> np.ndarray:
-    """The plain computation: one full forward of prompt + label per face and label.
-
-    Slow by design (no cache, no batching); the batched scorer must agree with it.
-    """
-    import torch
-
-    prompt = prompt or prompt_for(label_set)
-    seqs = label_token_ids(processor, label_set, prompt)
-    out = np.zeros((len(images), len(label_set)), dtype=np.float64)
-    for i, img in enumerate(images):
-        enc = to_model(encode_prompts(processor, [img], label_set, prompt, limits), model)
-        for li, seq in enumerate(seqs):
-            ids = torch.tensor([seq], device=enc["input_ids"].device)
-            full = dict(enc)
-            full["input_ids"] = torch.cat([enc["input_ids"], ids], dim=1)
-            full["attention_mask"] = torch.cat([enc["attention_mask"], torch.ones_like(ids)], dim=1)
-            if "mm_token_type_ids" in enc:
-                full["mm_token_type_ids"] = torch.cat(
-                    [enc["mm_token_type_ids"], torch.zeros_like(ids)], dim=1
-                )
-            with torch.inference_mode():
-                logits = model(**full).logits[0].float()
-            lp = torch.log_softmax(logits, dim=-1)
-            start = enc["input_ids"].shape[1] - 1
-            out[i, li] = float(sum(lp[start + j, t] for j, t in enumerate(seq)))
-    return out
-
-
-_NORM_RE = re.compile(r"[^a-z0-9]+")
-
-
-def _norm(text: str) -> str:
-    return " ".join(_NORM_RE.sub(" ", text.lower()).split())
-
-
-def parse_answer(text: str, label_set: LabelSet) -> int | None:
-    """The label a free-text answer names, or None ("unknown").
-
-    Case, punctuation, underscores and hyphens are ignored. An answer that is a label, starts
-    with one, or mentions exactly one label (the longest match wins, so "Happily Surprised"
-    is not read as "Surprise") maps to it; anything else is unknown.
-    """
-    answer = _norm(text)
-    if not answer:
-        return None
-    labels = [_norm(lab) for lab in label_set.labels]
-    for i, lab in enumerate(labels):
-        if answer == lab:
-            return i
-    starts = [i for i, lab in enumerate(labels) if answer.startswith(lab + " ")]
-    if starts:
-        return max(starts, key=lambda i: len(labels[i]))
-    padded = f" {answer} "
-    found = [i for i, lab in enumerate(labels) if f" {lab} " in padded]
-    # drop labels contained in a longer label that was also found
-    found = [i for i in found if not any(j != i and labels[i] in labels[j] for j in found)]
-    return found[0] if len(found) == 1 else None
-
-
-@dataclass(frozen=True, slots=True)
-class GeneratedAnswer:
-    text: str
-    label_index: int | None  # None: the answer names no label of the set ("unknown")
-    tokens: int = 0  # tokens generated, the end-of-answer token included
-
-
-def generate_answers(
-    model: Any,
-    processor: Any,
-    images: Sequence[np.ndarray],
-    label_set: LabelSet,
-    prompt: PromptTemplate | None = None,
-    limits: ImageLimits | None = None,
-    max_new_tokens: int | None = None,
-) -> list[GeneratedAnswer]:
-    """Greedy generation for each image, stopping at the end-of-answer token, then parsed.
-
-    `max_new_tokens` defaults to the longest label's tokens + 1.
-    """
-    import torch
-
-    prompt = prompt or prompt_for(label_set)
-    seqs = label_token_ids(processor, label_set, prompt)
-    eoa = end_of_answer_ids(processor)
-    tok = tokenizer_of(processor)
-    if max_new_tokens is None:
-        max_new_tokens = max(len(s) for s in seqs) + 1
-    enc = to_model(encode_prompts(processor, images, label_set, prompt, limits), model)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eoa[-1]
-    with torch.inference_mode():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=eoa[-1],
-            pad_token_id=pad,
-        )
-    new = out[:, enc["input_ids"].shape[1] :]
-    answers = []
-    for row in new.tolist():
-        n_tokens = next((i + 1 for i, t in enumerate(row) if t == eoa[-1]), len(row))
-        text = tok.decode(row[:n_tokens], skip_special_tokens=True).strip()
-        answers.append(GeneratedAnswer(text, parse_answer(text, label_set), n_tokens))
-    return answers

@@ -12,6 +12,7 @@ import pytest
 from cer_desktop.contracts import RecognizerError
 from cer_desktop.labels import RAF_COMPOUND
 from cer_desktop.recognition.lvlm.encoding import ImageLimits
+from cer_desktop.recognition.lvlm.generation import reference_log_likelihoods
 from cer_desktop.recognition.lvlm.loading import (
     AdapterMismatchError,
     ModelNotFoundError,
@@ -21,7 +22,7 @@ from cer_desktop.recognition.lvlm.loading import (
     quantization_config,
     resolve_dtype,
 )
-from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, reference_log_likelihoods
+from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
 from cer_desktop.recognition.lvlm.spec import ModelSpec, SpecError
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl, save_random_lora
 

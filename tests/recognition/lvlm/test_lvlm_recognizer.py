@@ -174,3 +174,5 @@ def test_session_manifest_records_the_dtype_and_device_auto_resolved_to(recogniz
     fields = recognizer_fields(recognizer, RAF_COMPOUND)
     assert fields["dtype"] == "float32" and fields["device"] == "cpu"
     assert fields["model"] == recognizer.spec.base and fields["recognizer"] == "lvlm"
+    # and which scoring path ran (the recognizer warmed up on a face at load)
+    assert fields["scoring_path"] == "single-pass + prompt cache", fields

@@ -7,15 +7,13 @@ import pytest
 
 from cer_desktop.labels import RAF_COMPOUND, get_label_set
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, label_token_ids
-from cer_desktop.recognition.lvlm.prompts import prompt_for
-from cer_desktop.recognition.lvlm.scoring import (
-    ClosedSetScorer,
-    LabelTrie,
-    ScoringError,
+from cer_desktop.recognition.lvlm.generation import (
     generate_answers,
     parse_answer,
     reference_log_likelihoods,
 )
+from cer_desktop.recognition.lvlm.prompts import prompt_for
+from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, LabelTrie, ScoringError
 
 # Labels that are prefixes of each other and share first tokens: multi-token labels must be exact.
 NESTED = get_label_set("custom:Happily,Happily Surprised,Happily Surprised Sadly,Sadly,Calm")
@@ -53,8 +51,8 @@ def test_qwen2_5_vl_scores_equal_the_reference(qwen25_loaded, faces):
     reference = reference_log_likelihoods(
         model, processor, faces[:2], RAF_COMPOUND, None, ImageLimits()
     )
-    assert scorer.reuse_prompt_cache and len(scorer._static) == 1, (
-        "the prompt cache should serve it"
+    assert scorer.path == "single-pass + prompt cache" and len(scorer._static) == 1, (
+        f"the fast path should serve it, ran {scorer.path}"
     )
     np.testing.assert_allclose(batched, reference, atol=1e-4)
 
@@ -84,9 +82,38 @@ def test_single_pass_and_two_pass_scoring_agree(which, request, faces, monkeypat
     # when both score nested labels for two faces
     a = one.log_likelihoods(faces[:2], NESTED)
     b = two.log_likelihoods(faces[:2], NESTED)
-    # then they agree, and the one-pass path stayed enabled
-    assert one.single_pass, "single-pass scoring should not have been disabled"
+    # then they agree, and each ran the path it names
+    cached = "" if which == "llava_loaded" else " + prompt cache"  # LLaVA: image first
+    assert one.path == "single-pass" + cached, one.path
+    assert two.path == "two-pass" + cached, two.path
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [
+        ("qwen_loaded", "single-pass + prompt cache"),
+        ("qwen25_loaded", "single-pass + prompt cache"),
+        # LLaVA-1.5's chat template puts the image before the text: nothing static to cache
+        ("llava_loaded", "single-pass"),
+    ],
+)
+def test_every_family_is_scored_on_the_fast_path(which, expected, request, faces, caplog):
+    # given a tiny model of each family, as loaded on the transformers release installed
+    model, processor = request.getfixturevalue(which)
+    scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+    # then its code supports the one-pass tree mask and the prompt cache, for no stated reason
+    caps = scorer.capabilities
+    assert caps.single_pass and caps.prompt_cache, caps.reasons
+    # and scoring runs that path: no two-pass call happens, the prompt's cache is built once
+    scorer._prefix_pass = None  # type: ignore[method-assign]  # calling it would raise
+    with caplog.at_level("WARNING"):
+        probs = scorer.score(faces[:2], RAF_COMPOUND)
+        scorer.score(faces[1:], RAF_COMPOUND)
+    assert scorer.path == expected
+    assert len(scorer._static) == (1 if "cache" in expected else 0), "prompt cache use"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
 
 
 def test_one_face_alone_scores_as_in_a_batch(qwen_loaded, faces):

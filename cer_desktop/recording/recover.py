@@ -155,8 +155,13 @@ def keep_original(path: Path) -> None:
     orig = path.with_name(path.name + ORIG_SUFFIX)
     if not orig.exists():
         tmp = orig.with_name(orig.name + ".tmp")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, orig)
+        try:
+            shutil.copy2(path, tmp)
+            os.replace(tmp, orig)
+        except OSError:
+            # No room for the copy (a full disk): change nothing, the caller's step fails.
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _last_line_end(path: Path) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 # name -> module with `add_arguments(parser)` and `run(args) -> dict`
 BENCHES = {
+    "faults": "cer_desktop.bench.faults",
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",

@@ -16,6 +16,7 @@ BENCHES = {
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",
+    "soak": "cer_desktop.bench.soak",
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
 }

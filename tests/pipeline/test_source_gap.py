@@ -18,8 +18,8 @@ from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, FlakyCaptur
 
 
 def test_a_lost_camera_is_reported_logged_and_reconnected_while_recording(tmp_path):
-    # given a live recording from a camera that is unplugged after 0.6 s for 0.8 s
-    capture = FlakyCapture(np.full((120, 160, 3), 80, np.uint8), fail_after_s=0.6, gone_s=0.8)
+    # given a live recording from a camera that is unplugged after 15 frames for 0.8 s
+    capture = FlakyCapture(np.full((120, 160, 3), 80, np.uint8), fail_after=15, gone_s=0.8)
     source = CameraSource(
         0,
         capture_factory=capture,

@@ -24,11 +24,9 @@ changes nothing.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import shutil
 import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
+    STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_RECORDING,
     STATUS_RECOVERED,
@@ -48,6 +47,14 @@ from cer_desktop.recording.manifest import (
     write_manifest,
 )
 from cer_desktop.recording.recorder import ANNOTATED_VIDEO, RAW_VIDEO
+from cer_desktop.recording.recover_files import (
+    ORIG_SUFFIX,
+    is_fragmented,
+    keep_original,
+    read_part,
+    truncate_to_last_line,
+    write_part,
+)
 from cer_desktop.recording.video import VideoError, count_frames, remux
 
 log = logging.getLogger(__name__)
@@ -146,79 +153,6 @@ def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
     return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
 
 
-ORIG_SUFFIX = ".orig"
-
-
-def keep_original(path: Path) -> None:
-    """Copy `path` to `NAME.orig` before recovery changes it; an existing `.orig` (the first
-    original, from an earlier recovery) is never overwritten."""
-    orig = path.with_name(path.name + ORIG_SUFFIX)
-    if not orig.exists():
-        tmp = orig.with_name(orig.name + ".tmp")
-        try:
-            shutil.copy2(path, tmp)
-            os.replace(tmp, orig)
-        except OSError:
-            # No room for the copy (a full disk): change nothing, the caller's step fails.
-            tmp.unlink(missing_ok=True)
-            raise
-
-
-def _last_line_end(path: Path) -> int:
-    """The offset just after the file's last newline (0 when it has none)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        pos, block = size, 65536
-        while pos > 0:
-            start = max(0, pos - block)
-            f.seek(start)
-            i = f.read(pos - start).rfind(b"\n")
-            if i >= 0:
-                return start + i + 1
-            pos = start
-    return 0
-
-
-def _truncate_to_last_line(path: Path) -> int:
-    """Cut a file after its last newline (keeping the original); returns the bytes removed."""
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    keep = _last_line_end(path)
-    if keep < size:
-        keep_original(path)
-        with open(path, "rb+") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-    return size - keep
-
-
-def _read_part(path: Path) -> tuple[list[str], list[list[str]], int]:
-    """Header, whole rows and the number of malformed rows dropped."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        rows, bad = [], 0
-        for row in reader:
-            if len(row) == len(header):
-                rows.append(row)
-            else:
-                bad += 1
-    return header, rows, bad
-
-
-def _write_part(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _video_frames(path: Path, report: RecoveryReport) -> int | None:
     """Decodable frames of a video; None (noted) when it is missing or unreadable."""
     if not path.exists():
@@ -231,32 +165,13 @@ def _video_frames(path: Path, report: RecoveryReport) -> int | None:
         return None
 
 
-def _is_fragmented(path: Path) -> bool:
-    """True when the MP4 at `path` holds movie fragments (`moof` boxes at the top level)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        pos = 0
-        while pos + 8 <= size:
-            f.seek(pos)
-            head = f.read(16)
-            box, kind = int.from_bytes(head[:4], "big"), head[4:8]
-            if kind == b"moof":
-                return True
-            if box == 1 and len(head) == 16:
-                box = int.from_bytes(head[8:16], "big")
-            elif box == 0:
-                return False  # the last box runs to the end of the file
-            if box < 8:
-                return False  # not a box: damaged, nothing to learn
-            pos += box
-    return False
-
-
-def _cut_video(path: Path, frames: int, decodable: int, report: RecoveryReport) -> bool:
+def _cut_video(
+    path: Path, frames: int, decodable: int, report: RecoveryReport, *, remux_whole: bool = True
+) -> bool:
     """Remux to a normal MP4 holding the first `frames` frames (the original is kept when
-    frames are cut); True when the file changed. A normal MP4 already holding no more than
-    `frames` is left alone."""
-    if frames >= decodable and not _is_fragmented(path):
+    frames are cut); True when the file changed. A video already holding no more than
+    `frames` is left alone when it is a normal MP4 or `remux_whole` is off."""
+    if frames >= decodable and (not remux_whole or not is_fragmented(path)):
         return False
     tmp = path.with_name(path.stem + ".recovering.mp4")
     try:
@@ -319,9 +234,9 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     loaded: list[tuple[Path, list[str], list[list[str]]]] = []
     malformed: set[Path] = set()
     for part in parts:
-        if _truncate_to_last_line(part):
+        if truncate_to_last_line(part):
             report.partial_rows_removed += 1
-        header, rows, bad = _read_part(part)
+        header, rows, bad = read_part(part)
         report.partial_rows_removed += bad
         if bad:
             malformed.add(part)
@@ -365,21 +280,23 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
         report.csv_rows_kept += len(kept)
         if len(kept) != len(rows) or part in malformed:
             keep_original(part)
-            _write_part(part, header, kept)
+            write_part(part, header, kept)
 
     # 4. videos cut to `keep` frames and remuxed to normal MP4s
     changed = bool(report.csv_rows_removed or report.partial_rows_removed)
     for path, n in ((annotated, found), (raw, raw_found)):
         if n:
-            changed = _cut_video(path, keep, n, report) or changed
-    if status == STATUS_RECOVERED and not changed:
-        report.notes.append("already recovered: nothing changed")
-        return report  # recovering twice changes nothing
+            # a complete session's videos were finalised by the recorder: cut only
+            whole = status != STATUS_COMPLETE
+            changed = _cut_video(path, keep, n, report, remux_whole=whole) or changed
+    if status in (STATUS_RECOVERED, STATUS_COMPLETE) and not changed:
+        report.notes.append(f"already {status}: nothing changed")
+        return report  # recovering twice (or a finished session, forced) changes nothing
 
     # 5. events log ends at a whole line, manifest finalised
     events = folder / EVENTS_FILE
     if events.exists():
-        _truncate_to_last_line(events)
+        truncate_to_last_line(events)
         with open(events, "a", encoding="utf-8") as f:
             record = {"type": "recovered", "wall_time": now_iso(), "frames_kept": keep}
             f.write(json.dumps(record) + "\n")

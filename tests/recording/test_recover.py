@@ -124,3 +124,14 @@ def test_the_report_travels_as_a_typed_status_event(tmp_path):
     event = recover_session(folder).event()
     assert event.kind is StatusKind.RECOVERY and event.severity is Severity.WARNING
     assert event.payload["csv_rows_removed"] == 30 and event.payload["frames_kept"] == 25
+
+
+def test_forcing_recovery_on_a_complete_session_changes_nothing(tmp_path):
+    rec = SessionRecorder(tmp_path / "s", block=True)
+    record(rec, 20)
+    rec.close()
+    before = snapshot(tmp_path / "s")
+    report = recover_session(tmp_path / "s", force=True)
+    assert report.frames_kept == 20
+    assert snapshot(tmp_path / "s") == before, "forcing recovery of a finished session changed it"
+    assert read_manifest(tmp_path / "s")["status"] == "complete"

@@ -162,9 +162,12 @@ class StatusKind(StrEnum):
     REMOTE_RECONNECTED = "remote_reconnected"
     RECOVERY = "recovery"  # an unfinished session was found and recovered (or not)
     SETTINGS = "settings"  # a settings file was broken or unwritable; defaults used
-    FACES = "faces"  # the per-frame face condition changed (no face, more than the limit)
-    FRAME_FAILED = "frame_failed"  # one frame could not be analysed or processed
-    SINK_FAILED = "sink_failed"  # a sink raised and was removed (the view keeps running)
+    SESSION_STARTED = "session_started"  # a live session runs (payload: source, recognizer)
+    SESSION_ENDED = "session_ended"  # a live session ended (payload: reason)
+    FACES = "faces"  # the per-frame face condition changed (no face, too many); "" = fine
+    ANALYSIS_ERROR = "analysis_error"  # face analysis failed on a frame; the run goes on
+    FRAME_ERROR = "frame_error"  # processing one frame failed; the run goes on
+    SINK_FAILED = "sink_failed"  # a sink raised and was removed; the view keeps running
 
 
 @dataclass(frozen=True, slots=True)

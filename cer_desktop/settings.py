@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cer_desktop.vocab import QUANTS
+
+__all__ = ["QUANTS", "AppSettings", "load_settings", "save_settings"]
+
 log = logging.getLogger(__name__)
 
 ENV_CONFIG_DIR = "CER_DESKTOP_CONFIG_DIR"
 FILE_NAME = "settings.json"
-QUANTS = ("none", "nf4", "int8")
 
 
 def _default_record_folder() -> str:

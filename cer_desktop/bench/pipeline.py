@@ -21,6 +21,7 @@ import numpy as np
 from cer_desktop.bench.live_lvlm import add_lvlm_arguments, make_lvlm
 from cer_desktop.contracts import Annotation
 from cer_desktop.labels import get_label_set
+from cer_desktop.pipeline.stats import PipelineStats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from PySide6.QtGui import QGuiApplication
 
     from cer_desktop.capture.sources import open_source
-    from cer_desktop.pipeline.pipeline import Pipeline
+    from cer_desktop.session.live import LiveSession
     from cer_desktop.testing.fakes import BusyRecognizer
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
@@ -119,37 +120,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(source, "render"):
         for t in np.arange(0.0, duration, 0.05):
             source.render(float(t))
-    analyzer = FaceAnalyzer(max_faces=4)
     probe = _Probe()
-    pipeline = Pipeline(
-        source,
-        analyzer,
-        recognizer,
+    # The session the window drives, on the prepared demo source and the real analyzer.
+    session = LiveSession(
         label_set,
+        recognizer=recognizer,
+        source_factory=lambda spec: source,
+        analyzer_factory=lambda n, crop: FaceAnalyzer(max_faces=n, crop_size=crop),
         smoothing=0.5,
-        sinks=[probe],
+        max_faces=4,
         on_display=probe.display,
+        sinks=[probe],
     )
-    pipeline.start()
     try:
+        session.start("demo")
         time.sleep(max(0.0, args.warmup))
-        calls0 = pipeline.stats.recognizer_calls
-        captured0 = pipeline.stats.frames_captured
-        pipeline.reset_timings()
+        stats0 = session.stats
+        calls0 = stats0.recognizer_calls if stats0 else 0
+        captured0 = stats0.frames_captured if stats0 else 0
+        session.reset_timings()
         probe.measuring = True
         t0 = time.monotonic()
         cpu_t0 = time.process_time()
         deadline = t0 + args.seconds
-        while time.monotonic() < deadline and pipeline.running:
+        while time.monotonic() < deadline and session.running:
             time.sleep(0.1)
         probe.measuring = False
         t1 = time.monotonic()
         cpu_t1 = time.process_time()
-        stats = pipeline.stats
+        stats = session.stats or PipelineStats(last_error="the session ended early")
     finally:
-        pipeline.stop()
-        analyzer.close()
-        recognizer.close()
+        session.shutdown()  # closes the analyzer and the recognizer
         if tmp is not None:
             tmp.cleanup()
 

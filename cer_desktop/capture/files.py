@@ -14,13 +14,11 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError
 from cer_desktop.capture.convert import to_rgb
+from cer_desktop.vocab import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderSource", "VideoFileSource"]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-"""File name endings `ImageFolderSource` reads (case-insensitive)."""
 
 
 class VideoFileSource(FrameSource):

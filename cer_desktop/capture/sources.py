@@ -16,8 +16,9 @@ from cer_desktop.capture.base import FrameSource, IllegalTransition, SourceError
 from cer_desktop.capture.camera import CameraInfo, CameraSource, list_cameras
 from cer_desktop.capture.convert import to_rgb
 from cer_desktop.capture.demo import DEFAULT_SCRIPT, DemoSource, DemoStep
-from cer_desktop.capture.files import IMAGE_SUFFIXES, ImageFolderSource, VideoFileSource
+from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
 from cer_desktop.capture.pacing import Pacer
+from cer_desktop.vocab import IMAGE_SUFFIXES
 
 __all__ = [
     "DEFAULT_SCRIPT",

@@ -43,14 +43,9 @@ class ModelChoice:
         """The `ModelSpec`, or None for the instant recognizer (may raise the spec's error)."""
         if not self.base.strip():
             return None
-        from cer_desktop.recognition.lvlm.spec import ModelSpec
+        from cer_desktop.session.models import model_spec
 
-        return ModelSpec(
-            base=self.base.strip(),
-            adapter=self.adapter.strip() or None,
-            quant=self.quant,
-            threshold=self.threshold,
-        )
+        return model_spec(self.base.strip(), self.adapter.strip(), self.quant, self.threshold)
 
     def describe(self) -> str:
         if not self.base.strip():
@@ -196,9 +191,9 @@ class ModelLoader(QObject):
         try:
             factory = self._factory
             if factory is None:
-                from cer_desktop.recognition.factory import create_recognizer
+                from cer_desktop.session.models import load_recognizer
 
-                factory = create_recognizer
+                factory = load_recognizer
             spec = self.choice.spec()
             recognizer = factory(spec, progress=self._progress, cancel=self._cancel)
         except Exception as exc:  # every failure becomes a message, never a crash

@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from cer_desktop.capture.base import SourceError
-from cer_desktop.contracts import Annotation, Recognizer, StatusEvent, StatusKind
+from cer_desktop.contracts import Annotation, Recognizer
 from cer_desktop.labels import LabelSet, get_label_set
+from cer_desktop.pipeline.stats import EndReason, PipelineStats
 from cer_desktop.recording.annotate_inputs import (
     DEFAULT_IMAGE_FPS,
     IMAGE_SUFFIXES,
@@ -149,8 +150,8 @@ def annotate_one(
     """
     from tqdm import tqdm
 
-    from cer_desktop.pipeline.pipeline import Pipeline
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
+    from cer_desktop.session.offline import run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -198,13 +199,12 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            pipeline = Pipeline(
-                source, analyzer, recognizer, label_set, offline=True, sinks=[recorder, counter]
-            )
             if stop is not None:
-                stop.attach(pipeline)
+                stop.attach(source)  # a signal ends the input like the end of its file
             try:
-                stats = pipeline.run()
+                stats = run_offline(
+                    source, analyzer, recognizer, label_set, sinks=[recorder, counter]
+                )
             finally:
                 if stop is not None:
                     stop.attach(None)
@@ -220,7 +220,7 @@ def annotate_one(
                 f"stopped by {stop.name} after {result.frames} frames (kept in {folder};"
                 " annotated again on the next run)"
             )
-        elif source_failed(stats.error) or result.frames == 0:
+        elif source_failed(stats) or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"
@@ -255,9 +255,10 @@ def annotate_one(
     return result
 
 
-def source_failed(error: StatusEvent | None) -> bool:
-    """True when the run ended because its source failed (decided on the kind, not the text)."""
-    return error is not None and error.kind is StatusKind.SOURCE_ERROR
+def source_failed(stats: PipelineStats) -> bool:
+    """True when the run ended because its source failed (decided on the typed end reason,
+    never on the message text)."""
+    return stats.end_reason is EndReason.SOURCE_ERROR
 
 
 def _write_inputs(path: Path, paths: Sequence[str]) -> None:

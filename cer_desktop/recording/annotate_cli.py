@@ -13,6 +13,7 @@ import sys
 from cer_desktop.labels import get_label_set
 from cer_desktop.recording.annotate import DEFAULT_LABEL_SET, annotate
 from cer_desktop.recording.stop_signals import stop_on_signals
+from cer_desktop.vocab import QUANTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
     p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", help="none, nf4 or int8")
+    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(

@@ -21,11 +21,10 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
 from cer_desktop.recording.manifest import ManifestError, read_manifest
+from cer_desktop.vocab import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+__all__ = ["DEFAULT_IMAGE_FPS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputItem", "RetimedSource"]
+
 DEFAULT_IMAGE_FPS = 1.0
 
 
@@ -92,6 +91,12 @@ class RetimedSource(FrameSource):
         # Frames of one stream (a video, or images given a frame rate): faces are tracked and
         # baselines learned. Otherwise each image is a still on its own.
         self.sequence = True
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """End the input after the frame being read (a signal asked to stop): the next read
+        says "end", so the run finishes as at the end of a file. Safe from a signal handler."""
+        self._stop_requested = True
 
     @property
     def fps(self) -> float | None:
@@ -102,6 +107,8 @@ class RetimedSource(FrameSource):
             self.inner.open()
 
     def _read(self) -> np.ndarray | None:
+        if self._stop_requested:
+            return None
         frame = self.inner.read()
         if frame is None:
             return None

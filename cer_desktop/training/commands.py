@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from cer_desktop.vocab import DTYPES, QUANTS
+
 FORMATS = ("rafdb", "cexpr", "folder", "csv", "frames")
 
 
@@ -75,8 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--out", help="folder for metrics.json, report.txt, confusion.png, CSV")
     e.add_argument("--abaw", help="write the ABAW prediction file here (C-EXPR-DB labels)")
     e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--quant", default="none", choices=("none", "nf4", "int8"))
-    e.add_argument("--dtype", default="auto")
+    e.add_argument("--quant", default="none", choices=QUANTS)
+    e.add_argument("--dtype", default="auto", choices=DTYPES)
     e.add_argument("--device", default="auto")
     e.add_argument("--cache-dir", help="aligned-crop cache (default: <data>/.crop_cache)")
     e.add_argument("--limit", type=int, help="evaluate at most this many images")

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from cer_desktop.labels import C_EXPR, RAF_BASIC, RAF_COMPOUND, LabelSet, LabelSetError
+from cer_desktop.vocab import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 RAF_LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"  # sic: the data set's spelling
 MAX_LISTED_PROBLEMS = 50
 
@@ -186,7 +186,7 @@ def read_labels_csv(
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if lineno == 1 and not cells[0].lower().endswith(IMAGE_SUFFIXES):
+        if lineno == 1 and not cells[0].lower().endswith(tuple(IMAGE_SUFFIXES)):
             continue  # header
         if len(cells) < 2 or not cells[0] or not cells[1]:
             problems.append(f"{where}: expected 'image,label', got {','.join(row)!r}")

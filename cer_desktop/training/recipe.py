@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from cer_desktop.labels import LabelSetError, get_label_set
+from cer_desktop.vocab import VocabularyError, dtype_name, quant_name
 
 
 class RecipeError(ValueError):
@@ -36,8 +37,6 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
 
-QUANTS = ("none", "nf4", "int8")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 FORMATS = ("rafdb", "cexpr", "folder", "csv")
 ALIGNS = ("app", "none")
 VARIANTS = ("aligned", "original")
@@ -52,7 +51,11 @@ class ModelArgs:
     base: str = _f("", "Base model: a Hugging Face id or a local folder (image-text-to-text).")
     revision: str | None = _f(None, "Revision (branch, tag or commit) of the base model.")
     quant: str = _f("none", "Quantisation of the base: none (LoRA), nf4 (QLoRA, 4-bit), int8.")
-    dtype: str = _f("auto", "Compute dtype: auto (bfloat16 on a GPU, float32 on the CPU), ...")
+    dtype: str = _f(
+        "auto",
+        "Compute dtype: auto (what the device computes fastest: bf16 on a GPU or a CPU with "
+        "native bf16, else fp32), bf16, fp16 or fp32 (bfloat16, float16, float32 accepted).",
+    )
     adapter: str | None = _f(
         None,
         "An adapter folder to continue training (stage 2 continues stage 1's adapter); "
@@ -303,10 +306,11 @@ def verify_recipe(recipe: Recipe) -> Recipe:
     problems: list[str] = []
     if not m.base:
         problems.append("model.base is required (a local model folder or hub id)")
-    if m.quant not in QUANTS:
-        problems.append(f"model.quant must be one of {', '.join(QUANTS)}, not {m.quant!r}")
-    if m.dtype not in DTYPES:
-        problems.append(f"model.dtype must be one of {', '.join(DTYPES)}, not {m.dtype!r}")
+    for what, check in (("model.quant", quant_name), ("model.dtype", dtype_name)):
+        try:
+            check(m.quant if what == "model.quant" else m.dtype)
+        except VocabularyError as exc:
+            problems.append(f"{what}: {exc}")
     base_dir = Path(m.base) if m.base else None
     if base_dir is not None and (base_dir / "adapter_config.json").exists():
         problems.append(

@@ -248,11 +248,13 @@ def make_preparer(recipe: Recipe) -> ImagePreparer:
 
 
 def compute_dtype(name: str) -> torch.dtype:
-    if name == "auto":
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    """The torch dtype a recipe's dtype name means on this machine: the app's own rule
+    (`resolve_dtype`), so "auto" means the same in training and at run time."""
+    from cer_desktop.recognition.lvlm.loading import resolve_device, resolve_dtype
+    from cer_desktop.vocab import dtype_name
+
+    dtype: torch.dtype = resolve_dtype(dtype_name(name), resolve_device("auto"))
+    return dtype
 
 
 def load_for_training(recipe: Recipe) -> tuple[Any, Any]:

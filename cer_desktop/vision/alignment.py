@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from cer_desktop.vision.landmarks import MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP, eye_centers
+from cer_desktop.vision.landmarks import eye_centers
+from cer_desktop.vision.mesh import MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP
 
 if TYPE_CHECKING:
     from cer_desktop.vision.landmarks import FaceMeshDetector

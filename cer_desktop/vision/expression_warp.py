@@ -20,6 +20,27 @@ from collections.abc import Callable, Mapping
 import cv2
 import numpy as np
 
+from cer_desktop.vision.mesh import (
+    CHEEKS,
+    CHIN_REGION,
+    EYE_CORNERS,
+    FACE_OVAL,
+    IRIS_CENTRES,
+    LEFT_EYEBROW,
+    LOWER_LIDS,
+    LOWER_LIP_INNER_CONTOUR,
+    LOWER_LIP_OUTER,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    NOSE_LINE,
+    NOSE_SIDES,
+    PHILTRUM,
+    RIGHT_EYEBROW,
+    UPPER_LIDS,
+    UPPER_LIP_INNER_CONTOUR,
+    UPPER_LIP_OUTER,
+)
+
 __all__ = [
     "ACTIONS",
     "BASIC_EXPRESSIONS",
@@ -40,36 +61,17 @@ class UnknownExpression(ValueError):
     """An expression or action name that is not defined here."""
 
 
-# --- MediaPipe face-mesh indices (478-point mesh with refined irises) ----------------------
-# "Right"/"left" are the subject's; the subject's right side is on the image left.
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
-             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54,
-             103, 67, 109)  # fmt: skip
-UPPER_LIP_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-LOWER_LIP_OUTER = (146, 91, 181, 84, 17, 314, 405, 321, 375)
-UPPER_LIP_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LOWER_LIP_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
-UPPER_LIP = UPPER_LIP_OUTER + UPPER_LIP_INNER
-LOWER_LIP = LOWER_LIP_OUTER + LOWER_LIP_INNER
+# MediaPipe face-mesh index groups live in vision/mesh.py (one table for the whole app).
+UPPER_LIP = UPPER_LIP_OUTER + UPPER_LIP_INNER_CONTOUR
+LOWER_LIP = LOWER_LIP_OUTER + LOWER_LIP_INNER_CONTOUR
 LIPS = UPPER_LIP + LOWER_LIP
-MOUTH_CORNERS = (61, 291)
-RIGHT_BROW = (46, 53, 52, 65, 55, 70, 63, 105, 66, 107)
-LEFT_BROW = (276, 283, 282, 295, 285, 300, 293, 334, 296, 336)
-BROWS = RIGHT_BROW + LEFT_BROW
-UPPER_LIDS = (246, 161, 160, 159, 158, 157, 173, 466, 388, 387, 386, 385, 384, 398)
-LOWER_LIDS = (7, 163, 144, 145, 153, 154, 155, 249, 390, 373, 374, 380, 381, 382)
-EYE_CORNERS = (33, 133, 263, 362)
-NOSE_LINE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2)
-NOSE_SIDES = (45, 48, 64, 97, 98, 115, 220, 275, 278, 294, 326, 327, 344, 440)
-PHILTRUM = (164, 167, 393, 165, 391, 92, 322)
-CHEEKS = (50, 280, 101, 330, 205, 425, 36, 266, 117, 346, 123, 352, 187, 411)
-CHIN = (18, 200, 199, 175, 201, 421, 208, 428, 171, 396, 32, 262, 83, 313)
-IRIS_CENTRES = (468, 473)
+MOUTH_CORNERS = (MOUTH_RIGHT, MOUTH_LEFT)
+BROWS = RIGHT_EYEBROW + LEFT_EYEBROW
 
 CONTROL = tuple(
     sorted(
         set(FACE_OVAL + LIPS + BROWS + UPPER_LIDS + LOWER_LIDS + EYE_CORNERS + NOSE_LINE
-            + NOSE_SIDES + PHILTRUM + CHEEKS + CHIN)
+            + NOSE_SIDES + PHILTRUM + CHEEKS + CHIN_REGION)
     )
 )  # fmt: skip
 """The landmarks that drive the warp; everything between them is interpolated."""
@@ -176,11 +178,11 @@ def _jaw_drop(g: _FaceGeometry) -> np.ndarray:
     t = np.clip((g.local[:, 1] - g.mouth_centre[1]) / span, 0.0, 1.0)
     oval = _idx(FACE_OVAL)
     d[oval, 1] = drop * t[oval] ** 0.7
-    for group in (LOWER_LIP, CHIN):
+    for group in (LOWER_LIP, CHIN_REGION):
         d[_idx(group), 1] = drop
     d[_idx(MOUTH_CORNERS), 1] = 0.35 * drop
     d[_idx(MOUTH_CORNERS), 0] = -0.03 * np.sign(g.mouth_s()[_idx(MOUTH_CORNERS)])
-    d[_idx(UPPER_LIP_INNER), 1] = -0.02
+    d[_idx(UPPER_LIP_INNER_CONTOUR), 1] = -0.02
     return d
 
 
@@ -451,11 +453,11 @@ class ExpressionWarper:
         mouth is dark inside, and that is what MediaPipe needs to see the jaw drop. The teeth
         stay with the upper lip; what opens below them is the mouth's dark interior.
         """
-        ring = np.asarray(UPPER_LIP_INNER + LOWER_LIP_INNER[::-1], dtype=np.intp)
-        upper = np.asarray(UPPER_LIP_INNER, dtype=np.intp)
-        opening = float(np.mean(disp[np.asarray(LOWER_LIP_INNER), :] @ self.geometry.v)) - float(
-            np.mean(disp[upper] @ self.geometry.v)
-        )
+        ring = np.asarray(UPPER_LIP_INNER_CONTOUR + LOWER_LIP_INNER_CONTOUR[::-1], dtype=np.intp)
+        upper = np.asarray(UPPER_LIP_INNER_CONTOUR, dtype=np.intp)
+        opening = float(
+            np.mean(disp[np.asarray(LOWER_LIP_INNER_CONTOUR), :] @ self.geometry.v)
+        ) - float(np.mean(disp[upper] @ self.geometry.v))
         if opening < 1.0:
             return
         x0, y0, bw, bh = self.box

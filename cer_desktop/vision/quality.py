@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from cer_desktop.contracts import QualityFlags
-from cer_desktop.vision.landmarks import (
+from cer_desktop.vision.landmarks import eye_centers
+from cer_desktop.vision.mesh import (
     LEFT_CHEEK,
     LEFT_EYE_INNER,
     LEFT_EYE_OUTER,
@@ -16,7 +17,6 @@ from cer_desktop.vision.landmarks import (
     RIGHT_CHEEK,
     RIGHT_EYE_INNER,
     RIGHT_EYE_OUTER,
-    eye_centers,
 )
 
 #: Symmetric landmark pairs (subject's right, subject's left) whose 3D direction gives yaw.

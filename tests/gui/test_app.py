@@ -91,7 +91,8 @@ def test_real_window_on_the_demo_paints_faces_and_leaves_no_thread(qtbot, tmp_pa
     importlib.import_module("cer_desktop.capture.sources")
     import threading
 
-    from cer_desktop.gui.main_window import NO_CAMERA_MESSAGE, MainWindow
+    from cer_desktop.gui.main_window import MainWindow
+    from cer_desktop.gui.source_picker import NO_CAMERA_MESSAGE
     from cer_desktop.settings import AppSettings
 
     monkeypatch.setenv("CER_DESKTOP_CONFIG_DIR", str(tmp_path / "cfg"))
@@ -102,10 +103,10 @@ def test_real_window_on_the_demo_paints_faces_and_leaves_no_thread(qtbot, tmp_pa
     w.show()
     # When it has run for a while
     qtbot.waitUntil(
-        lambda: w.pipeline is not None and w.pipeline.stats.frames_painted >= 20, timeout=60_000
+        lambda: w.session.running and w.session.stats.frames_painted >= 20, timeout=60_000
     )
     qtbot.waitUntil(lambda: w.view.shown >= 10, timeout=30_000)
-    stats = w.pipeline.stats
+    stats = w.session.stats
     assert stats.frames_without_face < stats.frames_painted, "the demo face was never found"
     assert stats.recognizer_calls > 0 and stats.recognizer == "instant"
     qtbot.waitUntil(lambda: w.statusBar().currentMessage() == NO_CAMERA_MESSAGE, timeout=5000)

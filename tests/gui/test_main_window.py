@@ -12,8 +12,9 @@ from PySide6.QtCore import QThread, QThreadPool
 from PySide6.QtGui import QImage
 
 from cer_desktop.capture.base import SourceError
-from cer_desktop.gui.main_window import NO_CAMERA_MESSAGE, MainWindow
+from cer_desktop.gui.main_window import MainWindow
 from cer_desktop.gui.model_dialog import ModelChoice
+from cer_desktop.gui.source_picker import NO_CAMERA_MESSAGE
 from cer_desktop.settings import AppSettings, load_settings
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
 
@@ -83,7 +84,7 @@ def test_window_shows_painted_frames(make_window, qtbot):
         shown[y - 30 : y + bh + 60, x : x + bw].astype(int) - raw[y - 30 : y + bh + 60, x : x + bw]
     )
     assert (region > 40).mean() > 0.01, "no overlay painted around the face box"
-    assert w.pipeline is not None and w.pipeline.stats.frames_displayed >= 5
+    assert w.session.running and w.session.stats.frames_displayed >= 5
 
 
 def test_no_camera_starts_on_demo_and_says_so(make_window, qtbot):
@@ -111,7 +112,7 @@ def test_start_stop_and_threads_end(make_window, qtbot):
     assert pipeline_threads(), "a running pipeline should have its threads"
     # When stopped
     w.start_button.click()
-    assert w.pipeline is None and w.start_button.text() == "Start"
+    assert not w.session.running and w.start_button.text() == "Start"
     # the recognizer worker ends after its call by itself (Stop does not wait for it)
     qtbot.waitUntil(lambda: pipeline_threads() == [], timeout=5000)
     shown = w.view.shown
@@ -128,10 +129,10 @@ def test_stop_does_not_wait_for_a_slow_recognizer_call(make_window, qtbot):
     gated = GatedRecognizer(top="Happily Surprised", name="lvlm")
     w = make_window(recognizer=gated)
     qtbot.waitUntil(gated.started.is_set, timeout=5000)
-    stopped = w.pipeline
+    stopped = w.session._pipeline
     # When the user clicks Stop, then the window stops at once, the call still running
     w.start_button.click()
-    assert w.pipeline is None and w.start_button.text() == "Start"
+    assert not w.session.running and w.start_button.text() == "Start"
     assert stopped._worker.alive, "the recognizer call should still be in progress"
     # When the user starts again before the call ends, then Start first waits for it, so the
     # recognizer never serves two calls at once
@@ -140,7 +141,7 @@ def test_stop_does_not_wait_for_a_slow_recognizer_call(make_window, qtbot):
     gated.started.clear()
     w.start_button.click()
     assert not stopped._worker.alive, "the stopped pipeline's call should have ended first"
-    assert w.pipeline is not None and w.start_button.text() == "Stop"
+    assert w.session.running and w.start_button.text() == "Stop"
     qtbot.waitUntil(gated.started.is_set, timeout=5000)  # the new pipeline calls it
     gated.gated = False
     gated.release(10)
@@ -169,8 +170,9 @@ def test_controls_reach_the_pipeline_and_settings_persist(make_window, qtbot, co
     w.label_combo.setCurrentIndex(w.label_combo.findData("raf_basic"))
     w.smoothing_slider.setValue(80)
     w.aus_check.setChecked(True)
-    assert w.pipeline.label_set.name == "raf_basic"
-    assert w.pipeline._smoother.strength == pytest.approx(0.8)
+    assert w.session._pipeline.label_set.name == "raf_basic"
+    assert w.session._pipeline.smoothing == pytest.approx(0.8)
+    assert w.session._pipeline.show_aus is True
     w.close()
     # Then the settings file remembers them
     saved = load_settings()
@@ -195,7 +197,7 @@ def test_recognizer_error_falls_back_and_window_keeps_running(make_window, qtbot
     qtbot.waitUntil(lambda: "CUDA out of memory" in w.statusBar().currentMessage(), timeout=5000)
     shown = w.view.shown
     qtbot.waitUntil(lambda: w.view.shown > shown + 3, timeout=5000)
-    assert w.pipeline.stats.fallback_calls > 0, "the instant fallback should have answered"
+    assert w.session.stats.fallback_calls > 0, "the instant fallback should have answered"
 
 
 class SlowFactory:
@@ -222,7 +224,7 @@ def test_model_loads_in_background_and_is_remembered(make_window, qtbot, monkeyp
     w = make_window(recognizer_factory=factory)
     monkeypatch.setattr(ModelChoice, "spec", lambda self: self)  # no ModelSpec validation needed
     loader = w.load_model(ModelChoice("some/model", "", "nf4", 0.3))
-    assert loader is not None and w._progress is not None
+    assert loader is not None and w.models.progress is not None
     # The GUI keeps painting while the model loads
     shown = w.view.shown
     qtbot.waitUntil(lambda: w.view.shown > shown + 2, timeout=5000)
@@ -231,7 +233,7 @@ def test_model_loads_in_background_and_is_remembered(make_window, qtbot, monkeyp
     loader.join(5)
     assert w.settings.model_base == "some/model" and w.settings.model_quant == "nf4"
     assert load_settings().model_base == "some/model", "the model choice must be remembered"
-    qtbot.waitUntil(lambda: w.pipeline.stats.recognizer == "lvlm", timeout=5000)
+    qtbot.waitUntil(lambda: w.session.stats.recognizer == "lvlm", timeout=5000)
 
 
 def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monkeypatch):
@@ -241,7 +243,7 @@ def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monk
     monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
     loader = w.load_model(ModelChoice("some/model"))
     t0 = time.monotonic()
-    w.cancel_model_load()
+    w.models.cancel()
     assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
     factory.go.set()
     loader.join(5)
@@ -293,7 +295,8 @@ def test_camera_gone_stops_cleanly_with_a_message(make_window, qtbot):
     w = make_window(source_factory=factory)
     # Then the window says so, tidies up the pipeline and keeps running
     qtbot.waitUntil(lambda: "stopped delivering" in w.statusBar().currentMessage(), timeout=5000)
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=5000)
+    qtbot.waitUntil(lambda: not w.session.running, timeout=5000)
+    qtbot.waitUntil(lambda: w.start_button.text() == "Start", timeout=5000)
     assert w.start_button.text() == "Start"
     assert pipeline_threads() == []
     assert w.isVisible()
@@ -326,11 +329,11 @@ def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, 
     w = make_window(recognizer=FixedRecognizer(name="instant"))
     # When the user picks a local tiny Qwen2-VL folder
     w.load_model(ModelChoice(str(tiny_qwen), "", "none", 0.0))
-    qtbot.waitUntil(lambda: w._loader is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.models.loader is None, timeout=120_000)
     # Then the LVLM recognizer runs in the live worker and the choice is remembered
     assert "Model ready" in w.statusBar().currentMessage(), w.statusBar().currentMessage()
     qtbot.waitUntil(
-        lambda: w.pipeline.stats.recognizer_calls > 0 and w.pipeline.stats.recognizer == "lvlm",
+        lambda: w.session.stats.recognizer_calls > 0 and w.session.stats.recognizer == "lvlm",
         timeout=60_000,
     )
     assert load_settings().model_base == str(tiny_qwen)
@@ -341,7 +344,7 @@ def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_pa
     importlib.import_module("cer_desktop.recognition.factory")
     w = make_window(recognizer=FixedRecognizer(name="instant"))
     w.load_model(ModelChoice(str(tmp_path / "no-such-model")))
-    qtbot.waitUntil(lambda: w._loader is None, timeout=60_000)
+    qtbot.waitUntil(lambda: w.models.loader is None, timeout=60_000)
     boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
     assert boxes, "no error message shown"
     assert "no-such-model" in boxes[0].text()
@@ -401,7 +404,7 @@ def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
     # Then the pipeline restarts with an analyzer that crops at 112
     assert crops == [224, 112], crops
     qtbot.waitUntil(
-        lambda: w.pipeline is not None and w.pipeline.stats.recognizer == "lvlm", timeout=5000
+        lambda: w.session.running and w.session.stats.recognizer == "lvlm", timeout=5000
     )
 
 

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from cer_desktop.contracts import Severity, StatusEvent, StatusKind
+from cer_desktop.contracts import Prediction, Severity, StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
-from cer_desktop.pipeline.pipeline import NO_FACE, Pipeline
+from cer_desktop.pipeline.pipeline import NO_FACE, EndReason, Pipeline
 from cer_desktop.testing.fakes import (
     CollectingSink,
     DroppingSink,
@@ -69,7 +69,7 @@ def test_live_with_slow_recognizer_delivers_every_frame_to_sinks(frames):
         RAF_BASIC,
         sinks=[sink],
         on_display=on_display,
-        on_status=lambda e: done.set() if e.kind is StatusKind.SOURCE_ENDED else None,
+        on_end=lambda reason, event: done.set(),
         pace_files=False,
     )
     p.start()
@@ -114,8 +114,8 @@ def test_live_carries_predictions_over_and_marks_freshness(frames):
 
 
 def test_source_error_stops_the_loop_with_a_message(frames):
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
+    ended: list[EndReason] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames, fail_at=5),
@@ -123,7 +123,8 @@ def test_source_error_stops_the_loop_with_a_message(frames):
         FixedRecognizer(),
         RAF_BASIC,
         sinks=[sink],
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
+        on_end=lambda reason, event: ended.append(reason),
         pace_files=False,
     )
     p.start()
@@ -131,11 +132,12 @@ def test_source_error_stops_the_loop_with_a_message(frames):
     assert not p.running
     p.stop()
     assert sink.frame_ids == [0, 1, 2, 3, 4]
-    assert any("stopped delivering" in m for m in messages), messages
-    assert "Source error" in p.stats.last_error
-    # code decides on the kind, never on the text
-    assert p.stats.error is not None and p.stats.error.kind is StatusKind.SOURCE_ERROR
-    assert p.stats.error.severity is Severity.ERROR
+    # a file source that fails mid-way is a source error (a live one would be SOURCE_LOST)
+    (event,) = [m for m in messages if m.kind is StatusKind.SOURCE_ERROR]
+    assert "stopped delivering" in event.message and event.severity is Severity.ERROR
+    assert ended == [EndReason.SOURCE_ERROR], "on_end is called once, with the reason"
+    assert p.stats.end_reason is EndReason.SOURCE_ERROR
+    assert "stopped delivering" in p.stats.last_error
     assert no_pipeline_threads()
 
 
@@ -146,24 +148,23 @@ def test_unopenable_source_gives_a_message_offline():
 
             raise SourceError("camera 7 does not exist")
 
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
     p = Pipeline(
         Broken([]),
         FakeAnalyzer(),
         FixedRecognizer(),
         RAF_BASIC,
         offline=True,
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
     )
     stats = p.run()
     assert "camera 7 does not exist" in stats.last_error
-    assert messages and "camera 7" in messages[-1]
+    assert stats.end_reason is EndReason.SOURCE_ERROR
+    assert messages[-1].kind is StatusKind.SOURCE_ERROR and "camera 7" in messages[-1].message
 
 
 def test_recognizer_exception_gives_message_and_fallback(frames):
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames[:5]),
@@ -173,12 +174,12 @@ def test_recognizer_exception_gives_message_and_fallback(frames):
         offline=True,
         sinks=[sink],
         fallback=FixedRecognizer(top="Sadness", name="instant"),
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
     )
     stats = p.run()
-    assert any("CUDA out of memory" in m for m in messages), messages
-    assert {e.kind for e in events if e.is_error} == {StatusKind.RECOGNIZER_ERROR}
-    assert stats.error is not None and stats.error.payload["fallback"] is True
+    fallbacks = [m for m in messages if m.kind is StatusKind.RECOGNIZER_FALLBACK]
+    assert fallbacks and "CUDA out of memory" in fallbacks[0].message, messages
+    assert fallbacks[0].payload["error"] == "RecognizerError"
     assert stats.recognizer_errors == 5 and stats.fallback_calls == 5
     labels = {ann.faces[0].prediction.top_label for ann, _ in sink.items}
     assert labels == {"Sadness"}, "the fallback's predictions should be painted"
@@ -187,8 +188,7 @@ def test_recognizer_exception_gives_message_and_fallback(frames):
 
 def test_no_face_frames_get_a_message_and_grey_frames_work():
     grey = [np.full((480, 640), 80, np.uint8) for _ in range(4)]
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(grey),
@@ -197,14 +197,15 @@ def test_no_face_frames_get_a_message_and_grey_frames_work():
         RAF_BASIC,
         offline=True,
         sinks=[sink],
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
     )
     stats = p.run()
     assert sink.frame_ids == [0, 1, 2, 3]
     assert sink.items[1][0].message == NO_FACE and sink.items[1][0].faces == ()
     assert sink.items[0][1].shape == (480, 640, 3)
     assert stats.frames_without_face == 2
-    assert NO_FACE in messages
+    faces = [m.message for m in messages if m.kind is StatusKind.FACES]
+    assert faces == [NO_FACE, ""], "said when the face goes, cleared when it is back"
 
 
 def test_sink_drops_are_counted_and_label_set_can_change(frames):
@@ -233,8 +234,7 @@ def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
             raise OSError(28, "No space left on device")
 
     good = CollectingSink()
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
     p = Pipeline(
         ListSource(frames[:4]),
         FakeAnalyzer(),
@@ -242,12 +242,12 @@ def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
         RAF_BASIC,
         offline=True,
         sinks=[Broken(), good],
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
     )
     p.run()
     assert good.frame_ids == [0, 1, 2, 3]
-    assert any("No space left" in m for m in messages)
-    assert [e.kind for e in events if e.is_error] == [StatusKind.SINK_FAILED]
+    (failed,) = [m for m in messages if m.kind is StatusKind.SINK_FAILED]
+    assert "No space left" in failed.message and failed.payload["sink"] == "recorder"
     assert len(p.sinks) == 1
 
 
@@ -278,8 +278,7 @@ def test_more_faces_than_the_limit_is_said(frames):
     class Crowded(FakeAnalyzer):
         last_dropped_faces = 2
 
-    messages: list[str] = []
-    events: list[StatusEvent] = []
+    messages: list[StatusEvent] = []
     sink = CollectingSink()
     p = Pipeline(
         ListSource(frames[:3]),
@@ -288,10 +287,11 @@ def test_more_faces_than_the_limit_is_said(frames):
         RAF_BASIC,
         offline=True,
         sinks=[sink],
-        on_status=lambda e: (messages.append(e.message), events.append(e)),
+        on_status=messages.append,
     )
     p.run()
-    assert messages == ["2 more faces than the limit of 1: only the largest are analysed"], messages
+    faces = [m.message for m in messages if m.kind is StatusKind.FACES]
+    assert faces == ["2 more faces than the limit of 1: only the largest are analysed"], messages
     assert all("more faces" in a.message for a, _ in sink.items)
 
 
@@ -310,3 +310,81 @@ def test_offline_over_the_real_array_source_with_mixed_layouts(frames):
     assert rec.calls == 4 and stats.last_error == ""
     assert all(p.shape == (480, 640, 3) for _, p in sink.items)
     assert all(a.faces[0].fresh for a, _ in sink.items)
+
+
+class ConcurrentRecognizer:
+    """Serves several calls at once (as a remote server does); later frames answer sooner, so
+    results arrive out of frame order. Records the most calls it saw at the same time."""
+
+    max_concurrent_requests = 4
+    name = "remote"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+        self.most_active = 0
+        self.finished: list[int] = []
+
+    def predict(self, faces, label_set):
+        import time
+
+        with self._lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        frame_id = faces[0].frame_id
+        time.sleep(0.04 * (3 - frame_id % 4))  # frame 4k waits longest, 4k+3 not at all
+        with self._lock:
+            self.active -= 1
+            self.finished.append(frame_id)
+        n = len(label_set)
+        top = frame_id % n
+        probs = tuple(0.9 if i == top else 0.1 / (n - 1) for i in range(n))
+        return [
+            Prediction(f.track_id, f.frame_id, label_set, probs, recognizer=self.name)
+            for f in faces
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+def test_offline_runs_several_requests_in_flight_and_delivers_in_frame_order(frames):
+    # Given a recognizer that serves 4 calls at once and answers later frames first
+    rec = ConcurrentRecognizer()
+    sink = CollectingSink()
+    p = Pipeline(
+        ListSource(frames[:12]),
+        FakeAnalyzer(),
+        rec,
+        RAF_BASIC,
+        offline=True,
+        sinks=[sink],
+        smoothing=0.0,
+    )
+    # When the offline run allows 4 requests in flight
+    stats = p.run(max_in_flight=4)
+    # Then calls overlapped and finished out of order, yet the sink got every frame in order,
+    # each painted with the prediction computed on that very frame
+    assert rec.most_active > 1, "no two requests were ever in flight together"
+    assert rec.finished != sorted(rec.finished), "the fake should finish out of order"
+    assert sink.frame_ids == list(range(12))
+    for ann, _ in sink.items:
+        pred = ann.faces[0].prediction
+        assert pred is not None and ann.faces[0].fresh, f"frame {ann.frame.frame_id} not fresh"
+        assert pred.frame_id == ann.frame.frame_id
+    assert stats.recognizer_calls == 12 and stats.end_reason is EndReason.END_OF_SOURCE
+    assert no_pipeline_threads(), [t.name for t in threading.enumerate()]
+
+
+def test_offline_in_flight_is_capped_by_what_the_recognizer_serves(frames):
+    # Given a recognizer that does not say it serves concurrent calls (the protocol's default)
+    class Counting(ConcurrentRecognizer):
+        max_concurrent_requests = 1
+
+    rec = Counting()
+    sink = CollectingSink()
+    Pipeline(
+        ListSource(frames[:6]), FakeAnalyzer(), rec, RAF_BASIC, offline=True, sinks=[sink]
+    ).run(max_in_flight=8)
+    # Then it is called one request at a time
+    assert rec.most_active == 1 and sink.frame_ids == list(range(6))

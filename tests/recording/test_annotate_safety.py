@@ -100,12 +100,11 @@ def test_an_output_folder_inside_an_input_is_refused_without_raising(tmp_path, c
     assert r.status == "failed" and "inside" in r.message, r.message
 
 
-def test_a_failed_source_is_told_by_its_kind_not_its_words():
-    from cer_desktop.contracts import Severity, StatusKind, status
+def test_a_failed_source_is_told_by_its_end_reason_not_its_words():
+    from cer_desktop.pipeline.stats import EndReason, PipelineStats
     from cer_desktop.recording.annotate import source_failed
 
-    assert source_failed(status(StatusKind.SOURCE_ERROR, "the file ends early", Severity.ERROR))
-    assert not source_failed(
-        status(StatusKind.RECOGNIZER_ERROR, "Source error: a message that says so", Severity.ERROR)
-    )
-    assert not source_failed(None)
+    reworded = PipelineStats(end_reason=EndReason.SOURCE_ERROR, last_error="the file ends early")
+    assert source_failed(reworded)
+    worded = PipelineStats(end_reason=EndReason.END_OF_SOURCE, last_error="Source error: no")
+    assert not source_failed(worded)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cer_desktop.vision import landmarks as L
+from cer_desktop.vision import mesh as M
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +26,15 @@ def test_index_constants_match_mediapipes_own_connection_sets():
 
     c = mp.solutions.face_mesh_connections
     # Then our constants name exactly the same points
-    assert set(L.LEFT_EYE) == _points(c.FACEMESH_LEFT_EYE)
-    assert set(L.RIGHT_EYE) == _points(c.FACEMESH_RIGHT_EYE)
-    assert set(L.LEFT_EYEBROW) == _points(c.FACEMESH_LEFT_EYEBROW)
-    assert set(L.RIGHT_EYEBROW) == _points(c.FACEMESH_RIGHT_EYEBROW)
-    assert set(L.FACE_OVAL) == _points(c.FACEMESH_FACE_OVAL)
-    assert set(L.LIPS_OUTER) | set(L.LIPS_INNER) == _points(c.FACEMESH_LIPS)
-    assert set(L.LEFT_IRIS) == _points(c.FACEMESH_LEFT_IRIS)
-    assert set(L.RIGHT_IRIS) == _points(c.FACEMESH_RIGHT_IRIS)
-    assert {L.MOUTH_RIGHT, L.MOUTH_LEFT} <= set(L.LIPS_OUTER)
+    assert set(M.LEFT_EYE) == _points(c.FACEMESH_LEFT_EYE)
+    assert set(M.RIGHT_EYE) == _points(c.FACEMESH_RIGHT_EYE)
+    assert set(M.LEFT_EYEBROW) == _points(c.FACEMESH_LEFT_EYEBROW)
+    assert set(M.RIGHT_EYEBROW) == _points(c.FACEMESH_RIGHT_EYEBROW)
+    assert set(M.FACE_OVAL) == _points(c.FACEMESH_FACE_OVAL)
+    assert set(M.LIPS_OUTER) | set(M.LIPS_INNER) == _points(c.FACEMESH_LIPS)
+    assert set(M.LEFT_IRIS) == _points(c.FACEMESH_LEFT_IRIS)
+    assert set(M.RIGHT_IRIS) == _points(c.FACEMESH_RIGHT_IRIS)
+    assert {M.MOUTH_RIGHT, M.MOUTH_LEFT} <= set(M.LIPS_OUTER)
 
 
 def test_detect_returns_478_pixel_landmarks_on_the_astronaut(detector, astronaut):
@@ -50,11 +51,11 @@ def test_detect_returns_478_pixel_landmarks_on_the_astronaut(detector, astronaut
     right_eye, left_eye = L.eye_centers(lm)
     assert right_eye[0] < left_eye[0], "RIGHT_EYE must be the image-left eye of an unmirrored face"
     assert (
-        max(right_eye[1], left_eye[1]) < lm[L.NOSE_TIP, 1] < lm[L.UPPER_LIP_TOP, 1] < lm[L.CHIN, 1]
+        max(right_eye[1], left_eye[1]) < lm[M.NOSE_TIP, 1] < lm[M.UPPER_LIP_TOP, 1] < lm[M.CHIN, 1]
     )
-    assert lm[L.MOUTH_RIGHT, 0] < lm[L.MOUTH_LEFT, 0]
+    assert lm[M.MOUTH_RIGHT, 0] < lm[M.MOUTH_LEFT, 0]
     # And the iris centres lie inside their eye contours' extent
-    for iris, eye in ((L.RIGHT_IRIS_CENTER, L.RIGHT_EYE), (L.LEFT_IRIS_CENTER, L.LEFT_EYE)):
+    for iris, eye in ((M.RIGHT_IRIS_CENTER, M.RIGHT_EYE), (M.LEFT_IRIS_CENTER, M.LEFT_EYE)):
         xs = lm[list(eye), 0]
         assert xs.min() < lm[iris, 0] < xs.max()
 

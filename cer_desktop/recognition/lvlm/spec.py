@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cer_desktop.contracts import RecognizerError
+from cer_desktop.vocab import (
+    DTYPES,
+    QUANTS,
+    VocabularyError,
+    device_name,
+    dtype_name,
+    quant_name,
+)
 
-QUANTS = ("none", "nf4", "int8")
-DTYPES = ("auto", "bf16", "fp16", "fp32")
+__all__ = ["DTYPES", "MODES", "QUANTS", "ModelSpec", "SpecError"]
+
 MODES = ("score", "generate")
-_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32"}
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class SpecError(RecognizerError):
@@ -23,8 +28,8 @@ class ModelSpec:
     """A base model (hub id or folder), an optional LoRA adapter, and how to run them.
 
     `quant`: "none" (weights in `dtype`), "nf4" (4-bit NormalFloat with double quantisation,
-    computing in `dtype`) or "int8". `dtype` "auto" = bf16 on CUDA, fp16 on MPS, and on the
-    CPU bf16 where it is native (AVX512-BF16/AMX), else fp32. `mode`: "score" (closed-set label likelihoods, the default) or "generate" (free
+    computing in `dtype`) or "int8". `dtype` "auto": see `cer_desktop.vocab.DTYPES` (bf16 on
+    CUDA, fp16 on MPS, on the CPU bf16 where it is native, else fp32). `mode`: "score" (closed-set label likelihoods, the default) or "generate" (free
     generation, parsed to a label). `threshold`: below this top probability a face is shown as
     "uncertain". `local_files_only`: never download (the app's default; `cer models pull`
     downloads).
@@ -46,17 +51,12 @@ class ModelSpec:
             raise SpecError("a model spec needs a base model (hub id or folder)")
         if self.adapter is not None and not str(self.adapter).strip():
             object.__setattr__(self, "adapter", None)
-        quant = (self.quant or "none").lower()
-        quant = {"4bit": "nf4", "8bit": "int8", "bnb4": "nf4"}.get(quant, quant)
-        if quant not in QUANTS:
-            raise SpecError(f"quantisation {self.quant!r} unknown; choose {', '.join(QUANTS)}")
-        object.__setattr__(self, "quant", quant)
-        dtype = _DTYPE_ALIASES.get((self.dtype or "auto").lower(), (self.dtype or "auto").lower())
-        if dtype not in DTYPES:
-            raise SpecError(f"dtype {self.dtype!r} unknown; choose {', '.join(DTYPES)}")
-        object.__setattr__(self, "dtype", dtype)
-        if not _DEVICE_RE.match(self.device or ""):
-            raise SpecError(f"device {self.device!r} unknown; choose auto, cpu, cuda, cuda:N, mps")
+        try:
+            object.__setattr__(self, "quant", quant_name(self.quant))
+            object.__setattr__(self, "dtype", dtype_name(self.dtype))
+            object.__setattr__(self, "device", device_name(self.device))
+        except VocabularyError as exc:
+            raise SpecError(str(exc)) from exc
         if self.mode not in MODES:
             raise SpecError(f"mode {self.mode!r} unknown; choose {', '.join(MODES)}")
         if not 0.0 <= float(self.threshold) <= 1.0:

@@ -9,11 +9,14 @@ from pathlib import Path
 from cer_desktop.bench import lvlm
 
 
-def test_quick_bench_reports_every_figure_and_cleans_up() -> None:
+def test_quick_bench_reports_every_figure_and_cleans_up(tmp_path, monkeypatch) -> None:
+    # a temp folder of its own: another bench running on the machine must not count
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     parser = argparse.ArgumentParser()
     lvlm.add_arguments(parser)
     args = parser.parse_args(["--quick", "--teach-steps", "3", "--repeats", "1"])
     before = set(Path(tempfile.gettempdir()).glob("cer_bench_lvlm_*"))
+    assert tempfile.gettempdir() == str(tmp_path)
     result = lvlm.run(args)
     for key in (
         "score_vs_generate_speedup",

@@ -1,0 +1,89 @@
+"""What a session is built from by default: frame sources, the face analyzer, the instant
+recognizer, the cameras found. Injectable, so tests run sessions on fakes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from cer_desktop.capture.base import FrameSource
+from cer_desktop.contracts import Recognizer
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[str], FrameSource]
+AnalyzerFactory = Callable[[int, int], Any]  # (max_faces, crop_size) -> FaceAnalyzer
+
+
+def default_source_factory(spec: str) -> FrameSource:
+    """`open_source(spec)` from the capture package (640x480, 30 fps)."""
+    from cer_desktop.capture.sources import open_source
+
+    return open_source(spec, width=640, height=480, fps=30.0)
+
+
+def default_analyzer_factory(max_faces: int, crop_size: int = 224) -> Any:
+    from cer_desktop.vision.analyzer import FaceAnalyzer
+
+    return FaceAnalyzer(max_faces=max_faces, crop_size=crop_size)
+
+
+def instant_recognizer(threshold: float = 0.0) -> Recognizer:
+    """The always-available recognizer (no weights)."""
+    from cer_desktop.recognition.instant import InstantRecognizer
+
+    return InstantRecognizer(threshold=threshold)
+
+
+def list_camera_specs() -> list[tuple[str, str]]:
+    """(title, spec) for each camera found; empty when there is none (or capture is missing)."""
+    try:
+        from cer_desktop.capture.sources import list_cameras
+
+        cams = list_cameras()
+    except Exception as exc:  # no capture backend: the demo still works
+        log.warning("listing cameras failed: %s", exc)
+        return []
+    out = []
+    for cam in cams:
+        index = getattr(cam, "index", None)
+        name = getattr(cam, "name", "")
+        spec = getattr(cam, "spec", None) or f"camera:{index}"
+        out.append((f"Camera {index}" + (f": {name}" if name else ""), str(spec)))
+    return out
+
+
+class AnalyzerCache:
+    """Keeps one face analyzer across runs; rebuilds it only when the face limit or the crop
+    size changes (MediaPipe's graphs take a while to build), else resets its tracking."""
+
+    def __init__(self, factory: AnalyzerFactory) -> None:
+        self._factory = factory
+        self.analyzer: Any = None
+
+    @property
+    def crop_size(self) -> int | None:
+        return getattr(self.analyzer, "crop_size", None)
+
+    def get(self, max_faces: int, crop_size: int) -> Any:
+        """The analyzer for these settings (may raise what the factory raises)."""
+        a = self.analyzer
+        if (
+            a is None
+            or getattr(a, "max_faces", None) != max_faces
+            or getattr(a, "crop_size", None) != crop_size
+        ):
+            self.close()
+            self.analyzer = self._factory(max_faces, crop_size)
+        else:
+            a.reset()
+        return self.analyzer
+
+    def close(self) -> None:
+        a, self.analyzer = self.analyzer, None
+        if a is not None:
+            try:
+                a.close()
+            except Exception:
+                log.exception("closing the analyzer failed")

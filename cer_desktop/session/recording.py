@@ -1,0 +1,158 @@
+"""Recording a live session: a `SessionRecorder` sink with the session's metadata, its
+start, stop and failure as session events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cer_desktop.contracts import Severity, StatusKind, status
+from cer_desktop.session.events import RecordingFailed, RecordingStarted, RecordingStopped
+
+if TYPE_CHECKING:
+    from cer_desktop.session.live import LiveSession
+
+log = logging.getLogger(__name__)
+
+
+class SessionRecording:
+    """The recording part of a `LiveSession` (`session.recording`). Thread-safe.
+
+    The recorder's policy is DROP_WHEN_FULL live (recorder.py): capture and the view never
+    wait for the disk; drops are counted (`frames_dropped`) and shown.
+    """
+
+    def __init__(self, session: LiveSession) -> None:
+        self._session = session
+        self._lock = threading.RLock()
+        self._recorder: Any = None
+        self._folder: Path | None = None
+        self._t0 = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self._recorder is not None
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder if self._recorder is not None else None
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._t0 if self._recorder is not None else 0.0
+
+    @property
+    def frames_dropped(self) -> int:
+        rec = self._recorder
+        return int(getattr(rec, "frames_dropped", 0) or 0) if rec is not None else 0
+
+    def start(
+        self, root: str | Path, *, record_raw: bool = False, extra: dict[str, Any] | None = None
+    ) -> Path | None:
+        """Record the running session into a new folder under `root`; the folder, or None
+        (with a `RecordingFailed` event) when it cannot start. `extra` goes to the manifest
+        (the model settings chosen); what really runs is added from the recognizer."""
+        s = self._session
+        with self._lock:
+            if self._recorder is not None:
+                return self._folder
+            pipeline = s.pipeline_for_recording()
+            if pipeline is None:
+                self._failed(None, "Nothing to record: the session is not running")
+                return None
+            try:
+                from cer_desktop.recording.manifest import recognizer_fields
+                from cer_desktop.recording.recorder import SessionRecorder, new_session_folder
+            except ImportError as exc:
+                self._failed(None, f"Recording is not available: {exc}")
+                return None
+            folder = new_session_folder(root)
+            manifest = {
+                "source": s.source_spec,
+                "label_set": pipeline.label_set.name,
+                "smoothing": s.smoothing,
+                **(extra or {}),
+                # what actually runs (a model that failed to load leaves the instant tier)
+                **recognizer_fields(pipeline.recognizer, pipeline.label_set),
+            }
+            rec: Any = None
+            try:
+                rec = SessionRecorder(
+                    folder,
+                    record_raw=record_raw,
+                    fps=s.source_fps,
+                    manifest_extra=manifest,
+                    on_error=lambda event: self._on_writer_error(rec, event.message),
+                )
+            except Exception as exc:
+                self._failed(folder, f"Cannot record to {folder}: {exc}")
+                return None
+            self._recorder, self._folder, self._t0 = rec, folder, time.monotonic()
+            pipeline.add_sink(rec)
+            event = status(
+                StatusKind.RECORDING_STARTED, f"Recording to {folder}", folder=str(folder)
+            )
+            s.emit(RecordingStarted(folder, event))
+            return folder
+
+    def stop(self, *, error: str = "") -> RecordingStopped | None:
+        """Finish the recording (None when none was running)."""
+        s = self._session
+        with self._lock:
+            rec, self._recorder = self._recorder, None
+            if rec is None:
+                return None
+            folder = self._folder or Path(rec.folder)
+            pipeline = s.pipeline_for_recording()
+            if pipeline is not None:
+                pipeline.remove_sink(rec)
+            try:
+                rec.close()
+            except Exception as exc:
+                self._failed(folder, f"Finishing the recording failed: {exc}")
+                return None
+            if error:
+                self._failed(folder, f"Recording stopped: {error}")
+                return None
+            written = int(getattr(rec, "frames_written", 0) or 0)
+            dropped = int(getattr(rec, "frames_dropped", 0) or 0)
+            message = f"Recorded {written} frames to {folder}" + (
+                f" ({dropped} dropped)" if dropped else ""
+            )
+            event = status(
+                StatusKind.RECORDING_STOPPED,
+                message,
+                Severity.WARNING if dropped else Severity.INFO,
+                folder=str(folder),
+                frames_written=written,
+                frames_dropped=dropped,
+            )
+            stopped = RecordingStopped(folder, written, dropped, event)
+            s.emit(stopped)
+            return stopped
+
+    def add_marker(self, note: str = "") -> bool:
+        """A marker with an optional note in the recording's events; False when none runs."""
+        rec = self._recorder
+        if rec is None:
+            return False
+        rec.add_marker(note)
+        return True
+
+    def _on_writer_error(self, rec: Any, message: str) -> None:
+        # On the recorder's writer thread: closing it there would join itself.
+        def stop_failed() -> None:
+            with self._lock:
+                if self._recorder is rec and rec is not None:
+                    self.stop(error=str(message))
+
+        self._session.defer(stop_failed)
+
+    def _failed(self, folder: Path | None, message: str) -> None:
+        log.warning("%s", message)
+        payload = {"folder": str(folder)} if folder is not None else {}
+        event = status(StatusKind.RECORDING_FAILED, message, Severity.ERROR, **payload)
+        self._session.emit(RecordingFailed(folder, message, event))

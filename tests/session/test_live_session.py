@@ -1,0 +1,206 @@
+"""LiveSession without Qt: typed events, how runs end, fallbacks, recording, recognizers."""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import threading
+
+import pytest
+
+from cer_desktop.capture.base import SourceError
+from cer_desktop.contracts import Severity, StatusKind
+from cer_desktop.labels import RAF_BASIC
+from cer_desktop.session import events as ev
+from cer_desktop.session.live import LiveSession
+from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
+
+FRAMES = synthetic_frames(12)
+
+
+class Events:
+    """A subscriber that queues events, and waits for one of a type."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[object] = queue.Queue()
+        self.seen: list[object] = []
+
+    def __call__(self, event: object) -> None:
+        self.q.put(event)
+
+    def wait_for(self, kind: type, timeout: float = 5.0, where=lambda e: True):
+        while True:
+            event = self.q.get(timeout=timeout)
+            self.seen.append(event)
+            if isinstance(event, kind) and where(event):
+                return event
+
+
+def session_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("cer-") and t.is_alive()]
+
+
+@pytest.fixture
+def make_session():
+    made: list[LiveSession] = []
+
+    def make(source_factory, **kw) -> tuple[LiveSession, Events]:
+        kw.setdefault("recognizer", FixedRecognizer(top="Happiness", name="fixed"))
+        kw.setdefault("analyzer_factory", lambda n, crop: FakeAnalyzer())
+        s = LiveSession(RAF_BASIC, source_factory=source_factory, **kw)
+        events = Events()
+        s.subscribe(events)
+        made.append(s)
+        return s, events
+
+    yield make
+    for s in made:
+        s.shutdown()
+    assert session_threads() == [], f"threads left running: {session_threads()}"
+
+
+def test_a_file_that_ends_ends_the_session_with_its_reason(make_session):
+    # Given a session on a short file-like source
+    s, events = make_session(lambda spec: ListSource(FRAMES, fps=200.0, description=spec))
+    # When it starts
+    assert s.start("clip.mp4")
+    started = events.wait_for(ev.SessionStarted)
+    assert started.source == "clip.mp4" and started.recognizer == "fixed"
+    # Then its end arrives as an event (no polling), with the reason, and the session stopped
+    ended = events.wait_for(ev.SessionEnded)
+    assert ended.reason is ev.EndReason.END_OF_SOURCE
+    assert ended.frames_captured == len(FRAMES) and not ended.fell_back_to_demo
+    assert ended.status.kind is StatusKind.SOURCE_ENDED
+    assert not s.running and s.stats is None
+
+
+def test_stop_ends_with_reason_stopped(make_session):
+    s, events = make_session(lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True))
+    s.start("camera:0")
+    events.wait_for(ev.SessionStarted)
+    s.stop()
+    ended = events.wait_for(ev.SessionEnded)
+    assert ended.reason is ev.EndReason.STOPPED and not s.running
+
+
+def test_a_camera_that_never_delivers_is_replaced_by_the_demo(make_session):
+    # Given a camera whose opening fails inside the capture thread
+    class DeadCamera(ListSource):
+        def _open(self):
+            raise SourceError("camera 3 could not be opened")
+
+    specs: list[str] = []
+
+    def factory(spec):
+        specs.append(spec)
+        if spec == "camera:3":
+            return DeadCamera([], description=spec)
+        return ListSource(FRAMES, fps=30.0, live=True, loop=True, description=spec)
+
+    s, events = make_session(factory)
+    s.start("camera:3")
+    # Then the session ends with a source error, says it falls back, and runs the demo
+    ended = events.wait_for(ev.SessionEnded)
+    assert ended.reason is ev.EndReason.SOURCE_ERROR and ended.fell_back_to_demo
+    assert ended.status.severity is Severity.ERROR
+    restarted = events.wait_for(ev.SessionStarted)
+    assert restarted.source == "demo" and specs == ["camera:3", "demo"]
+    said = events.wait_for(
+        ev.StatusReported, where=lambda e: e.status.payload.get("instead") == "demo"
+    )
+    assert "camera:3" in said.status.message and "could not be opened" in said.status.message
+    assert s.running and s.source_spec == "demo"
+
+
+def test_a_source_that_cannot_be_made_falls_back_at_once(make_session):
+    def factory(spec):
+        if spec != "demo":
+            raise SourceError(f"{spec}: no such file")
+        return ListSource(FRAMES, fps=30.0, live=True, loop=True, description=spec)
+
+    s, events = make_session(factory)
+    assert s.start("missing.mp4"), "the demo should have started instead"
+    error = events.wait_for(ev.StatusReported)
+    assert error.status.kind is StatusKind.SOURCE_ERROR and "no such file" in error.status.message
+    assert s.source_spec == "demo"
+
+
+def test_a_lost_live_source_is_reported_as_lost(make_session):
+    s, events = make_session(
+        lambda spec: ListSource(FRAMES, fps=60.0, live=True, loop=True, fail_at=5)
+    )
+    s.start("camera:0")
+    ended = events.wait_for(ev.SessionEnded)
+    assert ended.status.kind is StatusKind.SOURCE_LOST and not ended.fell_back_to_demo
+
+
+def test_recording_is_started_and_stopped_with_events(make_session, tmp_path):
+    importlib.import_module("cer_desktop.recording.recorder")
+    s, events = make_session(lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True))
+    s.start("demo")
+    folder = s.recording.start(tmp_path, extra={"model": "instant"})
+    assert folder is not None and s.recording.active
+    assert events.wait_for(ev.RecordingStarted).folder == folder
+    threading.Event().wait(0.3)
+    stopped = s.recording.stop()
+    assert stopped is not None and stopped.frames_written > 0
+    assert events.wait_for(ev.RecordingStopped).folder == folder
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["recognizer"] == "fixed" and manifest["source"] == "demo"
+
+
+def test_a_recording_that_cannot_start_is_an_event_and_the_view_goes_on(make_session, tmp_path):
+    importlib.import_module("cer_desktop.recording.recorder")
+    s, events = make_session(lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True))
+    s.start("demo")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert s.recording.start(blocker) is None
+    failed = events.wait_for(ev.RecordingFailed)
+    assert failed.status.kind is StatusKind.RECORDING_FAILED and failed.error
+    assert s.running and not s.recording.active
+
+
+def test_a_model_with_another_crop_size_restarts_with_a_matching_analyzer(make_session):
+    crops: list[int] = []
+
+    class Sized(FakeAnalyzer):
+        def __init__(self, crop):
+            super().__init__()
+            self.crop_size, self.max_faces = crop, 4
+
+    def analyzers(n, crop):
+        crops.append(crop)
+        return Sized(crop)
+
+    class Model112(FixedRecognizer):
+        crop_size = 112
+
+    first = FixedRecognizer(name="first")
+    s, events = make_session(
+        lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True),
+        analyzer_factory=analyzers,
+        recognizer=first,
+    )
+    s.start("demo")
+    s.set_recognizer(Model112(name="lvlm"), "m112")
+    changed = events.wait_for(ev.RecognizerChanged)
+    assert changed.name == "lvlm" and changed.description == "m112"
+    assert crops == [224, 112] and s.running
+    assert first.closed, "the replaced recognizer is closed once no call uses it"
+
+
+def test_a_failing_model_is_answered_by_the_instant_fallback(make_session):
+    from cer_desktop.testing.fakes import FailingRecognizer
+
+    s, events = make_session(
+        lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True),
+        recognizer=FailingRecognizer("CUDA out of memory", name="lvlm"),
+    )
+    s.start("demo")
+    said = events.wait_for(
+        ev.StatusReported, where=lambda e: e.status.kind is StatusKind.RECOGNIZER_FALLBACK
+    )
+    assert said.status.payload["recognizer"] == "lvlm"

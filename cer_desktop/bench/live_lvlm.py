@@ -7,13 +7,13 @@ random weights and loaded through the app's own `create_recognizer`, so the live
 the real LVLM's compute. Its answers are meaningless; its cost is what is measured.
 
 On a small CPU the recognizer's torch threads compete with capture, MediaPipe and the
-recorder: `--threads` sets torch's intra-op threads (default: all cores but one).
+recorder: `--threads` sets torch's intra-op threads (default, as in the window: all cores but
+one, `recognition/live_threads.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -43,22 +43,14 @@ def add_lvlm_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def live_threads(requested: int = 0) -> int:
-    """The torch threads a live recognizer gets: `requested`, else all cores but one."""
-    return requested if requested > 0 else max(1, (os.cpu_count() or 1) - 1)
-
-
 def make_lvlm(
     args: argparse.Namespace,
 ) -> tuple[Any, dict[str, Any], tempfile.TemporaryDirectory[str] | None]:
     """(recognizer, facts for the report, temp folder to clean up or None)."""
-    import torch
-
     from cer_desktop.recognition.factory import create_recognizer
+    from cer_desktop.recognition.live_threads import limit_for_live_view
     from cer_desktop.recognition.lvlm.spec import ModelSpec
 
-    threads = live_threads(args.threads)
-    torch.set_num_threads(threads)
     tmp = None
     if args.model:
         folder = Path(args.model)
@@ -70,6 +62,7 @@ def make_lvlm(
         folder = build_tiny_qwen2vl(Path(tmp.name) / "model", **SMALL_SHAPE)
         built = True
     recognizer = create_recognizer(ModelSpec(base=str(folder), device="cpu"))
+    threads = limit_for_live_view(args.threads)  # as the window does (session/models.py)
     facts = {
         "lvlm_model": "qwen2vl-shaped random weights (built)" if built else str(folder),
         "lvlm_torch_threads": threads,

@@ -21,8 +21,12 @@ def model_spec(base: str, adapter: str = "", quant: str = "none", threshold: flo
 def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> Any:
     """Build the recognizer for `spec` (blocking: call it off the GUI thread)."""
     from cer_desktop.recognition.factory import create_recognizer
+    from cer_desktop.recognition.live_threads import limit_for_live_view
 
-    return create_recognizer(spec, progress=progress, cancel=cancel)
+    recognizer = create_recognizer(spec, progress=progress, cancel=cancel)
+    if spec is not None:
+        limit_for_live_view()  # leave the live view a core (capture, MediaPipe, recorder)
+    return recognizer
 
 
 def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:

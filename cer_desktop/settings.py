@@ -49,9 +49,15 @@ class AppSettings:
     model_adapter: str = ""  # adapter folder or hub id; empty = none
     model_quant: str = "none"  # none | nf4 | int8
     threshold: float = 0.0  # under this top probability a face shows "uncertain"
+    # remote server (OpenAI-compatible, e.g. vLLM); empty = local. The API key is never
+    # stored here: it comes from CER_API_KEY only.
+    remote_url: str = ""
+    remote_model: str = ""
     record_folder: str = field(default_factory=_default_record_folder)
     record_raw: bool = False
     recent_files: list[str] = field(default_factory=list)
+    window_geometry: str = ""  # Qt's saveGeometry(), base64; empty = the default size
+    window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
 
     def validated(self) -> AppSettings:
         """A copy with out-of-range values replaced by the defaults (with a warning)."""

@@ -52,3 +52,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which forbids skips: {reason}"
+
+
+@pytest.fixture(scope="session")
+def qwen2_tokenizer():
+    """Qwen2-VL's tokenizer on the real Qwen2 vocabulary (scripts/fetch-qwen2-vocab.sh).
+
+    Skipped with the reason when the vocabulary cannot be had here (a failure under CI=true,
+    which fetches it first: see `pytest_runtest_makereport`).
+    """
+    from cer_desktop.testing.qwen2_vocab import VocabUnavailable, qwen2vl_tokenizer
+
+    try:
+        return qwen2vl_tokenizer()
+    except VocabUnavailable as exc:
+        pytest.skip(str(exc))

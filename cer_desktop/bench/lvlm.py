@@ -1,16 +1,21 @@
-"""`cer bench lvlm`: closed-set scoring vs free generation, batching, and 4-bit memory.
+"""`cer bench lvlm`: closed-set scoring vs free generation, CPU speed modes, 4-bit memory.
 
-A Qwen2-VL of realistic shape (Qwen2-VL's vocabulary of 151936 tokens, 1024-wide decoder
-layers, a real vision tower, 224x224 faces = 64 visual tokens) is built locally with random
-weights, taught for a few steps (its output layer) to answer with RAF-DB compound labels followed by the
-end-of-answer token (so generation stops by itself), merged, and measured:
+A Qwen2-VL of realistic shape (Qwen2-VL's real tokenizer from `scripts/fetch-qwen2-vocab.sh`
+and its 151,936-row embedding; `--tokenizer trained` uses one trained on the label texts, where
+every compound label is 2 tokens; a real vision tower; 224x224 faces = 64 visual tokens) is
+built locally with random weights; its output layer is taught for a few steps to answer face i
+with RAF-DB compound label i followed by the end-of-answer token (11 faces, one per label, so
+generation stops by itself after every label length), and measured:
 
 - `score_vs_generate_speedup`: greedy generation (max_new_tokens = longest label + 1, stopping
-  at the end-of-answer token, then parsing) time / closed-set scoring time, one face, same
-  model and inputs;
+  at the end-of-answer token, then parsing) time / closed-set scoring time, one face per call,
+  medians over all 11 faces, same model and inputs (`label_tokens`, `label_tokens_max`);
 - `batch4_vs_4x_single_ratio`: one scoring call with 4 faces / four calls with one face;
 - `nf4_model_bytes`, `bf16_model_bytes`: the whole model in memory (`get_memory_footprint`);
-- `score_ms_median`: one face, 11 labels.
+- `score_ms_median`: one face, 11 labels, as the app loads the model;
+- on the CPU: `cpu_bf16_peak_gflops` (best large bf16 matrix product), each speed mode's ms and
+  `max_abs_prob_diff_vs_fp32` (`modes`; cold calls, one face each), the fastest within 0.03
+  (`fastest_mode`, `score_ms_median_fastest`), and where a call's time goes (`profile`).
 """
 
 from __future__ import annotations
@@ -21,25 +26,30 @@ import importlib.metadata
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from cer_desktop.bench.cpu_peak import cpu_bf16_peak_gflops
+from cer_desktop.bench.lvlm_modes import BENCH_MODES, measure_modes
+from cer_desktop.bench.lvlm_profile import profile_score
+from cer_desktop.bench.lvlm_teach import faces as make_faces
+from cer_desktop.bench.lvlm_teach import teach
 from cer_desktop.labels import RAF_COMPOUND
-from cer_desktop.recognition.lvlm.encoding import (
-    ImageLimits,
-    encode_prompts,
-    encode_training_batch,
-    label_token_ids,
-)
+from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
 from cer_desktop.recognition.lvlm.generation import generate_answers
 from cer_desktop.recognition.lvlm.loading import load_base
 from cer_desktop.recognition.lvlm.prompts import prompt_for
 from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, to_model
 from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
+from cer_desktop.testing.qwen2_vocab import QWEN2VL_VOCAB_SIZE
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
+
+TOKENIZERS = ("qwen2", "trained")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,63 +78,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "it overrides --hidden, --intermediate, --layers, --heads, --kv-heads, --vision-* and "
         "--vocab)",
     )
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        choices=TOKENIZERS,
+        help="'qwen2': Qwen2-VL's real tokenizer (labels of 2-7 tokens; needs "
+        "scripts/fetch-qwen2-vocab.sh; the default) or 'trained': one trained on the label "
+        "texts (every compound label 2 tokens; the default with --quick)",
+    )
+    p.add_argument(
+        "--modes",
+        default=",".join(BENCH_MODES),
+        help="CPU speed modes to time against the fp32 reference, comma-separated "
+        f"({', '.join(BENCH_MODES)}; '' for none); auto and bf16-packed are also profiled",
+    )
     p.add_argument("--folder", default=None, help="keep the built models here (default: temp)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")
-
-
-def _faces(n: int) -> list[np.ndarray]:
-    """n different 224x224 crops of scikit-image's astronaut photo around her face."""
-    import cv2
-    from skimage import data
-
-    img = np.ascontiguousarray(data.astronaut())
-    out = []
-    for i in range(n):
-        x, y, s = 150 + 6 * i, 30 + 4 * i, 200 - 4 * i
-        crop = img[y : y + s, x : x + s]
-        out.append(cv2.resize(crop, (224, 224), interpolation=cv2.INTER_AREA))
-    return out
-
-
-def _teach(model: Any, processor: Any, faces: list[np.ndarray], steps: int, log: dict) -> Any:
-    """Teach the output layer to answer face i with compound label i, then the end token.
-
-    Only the output layer learns (a linear read-out of the decoder's final states), so the
-    decoder runs once per (face, answer) and the steps are cheap; the answers' formats, and
-    generation stopping at the end-of-answer token, are what the benchmark needs.
-    """
-    import torch.nn.functional as F
-
-    prompt = prompt_for(RAF_COMPOUND)
-    answers = [RAF_COMPOUND.labels[i % len(RAF_COMPOUND)] for i in range(len(faces))]
-    batch = encode_training_batch(processor, faces, answers, RAF_COMPOUND, prompt, ImageLimits())
-    inputs = to_model(batch, model)
-    labels = inputs.pop("labels")
-    with torch.no_grad():
-        hidden = model.model(**inputs).last_hidden_state
-    # the state at position t predicts token t + 1
-    rows, cols = (labels[:, 1:] != -100).nonzero(as_tuple=True)
-    states = hidden[rows, cols].detach()
-    targets = labels[rows, cols + 1]
-    head = model.get_output_embeddings()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    head.weight.requires_grad_(True)
-    opt = torch.optim.Adam([head.weight], lr=5e-3)
-    losses: list[float] = []
-    for _ in range(steps):
-        loss = F.cross_entropy(head(states).float(), targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        losses.append(float(loss.detach()))
-        if loss.item() < 0.05:
-            break
-    head.weight.requires_grad_(False)
-    log["teach_steps_run"] = len(losses)
-    log["teach_loss_first"] = round(losses[0], 3) if losses else None
-    log["teach_loss_last"] = round(losses[-1], 3) if losses else None
-    return model.eval()
 
 
 # Qwen2-VL-2B-Instruct's dimensions (its config.json), except that the output layer is untied
@@ -150,7 +119,7 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     for key, value in SHAPES[getattr(args, "shape", "small")].items():
         setattr(args, key, value)
-    sizes = dict(
+    sizes: dict[str, Any] = dict(
         hidden_size=args.hidden,
         intermediate_size=args.intermediate,
         num_hidden_layers=args.layers,
@@ -170,6 +139,10 @@ def run(args: argparse.Namespace) -> dict:
             hidden_size=128, intermediate_size=256, num_hidden_layers=2, vision_embed_dim=64
         )
         sizes.update(vision_depth=1, vision_num_heads=2, vocab_size=4096)
+    args.tokenizer = getattr(args, "tokenizer", None) or ("trained" if args.quick else "qwen2")
+    if args.tokenizer == "qwen2":
+        sizes["tokenizer"] = _real_tokenizer()
+        sizes["vocab_size"] = max(sizes["vocab_size"], QWEN2VL_VOCAB_SIZE)
     if args.folder:
         return _measure(args, sizes, Path(args.folder))
     # the built models take ~1.7 GB: never leave them behind
@@ -177,18 +150,34 @@ def run(args: argparse.Namespace) -> dict:
         return _measure(args, sizes, Path(tmp))
 
 
+def _real_tokenizer() -> Any:
+    """Qwen2-VL's tokenizer on the real vocabulary; a clear message when it cannot be had."""
+    from cer_desktop.testing.qwen2_vocab import VocabUnavailable, qwen2vl_tokenizer
+
+    try:
+        return qwen2vl_tokenizer()
+    except VocabUnavailable as exc:
+        raise SystemExit(f"error: --tokenizer qwen2: {exc}; or use --tokenizer trained") from exc
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples), 1)
+
+
 def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dict:
     result: dict[str, Any] = {"model": "qwen2vl-shaped", "shape": getattr(args, "shape", "small")}
-    result.update(sizes)
+    result.update({k: v for k, v in sizes.items() if k != "tokenizer"}, tokenizer=args.tokenizer)
     t0 = time.perf_counter()
     base = build_tiny_qwen2vl(root / "base", **sizes)
     gc.collect()
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
     result["params"] = sum(p.numel() for p in model.parameters())
-    faces = _faces(4)
+    # one face per label, each taught to answer with its own: generation is timed over every
+    # label length, not one face whose label happens to be short or long
+    faces = make_faces(len(RAF_COMPOUND))
 
     t1 = time.perf_counter()
-    model = _teach(model, processor, faces, args.teach_steps, result)
+    model = teach(model, processor, faces, args.teach_steps, result)
     result["teach_s"] = round(time.perf_counter() - t1, 1)
     taught = root / "taught"
     model.save_pretrained(taught)
@@ -202,6 +191,27 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
         m, _ = load_base(ModelSpec(base=str(taught), quant=quant, dtype="bf16", device="cpu"))
         result[key] = int(m.get_memory_footprint())
         del m
+        gc.collect()
+
+    # CPU: this CPU's bf16 ceiling, then each speed mode against the fp32 reference
+    on_cpu = getattr(args, "device", "cpu") == "cpu"
+    modes = [m for m in (getattr(args, "modes", "") or "").split(",") if m]
+    if on_cpu:
+        result["cpu_bf16_peak_gflops"] = cpu_bf16_peak_gflops()
+    if on_cpu and modes:
+        unknown = [m for m in modes if m not in BENCH_MODES]
+        if unknown:
+            raise SystemExit(f"error: unknown --modes {unknown}; choose from {list(BENCH_MODES)}")
+        result.update(
+            measure_modes(
+                taught,
+                faces,
+                modes,
+                prompt_for(RAF_COMPOUND),
+                args.repeats,
+                profile=lambda s: profile_score(s, faces[0], RAF_COMPOUND, args.repeats),
+            )
+        )
         gc.collect()
 
     # the measured model is loaded as the app loads it: quantisation, dtype, device
@@ -219,7 +229,10 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     seqs = label_token_ids(processor, RAF_COMPOUND, prompt)
     prefix = encode_prompts(processor, faces[:1], RAF_COMPOUND, prompt, limits)
     result["prefix_tokens"] = int(prefix["input_ids"].shape[1])
-    result["label_tokens_max"] = max(len(s) for s in seqs)  # incl. the end-of-answer token
+    # per label: answer tokens incl. the end-of-answer token
+    result["label_tokens"] = {lab: len(s) for lab, s in zip(RAF_COMPOUND.labels, seqs, strict=True)}
+    result["label_tokens_max"] = max(len(s) for s in seqs)
+    result["trie_prefixes"] = len(scorer.trie(RAF_COMPOUND).prefixes)
     result["max_new_tokens"] = max(len(s) for s in seqs) + 1
 
     # warm-up, and what the taught model answers
@@ -227,7 +240,8 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     answers = generate_answers(model, processor, faces, RAF_COMPOUND, prompt, limits)
     result["generated"] = [a.text for a in answers]
     result["generated_parsed"] = sum(a.label_index is not None for a in answers)
-    # forward passes per answer: generation = prefill + one per further token; scoring = 2
+    result["generated_as_taught"] = sum(a.label_index == i for i, a in enumerate(answers))
+    # forward passes per answer: generation = prefill + one per further token; scoring = 1 or 2
     result["generate_forward_passes"] = round(float(np.mean([a.tokens for a in answers])), 2)
     result["score_forward_passes"] = 1 if scorer.path.startswith("single-pass") else 2
     result["scoring_path"] = scorer.path  # what ran: "single-pass + prompt cache", "two-pass"...
@@ -238,7 +252,6 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
 
     body = model.model
     inputs = to_model(prefix, model)
-
     on_cuda = str(model.device).startswith("cuda")
 
     def prefix_pass() -> None:
@@ -253,43 +266,47 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     two = ClosedSetScorer(model, processor, prompt, limits)
     two.single_pass = False  # prefix pass, then all labels against its cache
     two.score(faces[:1], RAF_COMPOUND)
-    measures = {
-        "score": lambda: scorer.score(faces[:1], RAF_COMPOUND),
-        "generate": lambda: generate_answers(
-            model, processor, faces[:1], RAF_COMPOUND, prompt, limits
-        ),
-        "prefix": prefix_pass,
-        "score_plain": lambda: plain.score(faces[:1], RAF_COMPOUND),
-        "score_two_pass": lambda: two.score(faces[:1], RAF_COMPOUND),
-        "batch4": lambda: scorer.score(faces, RAF_COMPOUND),
-        "single_x4": lambda: [scorer.score([f], RAF_COMPOUND) for f in faces],
+    four = faces[:4]
+    measures: dict[str, list[Callable[[], object]]] = {
+        # one call per face, over every face: these two are the headline figures
+        "score": [partial(scorer.score, [f], RAF_COMPOUND) for f in faces],
+        "generate": [
+            partial(generate_answers, model, processor, [f], RAF_COMPOUND, prompt, limits)
+            for f in faces
+        ],
+        "prefix": [prefix_pass],
+        "score_plain": [lambda: plain.score(faces[:1], RAF_COMPOUND)],
+        "score_two_pass": [lambda: two.score(faces[:1], RAF_COMPOUND)],
+        "batch4": [lambda: scorer.score(four, RAF_COMPOUND)],
+        "single_x4": [lambda: [scorer.score([f], RAF_COMPOUND) for f in four]],
     }
     # round-robin, so that load from other processes on a shared machine hits all alike
     times: dict[str, list[float]] = {k: [] for k in measures}
     for _ in range(args.repeats):
-        for key, fn in measures.items():
-            t = time.perf_counter()
-            fn()
-            times[key].append((time.perf_counter() - t) * 1000.0)
+        for key, fns in measures.items():
+            for fn in fns:
+                t = time.perf_counter()
+                fn()
+                times[key].append((time.perf_counter() - t) * 1000.0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    score_ms, gen_ms, prefix_ms = med["score"], med["generate"], med["prefix"]
-    score_plain_ms, batch4_ms, single4_ms = med["score_plain"], med["batch4"], med["single_x4"]
+    score_ms, gen_ms = med["score"], med["generate"]
     result.update(
         score_ms_median=round(score_ms, 1),
         generate_ms_median=round(gen_ms, 1),
-        prefix_pass_ms_median=round(prefix_ms, 1),
-        score_without_prompt_cache_ms_median=round(score_plain_ms, 1),
+        generate_ms_max=round(max(times["generate"]), 1),
+        prefix_pass_ms_median=round(med["prefix"], 1),
+        score_without_prompt_cache_ms_median=round(med["score_plain"], 1),
         score_two_pass_ms_median=round(med["score_two_pass"], 1),
-        score_vs_generate_speedup_without_prompt_cache=round(gen_ms / score_plain_ms, 2),
-        batch4_ms_median=round(batch4_ms, 1),
-        single_x4_ms_median=round(single4_ms, 1),
+        score_vs_generate_speedup_without_prompt_cache=round(gen_ms / med["score_plain"], 2),
+        batch4_ms_median=round(med["batch4"], 1),
+        single_x4_ms_median=round(med["single_x4"], 1),
         score_vs_generate_speedup=round(gen_ms / score_ms, 2),
-        batch4_vs_4x_single_ratio=round(batch4_ms / single4_ms, 3),
+        batch4_vs_4x_single_ratio=round(med["batch4"] / med["single_x4"], 3),
         torch_threads=torch.get_num_threads(),
         model_bytes=int(model.get_memory_footprint()),
-        total_s=round(time.perf_counter() - t0, 1),
     )
     if on_cuda:
         result["gpu"] = torch.cuda.get_device_name(model.device)
         result["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated(model.device))
+    result["total_s"] = round(time.perf_counter() - t0, 1)
     return result

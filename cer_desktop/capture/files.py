@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError
 from cer_desktop.capture.convert import to_rgb
+from cer_desktop.contracts import Frame
 from cer_desktop.vocab import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderSource", "VideoFileSource"]
@@ -203,6 +205,13 @@ class ImageFolderSource(FrameSource):
                 f"no images in {self.description} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         self._index = 0
+
+    def _make_frame(self, image: np.ndarray, t_capture: float | None = None) -> Frame:
+        """Frames name the image file they were read from (`Frame.path`)."""
+        frame = super()._make_frame(image, t_capture)
+        if self.current_path is None:
+            return frame
+        return dataclasses.replace(frame, path=str(self.current_path))
 
     def _read(self) -> np.ndarray | None:
         while True:

@@ -10,6 +10,8 @@ Every frame is processed: the pipeline runs offline (the recognizer answers ever
 recorder blocks instead of dropping). Times in the CSV and the video are the input's own:
 frame n of a video is at n / fps; images are independent stills 1 s apart, unless `--fps`
 says they are a frame sequence (then faces are tracked and baselines learned, as in a video).
+Stills need no flag: they are padded before detection and the instant tier reads them in its
+still mode (no personal baseline; the manifest says `recognizer_mode: still`).
 
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
@@ -151,7 +153,7 @@ def annotate_one(
     from tqdm import tqdm
 
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import run_offline
+    from cer_desktop.session.offline import concurrency_of, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
@@ -202,8 +204,17 @@ def annotate_one(
             if stop is not None:
                 stop.attach(source)  # a signal ends the input like the end of its file
             try:
+                # Independent stills are never smoothed together: the tracker may give faces
+                # of consecutive photos one track id, and an average over them is no one's
+                # label.
                 stats = run_offline(
-                    source, analyzer, recognizer, label_set, sinks=[recorder, counter]
+                    source,
+                    analyzer,
+                    recognizer,
+                    label_set,
+                    sinks=[recorder, counter],
+                    smoothing=0.5 if source.sequence else 0.0,
+                    max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
                 )
             finally:
                 if stop is not None:
@@ -291,6 +302,7 @@ def annotate(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     stop: StopRequest | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
@@ -308,6 +320,10 @@ def annotate(
     if inputs:
         out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
+    if shard is not None:
+        from cer_desktop.recording.shards import select_shard
+
+        items = select_shard(items, [i.name for i in items], *shard)
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
     if model_spec is not None:
@@ -319,6 +335,9 @@ def annotate(
         label_set = label_set or getattr(shared, "label_set", None)
     label_set = label_set or get_label_set(DEFAULT_LABEL_SET)
     extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
+    remote_manifest = getattr(shared, "manifest", None)  # a remote recognizer's server, mode
+    if callable(remote_manifest):
+        extra["remote"] = remote_manifest()
     try:
         from tqdm import tqdm
 

@@ -17,6 +17,8 @@ from cer_desktop.vocab import QUANTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cer_desktop.recording.shards import add_remote_arguments
+
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
     p.add_argument(
@@ -38,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
+    add_remote_arguments(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -51,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    spec = None
+    from cer_desktop.recording.shards import remote_options
+
+    try:
+        spec, shard = remote_options(args)
+    except (ValueError, RecognizerError) as exc:
+        print(f"cer annotate: {exc}", file=sys.stderr)
+        return 2
     if args.model:
         try:
             from cer_desktop.recognition.lvlm.spec import ModelSpec
@@ -76,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
                 echo=lambda s: print(s, file=sys.stderr),
                 stop=stop,
+                shard=shard,
             )
     except RecognizerError as exc:
         print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)

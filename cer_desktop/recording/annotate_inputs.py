@@ -122,7 +122,11 @@ class RetimedSource(FrameSource):
         self._n += 1
         frame = super()._make_frame(image, t_capture=self._t0 + self.t_current)
         # Wall time on the same clock: the run's start plus the input's own time.
-        return dataclasses.replace(frame, wall_time=self._wall0 + timedelta(seconds=self.t_current))
+        return dataclasses.replace(
+            frame,
+            wall_time=self._wall0 + timedelta(seconds=self.t_current),
+            path=self.paths[-1] if self.paths else "",
+        )
 
     def _close(self) -> None:
         self.inner.close()

@@ -1,6 +1,6 @@
 """A recording session: the pipeline's sink that writes video, CSV, events and manifest.
 
-Policy (DESIGN.md, sinks.DeliveryPolicy): live, `submit()` never waits; painted frames go
+Policy (docs/architecture.md, sinks.DeliveryPolicy): live, `submit()` never waits; painted frames go
 through a bounded queue to one writer thread, and a full queue drops the frame, counts it and
 records why (the target is zero). Offline (`block=True`), `submit()` waits for room, so every
 frame is written. The writer flushes and fsyncs the CSV and the videos at least every

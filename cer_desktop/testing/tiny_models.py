@@ -1,10 +1,10 @@
 """Tiny real vision-language models built from configs, for tests and benchmarks (no downloads).
 
-Each builder trains a small byte-level BPE tokenizer in code with `tokenizers` (over the shipped
-prompts and every label spelling), adds the model family's real special tokens and chat
-template, builds the model from its config with random weights and saves model, tokenizer and
-processor with `save_pretrained`, so `load_base(ModelSpec(base=str(folder)))` loads it exactly as
-it would load a downloaded model.
+Each builder takes a small byte-level BPE tokenizer trained in code (`tiny_tokenizers`: the
+model family's real special tokens and chat template) or, for Qwen2-VL, the real vocabulary
+(`qwen2_vocab`), builds the model from its config with random weights and saves model,
+tokenizer and processor with `save_pretrained`, so `load_base(ModelSpec(base=str(folder)))`
+loads it exactly as it would load a downloaded model.
 """
 
 from __future__ import annotations
@@ -15,86 +15,25 @@ from typing import Any
 
 import torch
 
-# Qwen2-VL's own chat template (system prompt added when missing; images as
-# <|vision_start|><|image_pad|><|vision_end|>; every turn ends with <|im_end|>).
-QWEN2VL_CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
-    "You are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+from cer_desktop.testing.tiny_tokenizers import (
+    LLAVA_CHAT_TEMPLATE,
+    LLAVA_SPECIAL,
+    QWEN2VL_CHAT_TEMPLATE,
+    QWEN2VL_SPECIAL,
+    _qwen_tokenizer,
+    _token_ids,
+    train_tokenizer,
 )
-QWEN2VL_SPECIAL = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
+
+__all__ = [
+    "QWEN2VL_CHAT_TEMPLATE",
+    "QWEN2VL_SPECIAL",
+    "build_tiny_llava",
+    "build_tiny_qwen2_5vl",
+    "build_tiny_qwen2vl",
+    "save_random_lora",
+    "train_tokenizer",
 ]
-
-# A LLaVA-1.5-style template ("USER: <image>\n... ASSISTANT: answer</s>"); the answer ends
-# with the end-of-sequence token, as llava-hf's fine-tuning recipes do.
-LLAVA_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}USER: "
-    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
-    "{% endif %}{% endfor %}"
-    "{% for content in message['content'] %}{% if content['type'] == 'text' %}"
-    "{{ content['text'] }}{% endif %}{% endfor %} "
-    "{% elif message['role'] == 'assistant' %}ASSISTANT: "
-    "{% for content in message['content'] %}{% if content['type'] == 'text' %}"
-    "{{ content['text'] }}{% endif %}{% endfor %}</s>"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-)
-LLAVA_SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
-
-
-def _corpus(extra_texts: Iterable[str]) -> list[str]:
-    from cer_desktop.recognition.lvlm.prompts import corpus_texts
-
-    base = corpus_texts()
-    chat = ["You are a helpful assistant.", "USER:", "ASSISTANT:", "user", "assistant", "system"]
-    labels_spaced = [" " + t for t in base if len(t) < 40]  # labels after a space (LLaVA)
-    return [*base, *chat, *labels_spaced, *extra_texts] * 2
-
-
-def train_tokenizer(special_tokens: list[str], vocab_size: int, extra_texts: Iterable[str] = ()):
-    """A byte-level BPE tokenizer trained on the prompts and labels (any text still encodes)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=special_tokens,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_corpus(extra_texts), trainer=trainer)
-    return tok
-
-
-def _token_ids(tokenizer: Any, tokens: list[str]) -> dict[str, int]:
-    """The id of each of `tokens`, each one token of the tokenizer's vocabulary."""
-    ids = {}
-    for token in tokens:
-        i = tokenizer.convert_tokens_to_ids(token)
-        if not isinstance(i, int):
-            raise ValueError(f"{token!r} is not one token of the tokenizer (got {i!r})")
-        ids[token] = i
-    return ids
 
 
 def _reinit(model: torch.nn.Module, std: float | None) -> None:
@@ -109,22 +48,6 @@ def _reinit(model: torch.nn.Module, std: float | None) -> None:
         for p in model.parameters():
             if p.ndim >= 2:
                 p.normal_(0.0, std)
-
-
-def _qwen_tokenizer(tokenizer_vocab: int, extra_texts: Iterable[str] = ()) -> Any:
-    """A tokenizer trained here that carries Qwen2-VL's special tokens and chat template."""
-    from transformers import PreTrainedTokenizerFast
-
-    raw = train_tokenizer(QWEN2VL_SPECIAL, tokenizer_vocab, extra_texts)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        additional_special_tokens=QWEN2VL_SPECIAL[1:],
-    )
-    tokenizer.chat_template = QWEN2VL_CHAT_TEMPLATE
-    return tokenizer
 
 
 def _mrope_section(head_dim: int) -> list[int]:
@@ -147,7 +70,7 @@ def _save_qwen(
         image_processor=Qwen2VLImageProcessor(size=limits),
         tokenizer=tokenizer,
         video_processor=Qwen2VLVideoProcessor(),
-        chat_template=QWEN2VL_CHAT_TEMPLATE,
+        chat_template=getattr(tokenizer, "chat_template", None) or QWEN2VL_CHAT_TEMPLATE,
     )
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
@@ -174,6 +97,7 @@ def build_tiny_qwen2vl(
     init_std: float | None = None,
     tie_word_embeddings: bool = False,
     vision_mlp_ratio: float = 2,
+    tokenizer: Any = None,
 ) -> Path:
     """Build and save a Qwen2-VL of the given sizes with random weights; returns the folder.
 
@@ -182,12 +106,16 @@ def build_tiny_qwen2vl(
     `vocab_size` (model) may exceed the trained tokenizer's vocabulary to give the embedding and
     output layers a realistic shape (Qwen2-VL's is 151936). The image processor's pixel limits
     default to one 224x224 face = 64 visual tokens.
+
+    `tokenizer` (e.g. `qwen2_vocab.qwen2vl_tokenizer()`, Qwen2-VL's real vocabulary) replaces
+    the tokenizer trained here; it must carry Qwen2-VL's special tokens and chat template.
     """
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _qwen_tokenizer(tokenizer_vocab, extra_texts)
+    if tokenizer is None:
+        tokenizer = _qwen_tokenizer(tokenizer_vocab, extra_texts)
     ids = _token_ids(tokenizer, QWEN2VL_SPECIAL)
     n_vocab = max(vocab_size or 0, len(tokenizer))
     section = _mrope_section(hidden_size // num_attention_heads)

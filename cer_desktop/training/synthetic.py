@@ -1,7 +1,7 @@
 """Procedurally drawn expression faces, written in the RAF-DB and C-EXPR-DB layouts.
 
 Each class is a combination of facial features (brows, eyes, mouth, nose wrinkle) after the
-prototypical action units in DESIGN.md (e.g. happily surprised = raised brows + wide eyes +
+prototypical action units in docs/architecture.md (e.g. happily surprised = raised brows + wide eyes +
 open smile); a compound shares its features with the basic classes it mixes, which is what
 stage 1 can pass on to stage 2. Everything else (skin and background colour, face position,
 size, aspect, rotation, line width, feature intensity, noise) is random within every class,

@@ -27,5 +27,20 @@ def test_quick_bench_reports_every_figure_and_cleans_up(tmp_path, monkeypatch) -
     ):
         assert result[key] > 0, f"{key} missing or not positive: {result.get(key)}"
     assert result["nf4_model_bytes"] < result["bf16_model_bytes"]
+    # the figures the LVLM-on-a-laptop issue asks for, with the tokenizer they were made with
+    assert result["tokenizer"] == "trained", "--quick keeps the tokenizer trained on the labels"
+    assert result["label_tokens_max"] == max(result["label_tokens"].values())
+    assert len(result["label_tokens"]) == 11 and len(result["generated"]) == 11
+    assert result["cpu_bf16_peak_gflops"] > 0
+    assert set(result["modes"]) == {"auto", "bf16-packed", "int8-dynamic"}
+    for mode in result["modes"].values():
+        assert mode["score_ms_median"] > 0 and 0 <= mode["max_abs_prob_diff_vs_fp32"] <= 1
+    if result["fastest_mode"] is not None:
+        fastest = result["modes"][result["fastest_mode"]]
+        assert result["score_ms_median_fastest"] == fastest["score_ms_median"]
+        assert result["max_abs_prob_diff_vs_fp32"] <= 0.03
+    for mode in ("auto", "bf16-packed"):
+        assert {"vision", "decoder", "output"} <= set(result["profile"][mode]), mode
+    assert result["generate_ms_median"] > 0
     after = set(Path(tempfile.gettempdir()).glob("cer_bench_lvlm_*"))
     assert after == before, f"models left behind: {sorted(after - before)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cer_desktop.labels import RAF_COMPOUND, get_label_set
+from cer_desktop.labels import BUILTIN, RAF_COMPOUND, get_label_set
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, label_token_ids
 from cer_desktop.recognition.lvlm.generation import (
     generate_answers,
@@ -55,6 +55,31 @@ def test_qwen2_5_vl_scores_equal_the_reference(qwen25_loaded, faces):
         f"the fast path should serve it, ran {scorer.path}"
     )
     np.testing.assert_allclose(batched, reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("label_set", list(BUILTIN.values()), ids=lambda s: s.name)
+def test_scores_equal_the_reference_on_qwen2s_real_vocabulary(
+    label_set, qwen_real_vocab_loaded, faces
+):
+    # given Qwen2's real vocabulary, where labels are 1-7 tokens (+ <|im_end|>) with deep shared prefixes
+    # ("Happily Surprised" and "Happily Disgusted" share H, app, ily)
+    model, processor = qwen_real_vocab_loaded
+    seqs = label_token_ids(processor, label_set, prompt_for(label_set))
+    one = ClosedSetScorer(model, processor, None, ImageLimits())
+    two = ClosedSetScorer(model, processor, None, ImageLimits())
+    two.single_pass = False
+    # when two faces are scored in one pass, in two passes, and one label at a time
+    single = one.log_likelihoods(faces[:2], label_set)
+    double = two.log_likelihoods(faces[:2], label_set)
+    reference = reference_log_likelihoods(model, processor, faces[:2], label_set)
+    # then all three agree
+    assert one.path == "single-pass + prompt cache", one.path
+    assert two.path == "two-pass + prompt cache", two.path
+    assert np.ptp(reference) > 1.0, "the reference must discriminate labels, or the test is vacuous"
+    np.testing.assert_allclose(single, reference, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(double, reference, atol=1e-4, rtol=0)
+    if label_set.name.startswith(("raf_compound", "c_expr")):
+        assert max(len(s) for s in seqs) >= 6, "compound labels are long in Qwen2's vocabulary"
 
 
 def test_label_set_with_neutral_matches_the_reference(qwen_loaded, faces):

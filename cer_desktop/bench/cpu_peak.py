@@ -1,0 +1,36 @@
+"""What this CPU can multiply at best: the ceiling a model's latency is compared with.
+
+`cpu_bf16_peak_gflops` times large square bf16 matrix products on torch's threads (oneDNN uses
+AMX or AVX512-BF16 where the CPU has them) and keeps the best; `matmul_gflops` times one shape,
+to see how far the small products of a one-face forward pass fall below that ceiling.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+
+def matmul_gflops(
+    m: int, k: int, n: int, dtype: Any = torch.bfloat16, repeats: int = 3, warmup: int = 1
+) -> float:
+    """Best GFLOP/s of `(m x k) @ (k x n)` over `repeats` timed products after `warmup`."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(m, k, generator=gen).to(dtype)
+    b = torch.randn(k, n, generator=gen).to(dtype)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            a @ b
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+    return 2.0 * m * k * n / best / 1e9
+
+
+def cpu_bf16_peak_gflops(sizes: tuple[int, ...] = (2048, 4096), repeats: int = 3) -> float:
+    """The best bf16 GFLOP/s of square products of `sizes` (a few seconds on 2 cores)."""
+    return round(max(matmul_gflops(s, s, s, torch.bfloat16, repeats) for s in sizes), 1)

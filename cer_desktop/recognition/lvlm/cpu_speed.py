@@ -1,0 +1,96 @@
+"""CPU speed modes for the LVLM tier, and whether each keeps the model's numerics.
+
+- `none`: the model as loaded (on CPUs with native bf16 that is bf16, `dtype auto`).
+- `packed` (kernels: same dtype, same products; only the summation order inside a product can
+  differ): every bf16 linear layer's weight is reordered once into oneDNN's blocked layout
+  (`torch.ops.mkldnn._reorder_linear_weight`, what inductor's weight freezing does) and
+  multiplied with `torch.ops.mkldnn._linear_pointwise` (AMX/AVX512-BF16). A plain `F.linear`
+  reorders the weight on every call, which costs most for the few rows of one face.
+- `int8-dynamic` (opt-in: it changes the numbers): every linear layer's weights in int8 (one
+  scale per output channel) with per-call activation scales
+  (`torch.ao.quantization.quantize_dynamic`, VNNI/AMX int8 kernels). The model must be loaded
+  in fp32; the embedding and the vision tower's patch convolution stay fp32. It stays opt-in
+  until checked on real weights (on random built models it moved probabilities by up to 0.13).
+
+Measured by `cer bench lvlm` (modes), not assumed: see BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cer_desktop.contracts import RecognizerError
+from cer_desktop.recognition.lvlm.loading import unwrap
+
+CPU_SPEED_MODES = ("none", "packed", "int8-dynamic")
+# modes that compute the same products in the loaded dtype (rounding aside)
+KEEPS_NUMERICS = frozenset({"none", "packed"})
+PACK_ROWS_HINT = 64  # rows one call multiplies (a face's image tokens); any count works
+
+
+class SpeedModeError(RecognizerError):
+    """A speed mode that cannot apply to this model (wrong dtype or device, unknown name)."""
+
+
+def _packed_linear(linear: Any) -> Any:
+    """A drop-in for a bf16 `nn.Linear` with its weight in oneDNN's blocked layout."""
+    import torch
+
+    class PackedLinear(torch.nn.Module):
+        def __init__(self, w: Any, bias: Any, in_features: int, out_features: int) -> None:
+            super().__init__()
+            self.in_features, self.out_features = in_features, out_features
+            # a plain attribute: the opaque oneDNN tensor is no parameter (not saved, not
+            # counted, never trained)
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(w, PACK_ROWS_HINT)
+            self.bias = bias
+
+        def forward(self, x: Any) -> Any:
+            return torch.ops.mkldnn._linear_pointwise(
+                x.contiguous(), self.packed, self.bias, "none", [], ""
+            )
+
+    bias = None if linear.bias is None else linear.bias.detach()
+    return PackedLinear(linear.weight.detach(), bias, linear.in_features, linear.out_features)
+
+
+def _pack_linears(core: Any) -> int:
+    import torch
+
+    targets = [
+        (parent, name, child)
+        for parent in core.modules()
+        for name, child in parent.named_children()
+        if type(child) is torch.nn.Linear and child.weight.dtype == torch.bfloat16
+    ]
+    for parent, name, child in targets:
+        setattr(parent, name, _packed_linear(child))
+    return len(targets)
+
+
+def apply_cpu_speed_mode(model: Any, mode: str) -> Any:
+    """`model` changed in place for `mode` (see the module's docstring); returns it."""
+    import torch
+
+    if mode not in CPU_SPEED_MODES:
+        raise SpeedModeError(f"speed mode {mode!r} unknown; choose {', '.join(CPU_SPEED_MODES)}")
+    if mode == "none":
+        return model
+    core = unwrap(model)
+    params = list(core.parameters())
+    if any(p.device.type != "cpu" for p in params):
+        raise SpeedModeError(f"{mode} runs on the CPU only; the model is not on the CPU")
+    if mode == "packed":
+        if not torch.backends.mkldnn.is_available():
+            raise SpeedModeError("packed needs torch built with oneDNN (mkldnn)")
+        if _pack_linears(core) == 0:
+            raise SpeedModeError("packed needs the model loaded in bf16 (--dtype bf16)")
+        return model
+    if any(p.dtype.is_floating_point and p.dtype != torch.float32 for p in params):
+        raise SpeedModeError(f"{mode} needs the model loaded in fp32 (--dtype fp32)")
+    # per output channel: one scale per row keeps rows of very different norms exact enough
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    torch.ao.quantization.quantize_dynamic(
+        core, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True
+    )
+    return model

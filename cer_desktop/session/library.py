@@ -1,0 +1,79 @@
+"""Past sessions in a record folder, as the sessions browser lists them: date, duration,
+label set, status; their report; recovering an interrupted one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One session folder, read from its manifest."""
+
+    folder: Path
+    started_at: str  # ISO 8601 UTC, "" when unknown
+    duration_s: float | None
+    label_set: str
+    status: str  # "complete", "recording", "failed", "recovered", or "unreadable"
+    frames: int
+    recognizer: str
+    interrupted: bool  # a crash left it unfinished: recover it
+    has_video: bool
+
+
+def list_sessions(root: str | Path) -> list[SessionInfo]:
+    """Every session folder directly under `root`, newest first (unreadable ones included,
+    status "unreadable", so the user sees them)."""
+    from cer_desktop.recording.manifest import ManifestError, read_manifest
+    from cer_desktop.recording.recover import is_unfinished
+
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    found = []
+    for folder in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True):
+        try:
+            m = read_manifest(folder)
+        except ManifestError:
+            if not (folder / "frames.csv").exists():
+                continue  # not a session
+            m = {"status": "unreadable"}
+        sets = m.get("label_sets") or ([m["label_set"]] if m.get("label_set") else [])
+        duration = m.get("duration_s")
+        found.append(
+            SessionInfo(
+                folder=folder,
+                started_at=str(m.get("started_at") or ""),
+                duration_s=float(duration) if isinstance(duration, int | float) else None,
+                label_set=", ".join(str(s) for s in sets),
+                status=str(m.get("status") or "unknown"),
+                frames=int(m.get("frames_written") or 0),
+                recognizer=str(m.get("recognizer") or ""),
+                interrupted=_unfinished(is_unfinished, folder),
+                has_video=(folder / "annotated.mp4").exists(),
+            )
+        )
+    return sorted(found, key=lambda s: s.started_at, reverse=True)
+
+
+def _unfinished(probe: object, folder: Path) -> bool:
+    try:
+        return bool(probe(folder))  # type: ignore[operator]
+    except Exception:
+        return False
+
+
+def make_session_report(folder: str | Path) -> Path:
+    """Write the session's report (`cer report`) and return its timeline image."""
+    from cer_desktop.recording.report import make_report
+
+    return Path(make_report(folder).png)
+
+
+def recover(folder: str | Path) -> str:
+    """Repair an interrupted session; a sentence saying what was kept."""
+    from cer_desktop.recording.recover import recover_session
+
+    report = recover_session(folder)
+    return f"Recovered {report.frames_kept} frames of {Path(folder).name}"

@@ -108,6 +108,8 @@ def _kill_one(
         if proc.stdout is not None:
             proc.stdout.close()
     out: dict[str, Any] = {"phase": phase, "killed": alive, "returncode": proc.returncode}
+    if not alive:  # it never waits to be killed by itself: it died
+        out["crash"] = f"recording child {i} died by itself (exit {proc.returncode})"
     out["submitted"] = read_progress(progress)
     if not (folder / "manifest.json").exists():
         out["before_session"] = True

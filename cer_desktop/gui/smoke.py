@@ -151,23 +151,18 @@ def _wait(app: Any, done: Any, timeout: float, window: Any, what: str) -> None:
 
 def check_session(folder: Path, frames: int) -> dict[str, Any]:
     """Check a recorded session folder; returns figures, raises `SmokeFailure` with a reason."""
-    from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
-    from cer_desktop.recording.video import count_frames
+    from cer_desktop.session.library import read_session
 
-    manifest = read_manifest(folder)
+    manifest, rows, decoded = read_session(folder)
     if manifest.get("status") != "complete":
         raise SmokeFailure(f"manifest status is {manifest.get('status')!r}, not 'complete'")
     written = int(manifest.get("frames_written") or 0)
     if written < frames:
         raise SmokeFailure(f"the recorder wrote {written} frames, expected at least {frames}")
-    video = folder / "annotated.mp4"
-    decoded = count_frames(video) if video.exists() else 0
     if decoded != written:
         raise SmokeFailure(
             f"annotated.mp4 decodes to {decoded} frames, the manifest says {written}"
         )
-    rows = list(read_rows(folder))
     if int(manifest.get("csv_rows") or 0) != len(rows):
         raise SmokeFailure(
             f"frames.csv has {len(rows)} rows, the manifest says {manifest['csv_rows']}"

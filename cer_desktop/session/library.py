@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,20 @@ def _unfinished(probe: object, folder: Path) -> bool:
         return bool(probe(folder))  # type: ignore[operator]
     except Exception:
         return False
+
+
+def read_session(folder: str | Path) -> tuple[dict[str, Any], list[dict[str, str]], int]:
+    """A session folder as written: its manifest, its CSV rows, and how many frames its
+    annotated video decodes to (0 without a video). Raises `ManifestError` without a
+    manifest."""
+    from cer_desktop.recording.csvlog import read_rows
+    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.video import count_frames
+
+    base = Path(folder)
+    manifest = read_manifest(base)
+    video = base / "annotated.mp4"
+    return manifest, list(read_rows(base)), count_frames(video) if video.exists() else 0
 
 
 def make_session_report(folder: str | Path) -> Path:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from cer_desktop.gui import main_window, smoke
+from cer_desktop.gui import smoke
+from cer_desktop.session import live as session_live
 from cer_desktop.testing.fakes import FakeAnalyzer
 
 pytestmark = pytest.mark.core
@@ -37,7 +38,7 @@ def test_smoke_records_the_demo_through_the_window_and_checks_it(qapp, capsys, t
 def test_smoke_fails_when_no_face_is_found(qapp, capsys, monkeypatch):
     # Given a face analysis that finds nothing (as MediaPipe does without its model files)
     monkeypatch.setattr(
-        main_window, "default_analyzer_factory", lambda n, crop: FakeAnalyzer(boxes=())
+        session_live, "default_analyzer_factory", lambda n, crop: FakeAnalyzer(boxes=())
     )
     code = smoke.run_smoke(frames=10)
     result = _last_json(capsys)

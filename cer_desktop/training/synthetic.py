@@ -372,21 +372,15 @@ def write_synthetic(
     """The full synthetic set: basic/ and compound/ (RAF-DB layout, "filled" style) and
     cexpr/ (C-EXPR-DB layout, "sketch" style, for zero-shot tests). Counts are per class."""
     out = Path(out)
-    return {
-        "basic": write_rafdb(
-            out / "basic", RAF_BASIC, n_train=n_train, n_test=n_test, size=size, seed=seed
-        ),
-        "compound": write_rafdb(
-            out / "compound", RAF_COMPOUND, n_train=n_train, n_test=n_test, size=size, seed=seed + 1
-        ),
-        "cexpr": write_cexpr(
-            out / "cexpr",
-            n_videos_per_class=n_zero_shot_videos,
-            frames_per_video=frames_per_video,
-            size=size,
-            seed=seed + 2,
-        ),
+    found = {
+        name: write_rafdb(out / name, ls, n_train=n_train, n_test=n_test, size=size, seed=seed + i)
+        for i, (name, ls) in enumerate((("basic", RAF_BASIC), ("compound", RAF_COMPOUND)))
     }
+    found["cexpr"] = write_cexpr(
+        out / "cexpr", n_videos_per_class=n_zero_shot_videos, frames_per_video=frames_per_video,
+        size=size, seed=seed + 2,
+    )  # fmt: skip
+    return found
 
 
 def contact_sheet(

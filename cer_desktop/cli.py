@@ -13,15 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from cer_desktop import __version__
+from cer_desktop.extras import MissingExtraError, extra_for_module
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 COMMAND_MODULES = (
     "cer_desktop.recording.commands",  # annotate, recover, report
     "cer_desktop.training.commands",  # train, eval, data
     "cer_desktop.recognition.lvlm.commands",  # models
+    "cer_desktop.recognition.lvlm.export",  # export --merge
     "cer_desktop.bench.commands",  # bench
     "cer_desktop.doctor",  # doctor
 )
+# Commands that need more than the `lvlm` extra when their modules are missing.
+COMMAND_EXTRAS = {"train": "train", "eval": "train", "bench train": "train"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # A command that parses its own options (`cer bench NAME ...`) gets the unknown words.
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_rest", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -56,3 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MissingExtraError as exc:
+        print(f"cer {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        # A command of an extra run on the light core: name the extra, not a traceback.
+        module = exc.name or ""
+        extra = extra_for_module(module)
+        if extra is None:
+            raise
+        name = args.command + (f" {args.bench}" if args.command == "bench" else "")
+        missing = MissingExtraError(f"`cer {name}`", COMMAND_EXTRAS.get(name, extra), [module])
+        print(f"cer {args.command}: {missing}", file=sys.stderr)
+        return 2

@@ -34,6 +34,7 @@ class Frame:
     wall_time: datetime  # UTC, timezone-aware
     image: np.ndarray
     source: str = ""  # a short description of the source, for manifests
+    path: str = ""  # the image file this frame was read from (image inputs), else ""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -122,6 +123,9 @@ class FaceAnnotation:
     face: Face
     prediction: Prediction | None
     fresh: bool
+    # How old the shown prediction is: this frame's capture time minus that of the frame it was
+    # computed on (0 when fresh; on a slow machine an LVLM's label lags the video).
+    age_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

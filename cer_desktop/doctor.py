@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cer_desktop.extras import extra_for_module, install_command, is_installed
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -19,6 +21,10 @@ class Check:
 
 
 def _version(module: str) -> Check:
+    extra = extra_for_module(module)
+    if extra is not None and not is_installed(module):
+        # the light core: an extra that is not installed is a choice, not a problem
+        return Check(module, True, f"not installed (the {extra} extra: {install_command(extra)})")
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # an import can fail with any error (missing .so, ABI...)
@@ -53,6 +59,8 @@ def _face_mesh() -> Check:
 
 
 def _torch_devices() -> Check:
+    if not is_installed("torch"):
+        return Check("torch devices", True, "no torch (the LVLM recognizer needs the lvlm extra)")
     try:
         import torch
     except Exception as exc:

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,15 @@ class AppSettings:
     model_adapter: str = ""  # adapter folder or hub id; empty = none
     model_quant: str = "none"  # none | nf4 | int8
     threshold: float = 0.0  # under this top probability a face shows "uncertain"
+    # remote server (OpenAI-compatible, e.g. vLLM); empty = local. The API key is never
+    # stored here: it comes from CER_API_KEY only.
+    remote_url: str = ""
+    remote_model: str = ""
     record_folder: str = field(default_factory=_default_record_folder)
     record_raw: bool = False
     recent_files: list[str] = field(default_factory=list)
+    window_geometry: str = ""  # Qt's saveGeometry(), base64; empty = the default size
+    window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
 
     def validated(self) -> AppSettings:
         """A copy with out-of-range values replaced by the defaults (with a warning)."""
@@ -93,12 +100,25 @@ def load_settings(path: Path | None = None) -> AppSettings:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("settings file %s is unreadable (%s); using the defaults", path, exc)
+        kept = _keep_broken(path)
+        log.warning("settings file %s is unreadable (%s); using the defaults%s", path, exc, kept)
         return AppSettings()
     if not isinstance(raw, dict):
-        log.warning("settings file %s does not hold an object; using the defaults", path)
+        kept = _keep_broken(path)
+        log.warning("settings file %s does not hold an object; using the defaults%s", path, kept)
         return AppSettings()
     return _from_dict(raw, str(path))
+
+
+def _keep_broken(path: Path) -> str:
+    """Copy a broken settings file to `NAME.broken` before the app saves over it on exit
+    (a hand edit with one typo is not lost); returns a note for the warning."""
+    backup = path.with_name(path.name + ".broken")
+    try:
+        shutil.copyfile(path, backup)
+    except OSError as exc:
+        return f" (could not keep a copy: {exc})"
+    return f"; the broken file is kept as {backup}"
 
 
 def _from_dict(raw: dict[str, Any], where: str) -> AppSettings:

@@ -12,11 +12,15 @@ from typing import Any
 
 # name -> module with `add_arguments(parser)` and `run(args) -> dict`
 BENCHES = {
+    "faults": "cer_desktop.bench.faults",
+    "instant": "cer_desktop.bench.instant",
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",
+    "soak": "cer_desktop.bench.soak",
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
+    "remote": "cer_desktop.bench.remote",
 }
 
 
@@ -24,10 +28,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="run a benchmark (prints one JSON object last)")
     bench_sub = p.add_subparsers(dest="bench", metavar="NAME", required=True)
     for name, module in BENCHES.items():
-        bp = bench_sub.add_parser(name, help=f"the {name} benchmark")
-        bp.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
-        importlib.import_module(module).add_arguments(bp)
-        bp.set_defaults(func=_run, bench_module=module, bench_name=name)
+        # A benchmark's options come from its module, imported only when that benchmark
+        # runs: `cer bench lvlm` needs torch, `cer annotate` on the light core must not.
+        # The words after NAME reach `_run` as `args.rest` (cli.main, `passes_rest`).
+        bp = bench_sub.add_parser(
+            name, help=f"the {name} benchmark (`cer bench {name} --help`)", add_help=False
+        )
+        bp.set_defaults(func=_run, bench_module=module, bench_name=name, passes_rest=True)
+
+
+def bench_parser(name: str) -> tuple[argparse.ArgumentParser, Any]:
+    """The parser of `cer bench NAME` and its module (imported here, with its libraries)."""
+    module = importlib.import_module(BENCHES[name])
+    bp = argparse.ArgumentParser(
+        prog=f"cer bench {name}",
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bp.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    module.add_arguments(bp)
+    return bp, module
 
 
 def machine() -> dict[str, Any]:
@@ -42,7 +62,9 @@ def machine() -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = importlib.import_module(args.bench_module).run(args)
+    bp, module = bench_parser(args.bench_name)
+    args = bp.parse_args(getattr(args, "rest", []), namespace=args)
+    result = module.run(args)
     result = {"bench": args.bench_name, **result, **machine()}
     if not args.json:
         for key, value in result.items():

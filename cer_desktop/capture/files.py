@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError
 from cer_desktop.capture.convert import to_rgb
+from cer_desktop.contracts import Frame
 from cer_desktop.vocab import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderSource", "VideoFileSource"]
@@ -27,13 +29,16 @@ class VideoFileSource(FrameSource):
     `fps` is the file's native rate (the pipeline paces playback with it). `open()` checks
     that the file exists, has a video stream and that its first frame decodes, and raises
     `SourceError` naming the file and the reason otherwise; a decode error later on raises
-    `SourceError` from `read()`. With `loop=True` the file restarts at its end.
+    `SourceError` from `read()`. With `loop=True` the file restarts at its end. With `probe`
+    (the default) the whole file is first decoded in a child process (`probe.py`), so a file
+    that crashes the decoder is refused with a message instead of ending the app.
     """
 
     is_live = False
 
-    def __init__(self, path: str | Path, *, loop: bool = False) -> None:
+    def __init__(self, path: str | Path, *, loop: bool = False, probe: bool = True) -> None:
         self.path = Path(path)
+        self.probe = probe
         super().__init__(f"video file {self.path}")
         self.loop = loop
         self._container: Any = None
@@ -60,6 +65,13 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"cannot open video {self.path}: no such file")
         if self.path.is_dir():
             raise SourceError(f"cannot open video {self.path}: it is a folder")
+        if self.probe:
+            from cer_desktop.capture.probe import DecoderCrash, probe_video
+
+            try:
+                probe_video(self.path)
+            except DecoderCrash as exc:
+                raise SourceError(str(exc)) from exc
         self._start()
         try:
             self._pending = self._decode_next()
@@ -193,6 +205,13 @@ class ImageFolderSource(FrameSource):
                 f"no images in {self.description} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         self._index = 0
+
+    def _make_frame(self, image: np.ndarray, t_capture: float | None = None) -> Frame:
+        """Frames name the image file they were read from (`Frame.path`)."""
+        frame = super()._make_frame(image, t_capture)
+        if self.current_path is None:
+            return frame
+        return dataclasses.replace(frame, path=str(self.current_path))
 
     def _read(self) -> np.ndarray | None:
         while True:

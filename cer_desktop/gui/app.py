@@ -29,12 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", metavar="PATH", help="LoRA adapter folder for --model")
     p.add_argument("--quant", choices=QUANTS, help="quantisation of --model")
     p.add_argument("--threshold", type=float, help='under this top probability show "uncertain"')
+    p.add_argument("--server", metavar="URL", help="OpenAI-compatible server (vLLM) to score faces")
+    p.add_argument("--served-model", metavar="NAME", help="the model name the --server serves")
     p.add_argument(
         "--label-set",
         metavar="NAME",
         help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
     )
     p.add_argument("--max-faces", type=int, help="most faces per frame")
+    p.add_argument("--record", action="store_true", help="start recording as soon as it runs")
+    p.add_argument("--record-folder", metavar="DIR", help="where recordings go")
     p.add_argument(
         "--auto-quit", type=float, metavar="SECONDS", help="quit after this many seconds"
     )
@@ -42,7 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="PATH", help="save a PNG of the window shortly before --auto-quit"
     )
     p.add_argument("--no-save", action="store_true", help="do not write the settings file on exit")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="self-test: record ~60 demo frames through the window into a temporary folder, check"
+        " them, print one JSON line, exit 0 or 1 (offscreen when there is no display)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every log message, third-party ones too (they always go to the log file)",
+    )
     return p
 
 
@@ -79,14 +94,20 @@ def prepare_qt_environment(environ: dict[str, str] | None = None) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `cer-desktop` entry point."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from cer_desktop.logs import setup_logging
+
+    # A quiet console (third-party noise goes to the log file only) unless --verbose.
+    setup_logging(args.verbose)
+    if args.smoke and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     problem = prepare_qt_environment()
     if problem is not None:
         print(f"cer-desktop: {problem}", file=sys.stderr)
         return 2
+    if args.smoke:
+        from cer_desktop.gui.smoke import run_smoke
+
+        return run_smoke()
     from cer_desktop.gui.model_dialog import ModelChoice
 
     settings = load_settings()
@@ -98,8 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.max_faces = args.max_faces
     if args.threshold is not None:
         settings.threshold = args.threshold
+    if args.record_folder:
+        settings.record_folder = args.record_folder
     model_choice = None
-    if args.model or args.adapter or args.quant:
+    if args.server or args.served_model:
+        if not (args.server and args.served_model) or args.model:
+            print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
+            return 2
+        model_choice = ModelChoice(
+            threshold=settings.threshold, server=args.server, served_model=args.served_model
+        )
+    elif args.model or args.adapter or args.quant:
         model_choice = ModelChoice(
             args.model if args.model is not None else settings.model_base,
             args.adapter if args.adapter is not None else settings.model_adapter,
@@ -109,9 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.adapter and not model_choice.base:
             print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
             return 2
-    elif settings.model_base:
+    elif settings.model_base or settings.remote_url:
         model_choice = ModelChoice(
-            settings.model_base, settings.model_adapter, settings.model_quant, settings.threshold
+            settings.model_base,
+            settings.model_adapter,
+            settings.model_quant,
+            settings.threshold,
+            settings.remote_url,
+            settings.remote_model,
         )
 
     code = _run_window(args, settings, model_choice)
@@ -128,14 +163,19 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
     from PySide6.QtWidgets import QApplication
 
     from cer_desktop.gui.main_window import MainWindow
+    from cer_desktop.gui.quit_signals import QuitOnSignals
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cer-desktop")
     window = MainWindow(settings, persist=not args.no_save)  # type: ignore[arg-type]
     app.aboutToQuit.connect(window.shutdown)
+    # Ctrl+C, `kill` and logout stop a recording like the Stop button, then quit.
+    signals = QuitOnSignals(app.quit)
     window.show()
     window.recover_unfinished_sessions()
-    if model_choice is not None and model_choice.base:  # type: ignore[attr-defined]
+    if args.record:
+        QTimer.singleShot(0, window.start_recording)
+    if model_choice is not None and model_choice.wants_model:  # type: ignore[attr-defined]
         # Starts on the instant recognizer; the model replaces it once loaded.
         QTimer.singleShot(0, lambda: window.load_model(model_choice))  # type: ignore[arg-type]
 
@@ -152,6 +192,7 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
         QTimer.singleShot(quit_ms, app.quit)
     code = app.exec()
     window.shutdown()
+    signals.uninstall()
     app.aboutToQuit.disconnect(window.shutdown)
     window.deleteLater()
     app.processEvents()

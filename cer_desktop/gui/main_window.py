@@ -13,13 +13,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow
+from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu
 
-from cer_desktop.contracts import Recognizer, StatusKind
+from cer_desktop.contracts import Annotation, Recognizer, StatusKind
+from cer_desktop.gui.face_panel import FacePanel
 from cer_desktop.gui.model_controller import ModelController
 from cer_desktop.gui.model_dialog import ModelChoice, ModelLoader
+from cer_desktop.gui.recording_controls import RecordingControls
 from cer_desktop.gui.source_picker import SourcePicker
 from cer_desktop.gui.status_panel import StatusPanel
 from cer_desktop.gui.toolbar import build_controls, select_label_set
@@ -87,7 +89,12 @@ class MainWindow(QMainWindow):
             on_display=self.bridge.deliver,
         )
         self.session.subscribe(self.events.received.emit)
-        self.view.on_shown = self.session.note_displayed
+        self.view.on_shown = self._on_frame_shown
+        self.face_panel = FacePanel(self)
+        self.face_dock = QDockWidget("Face", self)
+        self.face_dock.setObjectName("faceDock")
+        self.face_dock.setWidget(self.face_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.face_dock)
         self.models = ModelController(
             self,
             self.session,
@@ -97,6 +104,8 @@ class MainWindow(QMainWindow):
                 self.settings.model_adapter,
                 self.settings.model_quant,
                 self.settings.threshold,
+                self.settings.remote_url,
+                self.settings.remote_model,
             ),
             remember=self._remember_choice,
             say=self.show_message,
@@ -115,7 +124,21 @@ class MainWindow(QMainWindow):
         )
         self._status_message = self._status_message or self.sources.initial_message
         select_label_set(c.label_combo, self.session.label_set)
+        self.recorder = RecordingControls(
+            self,
+            self.session,
+            lambda: self.settings,
+            start_session=self.start,
+            save=self.save,
+            say=self.show_message,
+            changed=self._sync_controls,
+        )
         self._connect_controls()
+        view_menu = self.menuBar().findChild(QMenu, "viewMenu")
+        if view_menu is not None:
+            toggle = self.face_dock.toggleViewAction()
+            toggle.setShortcut("Ctrl+P")
+            view_menu.addAction(toggle)
         self.status_panel = StatusPanel(self.statusBar())
         self.rec_label = self.status_panel.rec_label
         # Refreshes the rates and the REC clock; ends and failures arrive as events.
@@ -123,7 +146,8 @@ class MainWindow(QMainWindow):
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._refresh_status)
         self._timer.start()
-        self.resize(980, 700)
+        self.resize(1240, 720)
+        self._restore_layout()
         if autostart:
             QTimer.singleShot(0, self.start)
 
@@ -135,16 +159,17 @@ class MainWindow(QMainWindow):
         c.aus_check.toggled.connect(self._on_show_aus)
         c.start_button.clicked.connect(self._on_start_stop)
         c.start_action.triggered.connect(self._on_start_stop)
-        c.record_action.triggered.connect(self._on_record_toggled)
-        c.marker_action.triggered.connect(self._on_marker)
-        c.raw_action.toggled.connect(self._on_record_raw)
+        c.record_action.triggered.connect(self.recorder.toggle)
+        c.marker_action.triggered.connect(self.recorder.marker)
+        c.raw_action.toggled.connect(self.recorder.set_raw)
         c.baseline_action.triggered.connect(self.reset_baseline)
         c.model_action.triggered.connect(self.models.open_dialog)
-        c.record_folder_action.triggered.connect(self._on_choose_record_folder)
+        c.record_folder_action.triggered.connect(self.recorder.choose_folder)
         c.open_file_action.triggered.connect(self.sources.open_file)
         c.open_folder_action.triggered.connect(self.sources.open_folder)
         c.full_screen_action.toggled.connect(self._on_full_screen)
         c.about_action.triggered.connect(self._on_about)
+        c.sessions_action.triggered.connect(self.open_sessions)
         c.quit_action.triggered.connect(self.close)
 
     def _initial_label_set(self) -> Any:
@@ -186,12 +211,17 @@ class MainWindow(QMainWindow):
         self.session.stop()
         self._sync_controls()
 
+    def start_recording(self) -> bool:
+        """Record the running session; False (with a message) if it cannot."""
+        return self.recorder.start()
+
     def shutdown(self) -> None:
         """Stop everything and join every thread (QApplication.aboutToQuit). Idempotent."""
         if self._shut_down:
             return
         self._shut_down = True
         self._timer.stop()
+        self._remember_layout()
         self.models.shutdown()
         self.session.shutdown()
         if self._recovery_thread is not None:
@@ -206,6 +236,18 @@ class MainWindow(QMainWindow):
             target=recover_unfinished, args=(root, say), name="session-recovery", daemon=True
         )
         self._recovery_thread.start()
+
+    def _restore_layout(self) -> None:
+        """Window size, position, docks and toolbars as the user left them."""
+        s = self.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode("ascii")))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode("ascii")))
+
+    def _remember_layout(self) -> None:
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        self.settings.window_state = bytes(self.saveState().toBase64().data()).decode()
 
     def save(self) -> None:
         if self._persist:
@@ -225,6 +267,12 @@ class MainWindow(QMainWindow):
             return
         elif event.status.message:
             self.show_message(event.status.message)
+
+    def _on_frame_shown(self) -> None:
+        self.session.note_displayed()
+        annotation = self.bridge.shown_annotation
+        if isinstance(annotation, Annotation) and self.face_dock.isVisible():
+            self.face_panel.show_annotation(annotation)
 
     def _sync_controls(self) -> None:
         running, recording = self.session.running, self.session.recording.active
@@ -306,53 +354,20 @@ class MainWindow(QMainWindow):
         self.showFullScreen() if on else self.showNormal()
 
     @Slot()
-    def _on_about(self) -> None:
-        from cer_desktop.gui.about import show_about
+    def open_sessions(self) -> QDialog:
+        """The sessions browser on the record folder (non-modal)."""
+        from cer_desktop.gui.sessions_browser import SessionsBrowser
 
-        show_about(self, self.session.recognizer_description)
-
-    # -- recording ------------------------------------------------------------------------
-    @Slot(bool)
-    def _on_record_toggled(self, checked: bool) -> None:
-        if checked:
-            self.start_recording()
-        else:
-            self._stop_recording()
-        self._sync_controls()
-
-    def start_recording(self) -> bool:
-        """Record the running session; False (with a message) if it cannot."""
-        if not self.session.running and not self.start():
-            return False
-        s = self.settings
-        extra = {
-            "model": s.model_base or "instant",
-            "adapter": s.model_adapter or None,
-            "quant": s.model_quant,
-            "threshold": s.threshold,
-        }
-        folder = self.session.recording.start(s.record_folder, record_raw=s.record_raw, extra=extra)
-        self._sync_controls()
-        if folder is not None:
-            self.statusBar().showMessage(f"Recording to {folder}")
-        return folder is not None
-
-    def _stop_recording(self) -> None:
-        stopped = self.session.recording.stop()
-        if stopped is not None:
-            self.show_message(stopped.status.message)
+        browser = SessionsBrowser(self.settings.record_folder, self)
+        browser.show()
+        return browser
 
     @Slot()
-    def _on_marker(self) -> None:
-        if not self.session.recording.active:
-            return
-        note, ok = QInputDialog.getText(self, "Marker", "Note (optional):")
-        if ok:
-            try:
-                if self.session.recording.add_marker(note):
-                    self.statusBar().showMessage(f"Marker added{': ' + note if note else ''}", 3000)
-            except Exception as exc:
-                self.show_message(f"Marker failed: {exc}")
+    def _on_about(self) -> None:
+        from cer_desktop.gui.about import show_about
+        from cer_desktop.logs import log_file
+
+        show_about(self, self.session.recognizer_description, str(log_file()))
 
     @Slot()
     def reset_baseline(self) -> None:
@@ -364,18 +379,6 @@ class MainWindow(QMainWindow):
             else "The current recognizer learns no baseline",
             4000,
         )
-
-    @Slot(bool)
-    def _on_record_raw(self, on: bool) -> None:
-        self.settings.record_raw = bool(on)
-        self.save()
-
-    @Slot()
-    def _on_choose_record_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Record into", self.settings.record_folder)
-        if folder:
-            self.settings.record_folder = folder
-            self.save()
 
     # -- models ---------------------------------------------------------------------------
     def load_model(self, choice: ModelChoice) -> ModelLoader | None:
@@ -389,6 +392,8 @@ class MainWindow(QMainWindow):
             model_adapter=choice.adapter,
             model_quant=choice.quant,
             threshold=choice.threshold,
+            remote_url=choice.server,
+            remote_model=choice.served_model,
         )
         self.session.set_threshold(choice.threshold)
         self.save()

@@ -48,7 +48,7 @@ class ModelController(QObject):
     def load(self, choice: ModelChoice) -> ModelLoader | None:
         """Load `choice` in the background; the session keeps its current recognizer."""
         self.cancel()
-        if not choice.base:
+        if not choice.wants_model:
             self._remember(choice)  # the instant recognizer needs no loading
             self._session.use_instant()
             return None

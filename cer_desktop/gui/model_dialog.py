@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,9 +39,21 @@ class ModelChoice:
     adapter: str = ""
     quant: str = "none"
     threshold: float = 0.0
+    server: str = ""  # a remote server's URL; when set, base/adapter/quant are not used
+    served_model: str = ""
+
+    @property
+    def wants_model(self) -> bool:
+        """True unless this is the instant recognizer."""
+        return bool(self.base.strip() or self.server.strip())
 
     def spec(self) -> Any:
-        """The `ModelSpec`, or None for the instant recognizer (may raise the spec's error)."""
+        """The `ModelSpec` or remote `ServerConfig`, or None for the instant recognizer (may
+        raise the spec's error)."""
+        if self.server.strip():
+            from cer_desktop.session.remote import server_config
+
+            return server_config(self.server.strip(), self.served_model.strip())
         if not self.base.strip():
             return None
         from cer_desktop.session.models import model_spec
@@ -48,6 +61,8 @@ class ModelChoice:
         return model_spec(self.base.strip(), self.adapter.strip(), self.quant, self.threshold)
 
     def describe(self) -> str:
+        if self.server.strip():
+            return f"remote: {self.served_model.strip()} @ {self.server.strip()}"
         if not self.base.strip():
             return "instant (no model)"
         parts = [self.base.strip()]
@@ -61,7 +76,9 @@ class ModelChoice:
 class ModelDialog(QDialog):
     """Base model id or folder, adapter folder, quantisation, uncertainty threshold."""
 
-    def __init__(self, choice: ModelChoice, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, choice: ModelChoice, parent: QWidget | None = None, *, models: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model settings")
         self.setObjectName("modelDialog")
@@ -80,15 +97,34 @@ class ModelDialog(QDialog):
         self.threshold.setValue(choice.threshold)
         self.threshold.setToolTip('Under this top probability a face shows "uncertain"')
 
+        from cer_desktop.gui.model_list import ModelList
+
+        self.models = models if isinstance(models, ModelList) else ModelList(self)
+        self.models.picked.connect(self._on_picked)
+        self.finished.connect(lambda _: self.models.shutdown())
+        local = QWidget()
+        local_layout = QVBoxLayout(local)
+        local_layout.addWidget(self.models)
         form = QFormLayout()
+        local_layout.addLayout(form)
         form.addRow("Base model", _with_browse(self.base, self))
         form.addRow("Adapter", _with_browse(self.adapter, self))
         form.addRow("Quantisation", self.quant)
-        form.addRow("Threshold", self.threshold)
         note = QLabel(
-            "Models are loaded from the local cache only (get them with `cer models pull`)."
+            "Models are loaded from the local cache only: pick one above, or download one "
+            "(as `cer models pull` does)."
         )
         note.setWordWrap(True)
+        form.addRow(note)
+        from cer_desktop.gui.remote_page import RemotePage
+
+        self.remote = RemotePage(choice.server, choice.served_model, self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(local, "Local model")
+        self.tabs.addTab(self.remote, "Remote server")
+        self.tabs.setCurrentIndex(1 if choice.server else 0)
+        common = QFormLayout()
+        common.addRow("Threshold", self.threshold)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -97,16 +133,34 @@ class ModelDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(note)
+        layout.addWidget(self.tabs)
+        layout.addLayout(common)
         layout.addWidget(buttons)
+        self.finished.connect(self.remote.shutdown)
+
+    def _on_picked(self, kind: str, path: str, base_model: str) -> None:
+        if kind == "adapter":
+            self.adapter.setText(path)
+            if base_model and not self.base.text().strip():
+                self.base.setText(base_model)
+        else:
+            self.base.setText(path)
 
     def _on_use_instant(self) -> None:
         self.base.clear()
         self.adapter.clear()
+        self.remote.url.clear()
+        self.tabs.setCurrentIndex(0)
         self.accept()
 
     def choice(self) -> ModelChoice:
+        """The local model, or the remote server when its page is the one shown."""
+        if self.tabs.currentWidget() is self.remote and self.remote.url.text().strip():
+            return ModelChoice(
+                threshold=float(self.threshold.value()),
+                server=self.remote.url.text().strip(),
+                served_model=self.remote.model.text().strip(),
+            )
         return ModelChoice(
             self.base.text().strip(),
             self.adapter.text().strip(),

@@ -48,6 +48,7 @@ class Controls:
     open_folder_action: QAction
     full_screen_action: QAction
     about_action: QAction
+    sessions_action: QAction
     quit_action: QAction
 
 
@@ -157,6 +158,9 @@ def build_controls(
         full_screen_action=_action(window, "Full screen", "F11", "Show the window full screen"),
         about_action=_action(window, "About cer-desktop", "F1", "Versions, model, log file"),
         quit_action=_action(window, "Quit", "Ctrl+Q", "Quit"),
+        sessions_action=_action(
+            window, "Sessions…", "Ctrl+Shift+S", "Browse, play, report and recover recordings"
+        ),
     )
     c.record_action.setCheckable(True)
     c.marker_action.setEnabled(False)
@@ -179,7 +183,13 @@ def build_controls(
 def _build_menus(window: QMainWindow, c: Controls) -> None:
     bar = window.menuBar()
     menus = {
-        "&File": (c.open_file_action, c.open_folder_action, c.record_folder_action, c.quit_action),
+        "&File": (
+            c.open_file_action,
+            c.open_folder_action,
+            c.sessions_action,
+            c.record_folder_action,
+            c.quit_action,
+        ),
         "&Session": (
             c.start_action,
             c.record_action,

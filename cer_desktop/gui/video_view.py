@@ -31,13 +31,15 @@ class FrameBridge(QObject):
     """
 
     frameReady = Signal()  # noqa: N815 - Qt naming
-    statusChanged = Signal(str)  # noqa: N815
+    statusChanged = Signal(object)  # noqa: N815 - carries a contracts.StatusEvent
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lock = threading.Lock()
         self._image: QImage | None = None
         self._frame_id = -1
+        self._annotation: object = None
+        self.shown_annotation: object = None  # the annotation of the frame last taken (GUI)
         self.replaced = 0
         self.delivered = 0
 
@@ -50,6 +52,7 @@ class FrameBridge(QObject):
                 self.replaced += 1
             self._image = image
             self._frame_id = frame_id
+            self._annotation = annotation
             self.delivered += 1
         if not pending:
             self.frameReady.emit()
@@ -58,11 +61,14 @@ class FrameBridge(QObject):
         """The newest waiting frame (GUI thread), or None."""
         with self._lock:
             image, self._image = self._image, None
+            if image is not None:
+                self.shown_annotation = self._annotation
             return image, self._frame_id
 
-    def status(self, message: str) -> None:
-        """Thread-safe: forwards a pipeline status message to the GUI thread."""
-        self.statusChanged.emit(message)
+    def status(self, event: object) -> None:
+        """Thread-safe: forwards a `StatusEvent` (pipeline, recorder, recovery) to the GUI
+        thread."""
+        self.statusChanged.emit(event)
 
 
 class VideoView(QWidget):

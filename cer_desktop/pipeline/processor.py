@@ -97,6 +97,7 @@ class FrameProcessor:
         self._align: deque[float] = deque(maxlen=6000)
         self._counts = {"captured": 0, "painted": 0, "displayed": 0, "replaced": 0, "no_face": 0}
         self._dropped: dict[str, int] = {}
+        self._t_capture: dict[int, float] = {}  # recent frames' capture times (prediction age)
 
     # -- configuration --------------------------------------------------------------------
     @property
@@ -176,6 +177,10 @@ class FrameProcessor:
         else:
             faces = analysed
         label_set = self.label_set
+        self._t_capture[frame.frame_id] = frame.t_capture
+        if len(self._t_capture) > 2000:  # a minute at 30 fps: older predictions are long gone
+            for old in list(self._t_capture)[:1000]:
+                del self._t_capture[old]
         if faces:
             self._absorb(recognize(frame, faces), label_set)
         message = self._face_condition(faces)
@@ -192,7 +197,11 @@ class FrameProcessor:
             if pred is not None and pred.label_set != label_set:
                 pred = None
             fresh = pred is not None and pred.frame_id == frame.frame_id
-            annotated.append(FaceAnnotation(face, pred, fresh))
+            age = 0.0
+            if pred is not None and not fresh:
+                t_pred = self._t_capture.get(pred.frame_id, frame.t_capture)
+                age = max(0.0, (frame.t_capture - t_pred) * 1000.0)
+            annotated.append(FaceAnnotation(face, pred, fresh, age))
         annotation = Annotation(
             frame=frame,
             faces=tuple(annotated),

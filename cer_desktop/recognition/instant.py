@@ -1,5 +1,13 @@
-"""The instant recognizer: landmark action units against a per-face neutral baseline, mapped
-through the Du-Tao-Martinez prototypes. No weights, well under a millisecond per face."""
+"""The instant recognizer: landmark action units against a neutral baseline, mapped through
+the Du-Tao-Martinez prototypes. No weights, well under a millisecond per face.
+
+Two modes (`InstantRecognizer.mode`):
+* **live** (`learn_baseline=True`, the GUI and videos): each tracked face's own neutral
+  baseline is learned over its first seconds; AUs are read against it with small dead zones.
+* **still** (`learn_baseline=False`, image inputs: `cer annotate` picks it for images by
+  itself): no personal baseline exists, so every face is read against the population prior
+  with dead zones as wide as the spread between people (`au_calibration`).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +29,12 @@ from cer_desktop.recognition.au import (
     face_features,
 )
 from cer_desktop.recognition.prototypes import PrototypeScorer
+
+#: Version of the instant tier's AU geometry, calibration and mapping; recorded in session
+#: manifests, since AU values and labels change meaning between versions.
+#: 1: eye-frame geometry against the canonical face; 2: population prior and between-people
+#: spread for stills, corners read from the mouth's middle, AU41, smile-gated Happiness.
+INSTANT_VERSION = "2"
 
 # Weight of the default baseline (prior or seeded), in frames, while a track's own baseline is
 # still being learned: the first frame reads against the default alone, later frames lean
@@ -51,12 +65,12 @@ class InstantRecognizer:
     track: the median of the feature vectors seen in that window, after dropping frames whose
     AU evidence against that median is high. While it is being learned, predictions are still
     returned, against a blend of the default baseline and the samples so far (so they start
-    near neutral for a face at rest; a face whose rest pose differs from the canonical face,
+    near neutral for a face at rest; a face whose rest pose differs from the average face,
     e.g. a smiling one, reads as that expression for the first few frames). The default
-    baseline is MediaPipe's canonical neutral
-    face (with dead zones widened by the spread between people), or whatever
-    `seed_baseline(landmarks)` set. With `learn_baseline=False` (still images), every face is
-    read against the default baseline.
+    baseline is the population prior (a neutral face as MediaPipe measures real people, with
+    dead zones widened by the spread between people), or whatever `seed_baseline(landmarks)`
+    set. With `learn_baseline=False` (still mode, for images), every face is read against
+    the default baseline.
 
     `predict` fills `Prediction.au` with the AU intensities (0..5) it used: they are also the
     AU readout of the UI. Thread-safe: `reset_baseline`/`seed_baseline` may come from the GUI
@@ -64,6 +78,7 @@ class InstantRecognizer:
     """
 
     name = "instant"
+    version = INSTANT_VERSION
 
     def __init__(
         self,
@@ -86,6 +101,11 @@ class InstantRecognizer:
         self._default = NEUTRAL_PRIOR.copy()
         self._default_is_prior = True
         self._scorers: dict[LabelSet, PrototypeScorer] = {}
+
+    @property
+    def mode(self) -> str:
+        """ "live" (baselines learned per track) or "still" (every face against the prior)."""
+        return "live" if self.learn_baseline else "still"
 
     # --- baseline control ----------------------------------------------------------------
     def reset_baseline(self, track_id: int | None = None) -> None:
@@ -114,7 +134,7 @@ class InstantRecognizer:
                 self._tracks[int(track_id)] = _Track(now, now, baseline=feats)
 
     def clear_seed(self) -> None:
-        """Go back to MediaPipe's canonical face as the default baseline."""
+        """Go back to the population prior as the default baseline."""
         with self._lock:
             self._default = NEUTRAL_PRIOR.copy()
             self._default_is_prior = True

@@ -9,9 +9,12 @@ evidence ``e_a`` is the measured intensity divided by 5, so 0..1. For a label ``
 * support(c) = (sum of e over core AUs + 0.5 * sum over partial AUs) / (n_core + 0.5 * n_partial)
   -- the weighted *mean* evidence of the prototype, so a label whose core AUs are all clearly
   present scores near 1 whatever its number of AUs, and a missing core AU costs its share;
+* gate(c) = min(1, strongest e among the prototype's *required* AUs / 0.4), 1 when it
+  requires none -- Happiness and the "Happily ..." compounds require the smile (AU12), so an
+  open mouth alone (AU25, AU26) cannot make a face happy;
 * conflict(c) = sum of e over the measured AUs that are *not* in the prototype -- strong
   movements the expression does not explain;
-* logit(c) = support(c) - 0.35 * conflict(c).
+* logit(c) = gate(c) * support(c) - 0.5 * conflict(c).
 
 Neutral (when the label set has it) is the absence of movement: logit = 0.25 - max_a e_a, so
 it wins while every AU stays below about a quarter of its full intensity and drops out as soon
@@ -43,29 +46,37 @@ class Prototype:
 
     core: tuple[int, ...]
     partial: tuple[int, ...] = ()
+    #: AUs of which at least one must be present for the label to gain support at all
+    #: (Happiness needs the smile: an open mouth alone is not happy).
+    requires: tuple[int, ...] = ()
 
 
-# Du, Tao & Martinez 2014, Table 1 (as summarised in DESIGN.md). Sadly Fearful uses the
-# 1, 4, 20, 25 variant. AU11 (Sadness, partial) is not measured and so not listed.
+# Du, Tao & Martinez 2014, Table 1: core AUs as summarised in DESIGN.md (Sadly Fearful uses
+# the 1, 4, 20, 25 variant); partial AUs are the table's bracketed ones (seen in part of the
+# subjects). AU11 is not measured and so not listed. Two additions beyond the table, both
+# from Ekman & Friesen's EMFACS: Anger's open-mouthed variants (4+5+7+10+23+25/26: shouting
+# anger keeps 25 and 26 from counting against it) and AU41 for Sadness (EMFACS lists eyes
+# and head down with it; MediaPipe sees that as the upper lid lowered). "Happily ..."
+# labels and Happiness require the smile (AU12): an open mouth alone points elsewhere.
 PROTOTYPES: dict[str, Prototype] = {
-    "Happiness": Prototype((12, 25), (6,)),
-    "Sadness": Prototype((4, 15), (1, 6, 17)),
+    "Happiness": Prototype((12, 25), (6,), requires=(12,)),
+    "Sadness": Prototype((4, 15), (1, 6, 17, 41)),
     "Fear": Prototype((1, 4, 20, 25), (2, 5, 26)),
-    "Anger": Prototype((4, 7, 24), (10, 17, 23)),
+    "Anger": Prototype((4, 7, 24), (10, 17, 23, 25, 26)),
     "Surprise": Prototype((1, 2, 25, 26), (5,)),
     "Disgust": Prototype((9, 10, 17), (4, 24)),
     "Neutral": Prototype(()),
-    "Happily Surprised": Prototype((1, 2, 12, 25)),
-    "Happily Disgusted": Prototype((10, 12, 25)),
-    "Sadly Fearful": Prototype((1, 4, 20, 25)),
-    "Sadly Angry": Prototype((4, 7, 15)),
-    "Sadly Surprised": Prototype((1, 4, 25, 26)),
-    "Sadly Disgusted": Prototype((4, 10)),
-    "Fearfully Angry": Prototype((4, 20, 25)),
-    "Fearfully Surprised": Prototype((1, 2, 5, 20, 25)),
-    "Angrily Surprised": Prototype((4, 25, 26)),
-    "Angrily Disgusted": Prototype((4, 10, 17)),
-    "Disgustedly Surprised": Prototype((1, 2, 5, 10)),
+    "Happily Surprised": Prototype((1, 2, 12, 25), (5, 26), requires=(12,)),
+    "Happily Disgusted": Prototype((10, 12, 25), (4, 6, 9), requires=(12,)),
+    "Sadly Fearful": Prototype((1, 4, 20, 25), (2, 5, 6, 15)),
+    "Sadly Angry": Prototype((4, 7, 15), (6, 17)),
+    "Sadly Surprised": Prototype((1, 4, 25, 26), (2, 6)),
+    "Sadly Disgusted": Prototype((4, 10), (1, 6, 9, 15, 17, 25, 26)),
+    "Fearfully Angry": Prototype((4, 20, 25), (5, 7, 10)),
+    "Fearfully Surprised": Prototype((1, 2, 5, 20, 25), (4, 10, 12, 26)),
+    "Angrily Surprised": Prototype((4, 25, 26), (5, 7, 10)),
+    "Angrily Disgusted": Prototype((4, 10, 17), (7, 9, 24)),
+    "Disgustedly Surprised": Prototype((1, 2, 5, 10), (4, 9, 17, 24)),
 }
 
 ALIASES: dict[str, str] = {
@@ -87,9 +98,10 @@ ALIASES: dict[str, str] = {
 }
 
 PARTIAL_WEIGHT = 0.5
-CONFLICT_WEIGHT = 0.35
+CONFLICT_WEIGHT = 0.5
 NEUTRAL_LEVEL = 0.25
 TEMPERATURE = 0.1
+GATE_LEVEL = 0.4  # evidence (0..1) at which a required AU fully opens its label's gate
 
 _AU_INDEX = {int(name[2:]): i for i, name in enumerate(AU_NAMES)}
 
@@ -132,6 +144,7 @@ class PrototypeScorer:
         self._support = np.zeros((k, n_au))
         self._conflict = np.zeros((k, n_au))
         self._neutral = np.zeros(k, dtype=bool)
+        self._requires = np.zeros((k, n_au))
         for row, category in enumerate(self.categories):
             proto = PROTOTYPES[category]
             if category == "Neutral":
@@ -143,12 +156,20 @@ class PrototypeScorer:
             for au in proto.partial:
                 weights[_AU_INDEX[au]] = PARTIAL_WEIGHT
             self._support[row] = weights / weights.sum()
+            for au in proto.requires:
+                self._requires[row, _AU_INDEX[au]] = 1.0
             self._conflict[row] = weights == 0
 
     def logits(self, intensities: np.ndarray) -> np.ndarray:
         """Unnormalised scores (n_faces x n_labels) for AU intensities (n_faces x n_aus)."""
         e = np.clip(np.atleast_2d(np.asarray(intensities, dtype=np.float64)) / 5.0, 0.0, 1.0)
-        out = e @ self._support.T - CONFLICT_WEIGHT * (e @ self._conflict.T)
+        support = e @ self._support.T
+        gated = self._requires.any(axis=1)
+        if gated.any():
+            # the strongest required AU, saturating at GATE_LEVEL
+            strongest = (e[:, None, :] * self._requires[None, gated, :]).max(axis=2)
+            support[:, gated] *= np.minimum(1.0, strongest / GATE_LEVEL)
+        out = support - CONFLICT_WEIGHT * (e @ self._conflict.T)
         if self._neutral.any():
             out[:, self._neutral] = (NEUTRAL_LEVEL - e.max(axis=1))[:, None]
         return out

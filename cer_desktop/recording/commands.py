@@ -7,16 +7,16 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from cer_desktop.recording import annotate
+    from cer_desktop.recording import annotate, annotate_cli
 
     p = sub.add_parser(
         "annotate",
         help="annotate videos, images and folders headless (every frame; resumable)",
-        description=annotate.__doc__,
+        description=f"{annotate.__doc__}\n{annotate_cli.__doc__}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    annotate.add_arguments(p)
-    p.set_defaults(func=annotate.run)
+    annotate_cli.add_arguments(p)
+    p.set_defaults(func=annotate_cli.run)
 
     p = sub.add_parser(
         "recover",
@@ -28,9 +28,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="re-check sessions marked complete too")
     p.set_defaults(func=_recover)
 
-    p = sub.add_parser("report", help="timeline PNG and summary table of a recorded session")
-    p.add_argument("session", metavar="SESSION", help="a session folder")
-    p.add_argument("-o", "--out", default=None, help="output folder (default SESSION/report)")
+    p = sub.add_parser(
+        "report",
+        help="timeline PNG and summary table of a recorded session; one merged summary of many",
+    )
+    p.add_argument(
+        "session",
+        nargs="+",
+        metavar="SESSION",
+        help="a session folder; several (or folders of sessions) give one merged summary",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        default=None,
+        help="output folder (default SESSION/report; merged: ./cer-report)",
+    )
     p.add_argument("--max-faces", type=int, default=6, help="faces drawn (the table has all)")
     p.set_defaults(func=_report)
 
@@ -61,13 +74,31 @@ def _recover(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cer_desktop.recording.manifest import MANIFEST_FILE
     from cer_desktop.recording.report import ReportError, make_report
 
+    if len(args.session) > 1 or not (Path(args.session[0]) / MANIFEST_FILE).exists():
+        return _merged_report(args)
     try:
-        report = make_report(args.session, args.out, max_faces=args.max_faces)
+        report = make_report(args.session[0], args.out, max_faces=args.max_faces)
     except ReportError as exc:
         print(f"cer report: {exc}", file=sys.stderr)
         return 2
     print(report.table)
     print(f"\ntimeline: {report.png}\nsummary: {report.csv}, {report.markdown}")
     return 0
+
+
+def _merged_report(args: argparse.Namespace) -> int:
+    from cer_desktop.recording.merged_report import merge_reports
+
+    merged = merge_reports(args.session, args.out or "cer-report")
+    for problem in merged.failed:
+        print(f"cer report: {problem}", file=sys.stderr)
+    if merged.sessions == 0:
+        return 2
+    print(merged.table)
+    print(f"\n{merged.sessions} sessions; summary: {merged.csv}, {merged.markdown}")
+    return 1 if merged.failed else 0

@@ -1,11 +1,14 @@
-"""The per-frame CSV of a session: one row per face per frame, columns as DESIGN.md pins them.
+"""The per-frame CSV of a session: one row per face per frame, columns as docs/architecture.md pins them.
 
 Columns: `frame` (index of the frame in the session's video, 0-based), `t` (seconds since the
 first recorded frame, from capture time), `wall_time` (ISO 8601 UTC), `face_id`, `x`, `y`,
 `w`, `h`, `label_set`, `label` (top label or "uncertain"), `p_<Label>` for every label of the
 set, the OpenFace-style AU columns `AU01_r` ..., `recognizer`, `latency_ms`, `fresh`
-(1 = predicted on this frame, 0 = carried over), and last `source_frame` (the source's frame id,
-which differs from `frame` when frames were dropped). A face without a prediction yet has empty
+(1 = predicted on this frame, 0 = carried over), `source_frame` (the source's frame id,
+which differs from `frame` when frames were dropped), and last `image` (the image file the row's
+frame was read from, for image inputs; empty for videos and cameras). The manifest's
+`frames_csv_schema` says which columns a session has (`CSV_SCHEMA_VERSION`; 1 = before `image`);
+readers go by column name, so older sessions read the same. A face without a prediction yet has empty
 label, probability and AU cells. A frame without faces has no row (it is still in the video).
 
 A label-set change starts a new part: `frames.csv`, then `frames.part2.csv`, `frames.part3.csv`.
@@ -30,6 +33,8 @@ AU_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
 FIRST_PART = "frames.csv"
+#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added.
+CSV_SCHEMA_VERSION = 2
 _FileIO = io.FileIO  # the file class parts are written with (tests give a disk that fills up)
 _PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 
@@ -55,7 +60,7 @@ def header_for(label_set: LabelSet) -> list[str]:
         "frame", "t", "wall_time", "face_id", "x", "y", "w", "h", "label_set", "label",
         *(f"p_{label}" for label in label_set.labels),
         *AU_COLUMNS,
-        "recognizer", "latency_ms", "fresh", "source_frame",
+        "recognizer", "latency_ms", "fresh", "source_frame", "image",
     ]  # fmt: skip
 
 
@@ -105,6 +110,7 @@ def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[st
                 f"{pred.latency_ms:.1f}" if pred is not None else "",
                 "1" if (fa.fresh and pred is not None) else "0",
                 str(annotation.frame.frame_id),
+                annotation.frame.path,
             ]
         )  # fmt: skip
     return rows

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop import __version__
+from cer_desktop.recording.csvlog import CSV_SCHEMA_VERSION
 
 MANIFEST_FILE = "manifest.json"
 STATUS_RECORDING = "recording"
@@ -39,6 +40,7 @@ def new_manifest(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     m: dict[str, Any] = {
         "app": "cer-desktop",
         "app_version": __version__,
+        "frames_csv_schema": CSV_SCHEMA_VERSION,  # absent in older sessions: schema 1
         "status": STATUS_RECORDING,
         "started_at": now_iso(),
         "ended_at": None,
@@ -110,7 +112,11 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
     """Manifest fields describing a recognizer: its name and, for a model, the base model,
     adapter, quantisation, dtype and device (as loaded, not "auto"), mode, threshold and the
     prompt (id and text) it uses for `label_set`. Duck-typed, never raises: unknown parts are left out."""
-    fields: dict[str, Any] = {"recognizer": getattr(recognizer, "name", type(recognizer).__name__)}
+    fields: dict[str, Any] = {
+        "recognizer": getattr(recognizer, "name", type(recognizer).__name__),
+        # its own version when it declares one, else the app's (the code that computed it)
+        "recognizer_version": str(getattr(recognizer, "version", None) or __version__),
+    }
     spec = getattr(recognizer, "spec", None)
     if spec is not None:
         for key, name in (
@@ -124,6 +130,10 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
         ):
             if getattr(spec, name, None) is not None:
                 fields[key] = getattr(spec, name)
+    else:  # the instant tier: its version (AU values change meaning) and still/live mode
+        for key, name in (("recognizer_version", "version"), ("recognizer_mode", "mode")):
+            if isinstance(getattr(recognizer, name, None), str):
+                fields[key] = getattr(recognizer, name)
     # what "auto" became: the dtype and device the loaded model really runs in
     model = getattr(recognizer, "model", None)
     for key in ("dtype", "device"):

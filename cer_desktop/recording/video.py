@@ -2,8 +2,8 @@
 
 A plain MP4 writes its index (moov) at the end, so a killed process leaves an unreadable
 file. A fragmented MP4 (`empty_moov`) with packets flushed as they are muxed stays playable up
-to its last complete fragment (DESIGN.md). DESIGN.md fragments at key frames; we fragment at
-every frame (`frag_every_frame`): killed after 100 frames, that file played 99 frames (the mov
+to its last complete fragment (docs/architecture.md). That was measured fragmenting at key
+frames; we fragment at every frame (`frag_every_frame`): killed after 100 frames, that file played 99 frames (the mov
 muxer holds one packet back to learn its duration) against 90 with `frag_keyframe`, for about
 0.3 kB of box overhead per frame. Key frames still come once a second of capture time, so a
 player can seek and a damaged tail costs at most a second.

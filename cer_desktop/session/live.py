@@ -122,8 +122,7 @@ class LiveSession:
     def report(
         self, kind: StatusKind, message: str, severity: Severity = Severity.INFO, **payload: Any
     ) -> StatusEvent:
-        event = status(kind, message, severity, **payload)
-        self.emit(StatusReported(event))
+        self.emit(StatusReported(event := status(kind, message, severity, **payload)))
         return event
 
     # -- state ----------------------------------------------------------------------------
@@ -207,9 +206,7 @@ class LiveSession:
     # -- start and stop -------------------------------------------------------------------
     def start(self, spec: str) -> bool:
         """Start a live run on `spec`; False (with a status event) when nothing could start.
-
-        A source that cannot be opened is replaced by the demo (and said so).
-        """
+        A source that cannot be opened is replaced by the demo (and said so)."""
         with self._lock:
             if self._closed:
                 return False

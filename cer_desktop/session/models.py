@@ -4,6 +4,7 @@ recovering interrupted recordings. Thin on purpose: the GUI imports nothing belo
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,44 @@ def model_spec(base: str, adapter: str = "", quant: str = "none", threshold: flo
 
 
 def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> Any:
-    """Build the recognizer for `spec` (blocking: call it off the GUI thread)."""
+    """Build the recognizer for `spec` (blocking: call it off the GUI thread). Live, the
+    instant tier stands in while a remote server is down."""
     from cer_desktop.recognition.factory import create_recognizer
+    from cer_desktop.recognition.live_threads import limit_for_live_view
 
-    return create_recognizer(spec, progress=progress, cancel=cancel)
+    recognizer = create_recognizer(spec, progress=progress, cancel=cancel, remote_fallback=True)
+    if spec is not None:
+        limit_for_live_view()  # leave the live view a core (capture, MediaPipe, recorder)
+    return recognizer
+
+
+def recommended_model() -> str:
+    """The small base model the app recommends (`cer models pull` downloads it)."""
+    from cer_desktop.recognition.lvlm.commands import RECOMMENDED_BASE
+
+    return RECOMMENDED_BASE
+
+
+def local_models(folders: list[str] | None = None) -> list[Any]:
+    """The models and adapters usable offline (`cer models`' list): Hugging Face cache plus
+    `folders`. Each has kind ("model"/"adapter"), name, path, size_bytes, label_set,
+    base_model."""
+    from cer_desktop.recognition.lvlm.commands import list_local
+
+    return list(list_local(folders))
+
+
+def pull_model(
+    model_id: str,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Download a model for offline use (`cer models pull`'s code; blocking: call it off the
+    GUI thread). Raises on failure; a set `cancel` stops it after the files in progress."""
+    from cer_desktop.recognition.lvlm.commands import pull
+
+    return pull(model_id, progress=progress, cancel=cancel)
 
 
 def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
@@ -45,5 +80,5 @@ def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
             say(f"Could not recover {folder}: {exc}")
         else:
             recovered += 1
-            say(f"Recovered {report.frames_kept} frames of the interrupted session {folder}")
+            say(report.event().message)  # says what moved aside (.orig) and why
     return recovered

@@ -73,6 +73,9 @@ def load_model(
     """Base model (+ adapter) loaded exactly as the app's recognizer loads it (adapter folder
     resolved locally or from the cache, metadata read before the base), with the crop size and
     image limits the adapter's metadata sets."""
+    from cer_desktop.extras import require_extra
+
+    require_extra("train", "evaluating a model", ["bitsandbytes"] if quant != "none" else [])
     from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
     from cer_desktop.recognition.lvlm.spec import ModelSpec
 

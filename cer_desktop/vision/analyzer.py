@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -17,6 +18,34 @@ from cer_desktop.vision.tracking import FaceTracker
 #: Faces searched beyond `max_faces`, so that with a crowd the *largest* N are kept and the
 #: dropped ones are counted (MediaPipe itself stops at its own limit, in no size order).
 _SPARE_FACES = 2
+#: Border added around a still image before detection, as a fraction of its longer side.
+#: MediaPipe's detector misses faces cropped so tightly that the chin or brows touch the
+#: image border; a neutral grey margin gives it the context it was trained with.
+STILL_PADDING = 0.25
+_PAD_GREY = 128
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of the boxes around two landmark sets."""
+    (ax0, ay0), (ax1, ay1) = a[:, :2].min(axis=0), a[:, :2].max(axis=0)
+    (bx0, by0), (bx1, by1) = b[:, :2].min(axis=0), b[:, :2].max(axis=0)
+    iw = max(0.0, float(min(ax1, bx1) - max(ax0, bx0)))
+    ih = max(0.0, float(min(ay1, by1) - max(ay0, by0)))
+    inter = iw * ih
+    union = float((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0)) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def pad_for_detection(image: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
+    """The image with a grey border of `fraction` x its longer side on every edge, and the
+    border's width in pixels (subtract it from landmarks found in the padded image)."""
+    import cv2
+
+    pad = int(round(fraction * max(image.shape[:2])))
+    if pad <= 0:
+        return image, 0
+    grey = (_PAD_GREY,) * image.shape[2]
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=grey), pad
 
 
 def landmark_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -34,7 +63,10 @@ class FaceAnalyzer:
 
     Feed the frames of one stream in order to `process` (MediaPipe runs in video mode and
     tracks between frames unless `static_images=True`); call `reset()` when the source
-    changes. Not thread-safe: one analyzer per thread.
+    changes. Not thread-safe: one analyzer per thread. With `static_images=True` each image
+    is also searched padded by `still_padding` (a fraction of its longer side,
+    `STILL_PADDING` by default), so tightly cropped stills are found; landmarks stay in the
+    image's own pixels.
 
     After each call, `last_timing` holds milliseconds for "landmarks", "align" (alignment
     and quality of all faces) and "track", and `last_dropped_faces` how many faces beyond
@@ -52,11 +84,15 @@ class FaceAnalyzer:
         max_yaw_deg: float = 40.0,
         min_sharpness: float = 1.0,
         max_track_age: int = 15,
+        still_padding: float = STILL_PADDING,
     ) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         if crop_size < 8:
             raise ValueError(f"crop_size must be at least 8 px, got {crop_size}")
+        if not 0.0 <= still_padding <= 2.0:
+            raise ValueError(f"still_padding must be within 0..2, got {still_padding}")
+        self.still_padding = float(still_padding)
         self.max_faces = int(max_faces)
         self.crop_size = int(crop_size)
         self.min_face_px = float(min_face_px)
@@ -96,8 +132,7 @@ class FaceAnalyzer:
             return []
         t0 = time.perf_counter()
         detector = self._get_detector()
-        found = detector.detect(image)
-        blendshapes = detector.last_blendshapes
+        found, blendshapes = self._detect(detector, image)
         t1 = time.perf_counter()
         boxes = [landmark_box(lm, w, h) for lm in found]
         order = sorted(range(len(found)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
@@ -124,11 +159,7 @@ class FaceAnalyzer:
                     landmarks=frozen_array(lm),
                     aligned=frozen_array(crop),
                     quality=quality,
-                    blendshapes=(
-                        MappingProxyType(dict(blendshapes[i]))
-                        if blendshapes and i < len(blendshapes)
-                        else None
-                    ),
+                    blendshapes=_frozen_shapes(blendshapes, i),
                 )
             )
         t3 = time.perf_counter()
@@ -139,6 +170,33 @@ class FaceAnalyzer:
         }
         faces.sort(key=lambda f: f.track_id)
         return faces
+
+    def _detect(
+        self, detector: FaceMeshDetector, image: np.ndarray
+    ) -> tuple[list[np.ndarray], list[Mapping[str, float] | None] | None]:
+        """Landmarks (and blendshapes) of the faces in `image`.
+
+        A still is searched twice: padded (tight crops are found, and their landmarks are
+        better with the context) and as it is (small faces in a large photo shrink further
+        when padded); a face found both ways keeps its padded landmarks.
+        """
+        if not (self.static_images and self.still_padding > 0.0):
+            found_plain = detector.detect(image)
+            return found_plain, _optional_shapes(detector.last_blendshapes)
+        padded, pad = pad_for_detection(image, self.still_padding)
+        found = detector.detect(padded)
+        shapes: list[Mapping[str, float] | None] = list(detector.last_blendshapes or [])
+        shapes += [None] * (len(found) - len(shapes))
+        offset = np.array([pad, pad, 0], dtype=np.float32)
+        found = [lm - offset[: lm.shape[1]] for lm in found]
+        plain = detector.detect(image)
+        plain_shapes: list[Mapping[str, float] | None] = list(detector.last_blendshapes or [])
+        plain_shapes += [None] * (len(plain) - len(plain_shapes))
+        for lm, bs in zip(plain, plain_shapes, strict=True):
+            if all(_overlap(lm, other) < 0.3 for other in found):
+                found.append(lm)
+                shapes.append(bs)
+        return found, (shapes if any(s is not None for s in shapes) else None)
 
     def reset(self) -> None:
         """Forget tracks and MediaPipe's tracking state (e.g. when the source changes)."""
@@ -158,3 +216,19 @@ class FaceAnalyzer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _optional_shapes(
+    shapes: Sequence[Mapping[str, float]] | None,
+) -> list[Mapping[str, float] | None] | None:
+    return None if shapes is None else list(shapes)
+
+
+def _frozen_shapes(
+    shapes: Sequence[Mapping[str, float] | None] | None, i: int
+) -> Mapping[str, float] | None:
+    """Face i's blendshapes as a read-only mapping (None when there are none)."""
+    if not shapes or i >= len(shapes):
+        return None
+    one = shapes[i]
+    return None if one is None else MappingProxyType(dict(one))

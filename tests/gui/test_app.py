@@ -52,6 +52,7 @@ def test_app_starts_on_the_demo_and_screenshots_a_painted_face(tmp_path):
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
         "CER_DESKTOP_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CER_DESKTOP_LOG_DIR": str(tmp_path / "logs"),
     }
     # When the app runs for a few seconds without a camera
     proc = subprocess.run(
@@ -73,6 +74,11 @@ def test_app_starts_on_the_demo_and_screenshots_a_painted_face(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Fatal" not in proc.stderr
     assert (tmp_path / "cfg" / "settings.json").exists()
+    # The console stays quiet: MediaPipe's and TensorFlow Lite's native messages go to the log
+    for noise in ("XNNPACK", "W0000", "absl::InitializeLog"):
+        assert noise not in proc.stderr, proc.stderr[-2000:]
+    logged = (tmp_path / "logs" / "cer-desktop.log").read_text()
+    assert "XNNPACK" in logged, "the native messages should be in the log file"
     image = QImage(str(shot)).convertToFormat(QImage.Format.Format_RGB888)
     assert not image.isNull(), "no screenshot written"
     w, h, bpl = image.width(), image.height(), image.bytesPerLine()
@@ -114,3 +120,9 @@ def test_real_window_on_the_demo_paints_faces_and_leaves_no_thread(qtbot, tmp_pa
     w.close()
     left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert left == [], f"threads left behind: {left}"
+
+
+def test_record_options_start_a_recording_into_a_folder():
+    args = build_parser().parse_args(["--record", "--record-folder", "/tmp/rec"])
+    assert args.record is True and args.record_folder == "/tmp/rec"
+    assert build_parser().parse_args([]).record is False

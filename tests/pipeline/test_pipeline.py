@@ -108,6 +108,10 @@ def test_live_carries_predictions_over_and_marks_freshness(frames):
     for fid, fa in with_pred:
         assert fa.prediction.frame_id <= fid
         assert fa.fresh == (fa.prediction.frame_id == fid)
+        # the label's age is the capture-time distance to the frame it was computed on
+        t_of = {a.frame.frame_id: a.frame.t_capture for a, _ in sink.items}
+        expected = (t_of[fid] - t_of[fa.prediction.frame_id]) * 1000.0
+        assert fa.age_ms == pytest.approx(expected), (fid, fa.prediction.frame_id)
         assert fa.prediction.top_label == "Fear"
     ids = [fa.prediction.frame_id for _, fa in with_pred]
     assert ids == sorted(ids), "an older prediction was painted after a newer one"

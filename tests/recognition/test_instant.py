@@ -136,10 +136,43 @@ def test_it_implements_the_recognizer_protocol_and_fills_every_field() -> None:
     rec.close()
 
 
-def test_a_still_image_of_the_canonical_neutral_face_reads_neutral() -> None:
-    pred = InstantRecognizer().predict([make_face(canonical_landmarks())], RAF_BASIC)[0]
+@pytest.mark.parametrize("learn_baseline", [True, False], ids=["live", "still"])
+def test_a_still_image_of_the_canonical_neutral_face_reads_neutral(learn_baseline) -> None:
+    rec = InstantRecognizer(learn_baseline=learn_baseline)
+    assert rec.mode == ("live" if learn_baseline else "still")
+    pred = rec.predict([make_face(canonical_landmarks())], RAF_BASIC)[0]
     assert pred.top_label == "Neutral", pred.ranked(3)
-    assert all(v == 0.0 for v in pred.au.values()), pred.au
+    assert all(v < 0.1 for v in pred.au.values()), pred.au
+
+
+def test_an_open_mouth_alone_points_to_surprise_or_fear_never_to_happiness() -> None:
+    # Given textbook evidence of an open mouth without a smile (lips apart, jaw dropped),
+    for evidence in (aus(AU25=4, AU26=3), aus(AU25=4), aus(AU25=3, AU26=4, AU01=1)):
+        probs = PrototypeScorer(RAF_BASIC).probs(evidence)[0]
+        top = RAF_BASIC.labels[int(np.argmax(probs))]
+        # then the face is not called happy; with the brows up it is surprise.
+        assert top != "Happiness", dict(zip(RAF_BASIC.labels, probs.round(3), strict=True))
+    assert top in ("Surprise", "Fear"), top
+
+
+def test_happiness_needs_the_smile_and_the_cheek_raise_supports_it() -> None:
+    scorer = PrototypeScorer(RAF_BASIC)
+    i = scorer.label_set.labels.index("Happiness")
+    smile = scorer.probs(aus(AU12=3))[0][i]
+    duchenne = scorer.probs(aus(AU12=3, AU06=3))[0][i]
+    open_mouth = scorer.probs(aus(AU25=3))[0][i]
+    assert duchenne > smile > 0.5 > open_mouth, (duchenne, smile, open_mouth)
+
+
+def test_the_instant_tier_records_its_version_and_mode_in_the_manifest() -> None:
+    from cer_desktop.recognition.instant import INSTANT_VERSION
+    from cer_desktop.recording.manifest import recognizer_fields
+
+    fields = recognizer_fields(InstantRecognizer(learn_baseline=False), RAF_BASIC)
+    assert fields["recognizer"] == "instant"
+    assert fields["recognizer_version"] == INSTANT_VERSION
+    assert fields["recognizer_mode"] == "still"
+    assert recognizer_fields(InstantRecognizer())["recognizer_mode"] == "live"
 
 
 def test_the_baseline_is_learned_per_track_then_frozen_and_resettable() -> None:

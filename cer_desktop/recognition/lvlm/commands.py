@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -111,11 +113,43 @@ def list_local(folders: list[str] | None = None) -> list[LocalModel]:
     return items
 
 
-def pull(model_id: str, revision: str | None = None) -> str:
-    """Download `model_id` into the Hugging Face cache (tqdm progress); returns the folder."""
+class DownloadCancelled(RuntimeError):
+    """`pull` was cancelled (files already fetched stay in the cache)."""
+
+
+def pull(
+    model_id: str,
+    revision: str | None = None,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Download `model_id` into the Hugging Face cache; returns the folder.
+
+    `progress(fraction, text)` is told after each file (tqdm on the console otherwise);
+    setting `cancel` stops the download after the files in progress (`DownloadCancelled`).
+    """
     from huggingface_hub import snapshot_download
 
-    return snapshot_download(repo_id=model_id, revision=revision)
+    if progress is None and cancel is None:
+        return str(snapshot_download(repo_id=model_id, revision=revision))
+    from tqdm.auto import tqdm
+
+    class Reporting(tqdm):
+        # Counts for itself: a disabled bar (HF_HUB_DISABLE_PROGRESS_BARS) does not count.
+        done = 0.0
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled(f"download of {model_id} cancelled")
+            self.done += n or 0
+            shown = super().update(n)
+            if progress is not None and self.total:
+                text = f"{self.done:.0f} of {self.total} files"
+                progress(float(self.done) / float(self.total), text)
+            return shown
+
+    return str(snapshot_download(repo_id=model_id, revision=revision, tqdm_class=Reporting))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,1 @@
+"""The remote tier: an OpenAI-compatible server (vLLM, SGLang, llama.cpp) scores the faces."""

@@ -1,0 +1,76 @@
+"""frames.csv names the image file of each row for image inputs; the manifest carries the CSV
+schema version and the recognizer's version; `cer report` still reads older sessions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import cv2
+import pytest
+
+from cer_desktop.recording import commands
+from cer_desktop.recording.csvlog import CSV_SCHEMA_VERSION, read_rows
+from cer_desktop.recording.manifest import read_manifest
+
+
+def _cer(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers())
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def stills_session(tmp_path_factory, astronaut):
+    root = tmp_path_factory.mktemp("schema")
+    stills = root / "stills"
+    stills.mkdir()
+    face = cv2.resize(astronaut, (320, 320))
+    for name, img in (("one.png", face), ("two.jpg", face[:, ::-1]), ("three.png", face)):
+        cv2.imwrite(str(stills / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    out = root / "out"
+    assert _cer("annotate", str(stills), "-o", str(out), "--no-progress") == 0
+    (session,) = [p for p in out.iterdir() if p.is_dir()]
+    return stills, session
+
+
+def test_each_row_names_its_image_file(stills_session):
+    stills, session = stills_session
+    rows = list(read_rows(session))
+    assert [r["image"] for r in rows] == [
+        str(stills / "one.png"),
+        str(stills / "three.png"),
+        str(stills / "two.jpg"),
+    ], "natural order, one row per face, the file beside its probabilities"
+    assert (session / "inputs.csv").exists(), "inputs.csv is kept too"
+    m = read_manifest(session)
+    assert m["frames_csv_schema"] == CSV_SCHEMA_VERSION == 2
+    assert m["recognizer"] == "instant" and m["recognizer_version"]
+
+
+def test_report_reads_a_session_written_before_the_image_column(stills_session, tmp_path):
+    import shutil
+
+    _, session = stills_session
+    old = tmp_path / "old-session"
+    shutil.copytree(session, old, ignore=shutil.ignore_patterns("report"))
+    # Given the same session as an older version wrote it: no `image`, no `source_frame`
+    # column, no schema version in the manifest
+    with open(old / "frames.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    header = [c for c in rows[0] if c not in ("image", "source_frame")]
+    with open(old / "frames.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    m = json.loads((old / "manifest.json").read_text())
+    del m["frames_csv_schema"]
+    (old / "manifest.json").write_text(json.dumps(m))
+    # Then `cer report` reads it and finds the same summary as for the new one
+    assert _cer("report", str(old)) == 0
+    assert _cer("report", str(session)) == 0
+    assert (old / "report" / "summary.md").read_text().replace("old-session", "X") == (
+        session / "report" / "summary.md"
+    ).read_text().replace(session.name, "X")

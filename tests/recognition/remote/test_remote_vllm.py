@@ -79,7 +79,10 @@ def test_remote_log_likelihoods_equal_the_in_process_scorer(served, remote):
 def test_negative_controls_differ(served, remote):
     _, faces, reference = served
     no_end = remote.log_likelihoods(faces, RAF_COMPOUND, with_end=False)
-    assert np.abs(no_end - reference).max() > 100 * TOLERANCE, "the end token counts"
+    # The taught model ends every label almost surely (end token ~ -0.003 nats), so leaving
+    # it out moves the scores by little, but by more than the equality test's tolerance.
+    assert np.abs(no_end - reference).max() > 2 * TOLERANCE, "the end token counts"
+    assert (no_end > reference).all(), "every label loses the end token's (negative) term"
     swapped = remote.log_likelihoods(faces[::-1], RAF_COMPOUND)
     assert np.abs(swapped - reference).max() > 1.0, "the faces count"
 

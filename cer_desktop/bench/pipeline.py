@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-set", default="raf_compound", help="label set scored")
     parser.add_argument("--recognizer", choices=("busy", "instant", "lvlm"), default="busy")
     add_lvlm_arguments(parser)
+    parser.add_argument("--server", default=None, help="score on this remote server instead")
+    parser.add_argument("--served-model", default=None, help="the model name --server serves")
 
 
 class _Probe:
@@ -100,8 +102,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     label_set = get_label_set(args.label_set)
     facts: dict[str, Any] = {}
     tmp = None
-    if args.recognizer == "busy":
-        recognizer: Any = BusyRecognizer(busy_ms=args.busy_ms)
+    if getattr(args, "server", None):
+        from cer_desktop.recognition.remote.client import ServerConfig
+        from cer_desktop.recognition.remote.recognizer import RemoteRecognizer
+
+        recognizer: Any = RemoteRecognizer(ServerConfig(args.server, args.served_model or ""))
+    elif args.recognizer == "busy":
+        recognizer = BusyRecognizer(busy_ms=args.busy_ms)
     elif args.recognizer == "lvlm":
         recognizer, facts, tmp = make_lvlm(args)
     else:

@@ -5,6 +5,8 @@
   is served in fp32 by vLLM from the server venv (`scripts/vllm-venv.sh`); the exact
   (prompt_logprobs) scores of 4 faces x 11 labels are compared with the in-process scorer in
   fp32, and one face's scoring is timed.
+- `live_display_fps` (and `live_recognizer_*`): `cer bench pipeline`'s live view (demo source at
+  30 fps, real MediaPipe) with the remote recognizer scoring on that vLLM server.
 - `annotate_fps_c1`, `annotate_fps_c8`: `cer annotate` throughput over a short clip of one face
   against the local test server in its fixed-latency mode (each request takes 200 ms of wall
   time, requests served concurrently) at concurrency 1 and 8, in the exact mode (11 label
@@ -31,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=12, help="clip frames for the annotate figures")
     p.add_argument("--latency", type=float, default=0.2, help="test server seconds per request")
     p.add_argument("--skip-vllm", action="store_true", help="only the local test server part")
+    p.add_argument(
+        "--live-seconds", type=float, default=10.0, help="live view scored by vLLM (0: skip)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +94,22 @@ def _vllm_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             out["remote_ms_per_face"] = round(statistics.median(times), 1)
         finally:
             rec.close()
+        if args.live_seconds > 0:
+            out.update(_live_part(args, srv.url))
     return out
+
+
+def _live_part(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """The live view (demo source at 30 fps, real MediaPipe) scored by the vLLM server."""
+    from cer_desktop.bench import pipeline
+
+    ns = argparse.Namespace(
+        seconds=args.live_seconds, warmup=3.0, busy_ms=0.0, fps=30.0, width=640, height=480,
+        label_set="raf_compound", recognizer="busy", server=url, served_model="tiny-cer",
+    )  # fmt: skip
+    live = pipeline.run(ns)
+    keys = ("display_fps", "capture_fps", "recognizer_calls", "recognizer_latency_ms_median")
+    return {f"live_{k}": live[k] for k in keys if k in live}
 
 
 def _annotate_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:

@@ -114,7 +114,12 @@ def _run(root: Path, frames: int) -> dict[str, Any]:
     sessions = sorted(p for p in (root / "sessions").iterdir() if p.is_dir())
     if len(sessions) != 1:
         raise SmokeFailure(f"expected one session folder, found {len(sessions)}")
-    info.update(check_session(sessions[0], frames))
+    from cer_desktop.session.verify import RecordingCheckFailed, check_recording
+
+    try:
+        info.update(check_recording(sessions[0], frames, recognizer="instant"))
+    except RecordingCheckFailed as exc:
+        raise SmokeFailure(str(exc)) from exc
     return info
 
 
@@ -147,48 +152,3 @@ def _wait(app: Any, done: Any, timeout: float, window: Any, what: str) -> None:
             raise SmokeFailure(f"{what} within {timeout:.0f} s ({_status(window)})")
         app.processEvents()
         time.sleep(0.01)
-
-
-def check_session(folder: Path, frames: int) -> dict[str, Any]:
-    """Check a recorded session folder; returns figures, raises `SmokeFailure` with a reason."""
-    from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
-    from cer_desktop.recording.video import count_frames
-
-    manifest = read_manifest(folder)
-    if manifest.get("status") != "complete":
-        raise SmokeFailure(f"manifest status is {manifest.get('status')!r}, not 'complete'")
-    written = int(manifest.get("frames_written") or 0)
-    if written < frames:
-        raise SmokeFailure(f"the recorder wrote {written} frames, expected at least {frames}")
-    video = folder / "annotated.mp4"
-    decoded = count_frames(video) if video.exists() else 0
-    if decoded != written:
-        raise SmokeFailure(
-            f"annotated.mp4 decodes to {decoded} frames, the manifest says {written}"
-        )
-    rows = list(read_rows(folder))
-    if int(manifest.get("csv_rows") or 0) != len(rows):
-        raise SmokeFailure(
-            f"frames.csv has {len(rows)} rows, the manifest says {manifest['csv_rows']}"
-        )
-    face_frames = {r["frame"] for r in rows}
-    # The demo shows one real face in every frame: MediaPipe must find it in most of them.
-    if len(face_frames) < written // 2:
-        raise SmokeFailure(
-            f"MediaPipe found a face in {len(face_frames)} of {written} frames of the demo"
-        )
-    labels = [c for c in rows[0] if c.startswith("p_")]
-    for r in rows:
-        total = sum(float(r[c]) for c in labels)
-        if abs(total - 1.0) > 0.01 or r["recognizer"] != "instant" or not r["label"]:
-            raise SmokeFailure(f"a CSV row is not an instant prediction: {r}")
-    return {
-        "frames_written": written,
-        "video_frames": decoded,
-        "csv_rows": len(rows),
-        "frames_with_face": len(face_frames),
-        "frames_dropped": int(manifest.get("frames_dropped") or 0),
-        "label_set": manifest.get("label_set"),
-        "au_columns": sum(c.startswith("AU") for c in rows[0]),
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -159,11 +159,7 @@ class FaceAnalyzer:
                     landmarks=frozen_array(lm),
                     aligned=frozen_array(crop),
                     quality=quality,
-                    blendshapes=(
-                        MappingProxyType(dict(blendshapes[i]))
-                        if blendshapes and i < len(blendshapes) and blendshapes[i] is not None
-                        else None
-                    ),
+                    blendshapes=_frozen_shapes(blendshapes, i),
                 )
             )
         t3 = time.perf_counter()
@@ -185,7 +181,8 @@ class FaceAnalyzer:
         when padded); a face found both ways keeps its padded landmarks.
         """
         if not (self.static_images and self.still_padding > 0.0):
-            return detector.detect(image), detector.last_blendshapes
+            found_plain = detector.detect(image)
+            return found_plain, _optional_shapes(detector.last_blendshapes)
         padded, pad = pad_for_detection(image, self.still_padding)
         found = detector.detect(padded)
         shapes: list[Mapping[str, float] | None] = list(detector.last_blendshapes or [])
@@ -193,7 +190,7 @@ class FaceAnalyzer:
         offset = np.array([pad, pad, 0], dtype=np.float32)
         found = [lm - offset[: lm.shape[1]] for lm in found]
         plain = detector.detect(image)
-        plain_shapes = list(detector.last_blendshapes or [])
+        plain_shapes: list[Mapping[str, float] | None] = list(detector.last_blendshapes or [])
         plain_shapes += [None] * (len(plain) - len(plain_shapes))
         for lm, bs in zip(plain, plain_shapes, strict=True):
             if all(_overlap(lm, other) < 0.3 for other in found):
@@ -219,3 +216,19 @@ class FaceAnalyzer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _optional_shapes(
+    shapes: Sequence[Mapping[str, float]] | None,
+) -> list[Mapping[str, float] | None] | None:
+    return None if shapes is None else list(shapes)
+
+
+def _frozen_shapes(
+    shapes: Sequence[Mapping[str, float] | None] | None, i: int
+) -> Mapping[str, float] | None:
+    """Face i's blendshapes as a read-only mapping (None when there are none)."""
+    if not shapes or i >= len(shapes):
+        return None
+    one = shapes[i]
+    return None if one is None else MappingProxyType(dict(one))

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from cer_desktop.gui import main_window, smoke
+from cer_desktop.gui import smoke
+from cer_desktop.session import live
+from cer_desktop.session.verify import RecordingCheckFailed, check_recording
 from cer_desktop.testing.fakes import FakeAnalyzer
 
 pytestmark = pytest.mark.core
@@ -38,9 +40,7 @@ def test_smoke_records_the_demo_through_the_window_and_checks_it(qapp, capsys, t
 
 def test_smoke_fails_when_no_face_is_found(qapp, capsys, monkeypatch):
     # Given a face analysis that finds nothing (as MediaPipe does without its model files)
-    monkeypatch.setattr(
-        main_window, "default_analyzer_factory", lambda n, crop: FakeAnalyzer(boxes=())
-    )
+    monkeypatch.setattr(live, "default_analyzer_factory", lambda n, crop: FakeAnalyzer(boxes=()))
     code = smoke.run_smoke(frames=10)
     result = _last_json(capsys)
     # then the smoke test fails and says why
@@ -53,7 +53,7 @@ def test_session_check_catches_a_csv_that_disagrees_with_the_manifest(qapp, caps
     # Given a good recorded session
     assert smoke.run_smoke(frames=10, keep=str(tmp_path)) == 0, capsys.readouterr().out
     (session,) = (tmp_path / "sessions").iterdir()
-    assert smoke.check_session(session, 10)["csv_rows"] > 0
+    assert check_recording(session, 10)["csv_rows"] > 0
     # when its CSV loses its last row
     (part,) = session.glob("frames*.csv")
     with part.open(newline="") as f:
@@ -61,8 +61,8 @@ def test_session_check_catches_a_csv_that_disagrees_with_the_manifest(qapp, caps
     with part.open("w", newline="") as f:
         csv.writer(f).writerows(rows[:-1])
     # then the check fails with the reason
-    with pytest.raises(smoke.SmokeFailure, match="frames.csv has"):
-        smoke.check_session(session, 10)
+    with pytest.raises(RecordingCheckFailed, match="frames.csv has"):
+        check_recording(session, 10)
 
 
 def test_a_missing_platform_plugin_is_named(monkeypatch):

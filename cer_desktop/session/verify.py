@@ -1,0 +1,62 @@
+"""Check what a recording wrote (the smoke test of the window and the bundle uses it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class RecordingCheckFailed(Exception):
+    """A recorded session is not what was asked; the message says why."""
+
+
+def check_recording(folder: Path, frames: int, recognizer: str = "instant") -> dict[str, Any]:
+    """Check a finished session folder: manifest complete, at least `frames` frames written,
+    the annotated video decodes to exactly those, the CSV has the manifest's rows and a face in
+    most frames, and every row is a whole prediction of `recognizer`. Returns figures; raises
+    `RecordingCheckFailed` with the reason."""
+    from cer_desktop.recording.csvlog import read_rows
+    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.video import count_frames
+
+    manifest = read_manifest(folder)
+    if manifest.get("status") != "complete":
+        raise RecordingCheckFailed(f"manifest status is {manifest.get('status')!r}, not 'complete'")
+    written = int(manifest.get("frames_written") or 0)
+    if written < frames:
+        raise RecordingCheckFailed(
+            f"the recorder wrote {written} frames, expected at least {frames}"
+        )
+    video = folder / "annotated.mp4"
+    decoded = count_frames(video) if video.exists() else 0
+    if decoded != written:
+        raise RecordingCheckFailed(
+            f"annotated.mp4 decodes to {decoded} frames, the manifest says {written}"
+        )
+    rows = list(read_rows(folder))
+    if int(manifest.get("csv_rows") or 0) != len(rows):
+        raise RecordingCheckFailed(
+            f"frames.csv has {len(rows)} rows, the manifest says {manifest['csv_rows']}"
+        )
+    face_frames = {r["frame"] for r in rows}
+    # The demo shows one real face in every frame: MediaPipe must find it in most of them.
+    if len(face_frames) < written // 2:
+        raise RecordingCheckFailed(
+            f"MediaPipe found a face in {len(face_frames)} of {written} frames of the demo"
+        )
+    labels = [c for c in rows[0] if c.startswith("p_")]
+    for r in rows:
+        total = sum(float(r[c]) for c in labels)
+        if abs(total - 1.0) > 0.01 or r["recognizer"] != recognizer or not r["label"]:
+            raise RecordingCheckFailed(
+                f"a CSV row is not a whole prediction of {recognizer!r}: {r}"
+            )
+    return {
+        "frames_written": written,
+        "video_frames": decoded,
+        "csv_rows": len(rows),
+        "frames_with_face": len(face_frames),
+        "frames_dropped": int(manifest.get("frames_dropped") or 0),
+        "label_set": manifest.get("label_set"),
+        "au_columns": sum(c.startswith("AU") for c in rows[0]),
+    }

@@ -9,6 +9,7 @@ which locates a module without importing it, so checking never loads torch.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterable
 
 from cer_desktop.contracts import RecognizerError
@@ -40,10 +41,20 @@ class MissingExtraError(RecognizerError):
         self.what = what
         self.extra = extra
         self.missing = tuple(missing)
+        if getattr(sys, "frozen", False):  # a PyInstaller bundle: pip cannot add to it
+            how = (
+                f"This build of cer-desktop was made without it; build one with "
+                f"CER_BUNDLE_EXTRAS={extra} bash scripts/bundle.sh, or install the package: "
+                f"{install_command(extra)}"
+            )
+        else:
+            how = (
+                f"Install it with: {install_command(extra)}"
+                f' (from a source checkout: pip install -e ".[{extra}]")'
+            )
         super().__init__(
             f'{what} needs the "{extra}" extra, which is not installed (missing: '
-            f"{', '.join(self.missing)}). Install it with: {install_command(extra)}"
-            f' (from a source checkout: pip install -e ".[{extra}]")'
+            f"{', '.join(self.missing)}). {how}"
         )
 
 

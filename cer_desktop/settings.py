@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +100,25 @@ def load_settings(path: Path | None = None) -> AppSettings:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("settings file %s is unreadable (%s); using the defaults", path, exc)
+        kept = _keep_broken(path)
+        log.warning("settings file %s is unreadable (%s); using the defaults%s", path, exc, kept)
         return AppSettings()
     if not isinstance(raw, dict):
-        log.warning("settings file %s does not hold an object; using the defaults", path)
+        kept = _keep_broken(path)
+        log.warning("settings file %s does not hold an object; using the defaults%s", path, kept)
         return AppSettings()
     return _from_dict(raw, str(path))
+
+
+def _keep_broken(path: Path) -> str:
+    """Copy a broken settings file to `NAME.broken` before the app saves over it on exit
+    (a hand edit with one typo is not lost); returns a note for the warning."""
+    backup = path.with_name(path.name + ".broken")
+    try:
+        shutil.copyfile(path, backup)
+    except OSError as exc:
+        return f" (could not keep a copy: {exc})"
+    return f"; the broken file is kept as {backup}"
 
 
 def _from_dict(raw: dict[str, Any], where: str) -> AppSettings:

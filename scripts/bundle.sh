@@ -2,71 +2,75 @@
 # Build the one-folder desktop app into dist/cer-desktop/ with PyInstaller (packaging/
 # cer-desktop.spec), from a venv holding the light core only, then run the frozen smoke test.
 #
-#   bash scripts/bundle.sh [--no-smoke] [--install-desktop-entry]
+#   bash scripts/bundle.sh [--no-build] [--no-smoke] [--install-desktop-entry]
 #
 # Environment (for CI and for builds with the LVLM):
-#   CER_BUNDLE_VENV    the venv to build from (default .venv-bundle; created if missing)
-#   CER_BUNDLE_LOCK    the lock to install it from (default locks/py311-linux-core.txt; without
-#                      a lock file, the pyproject ranges are installed instead, with a warning)
-#   CER_BUNDLE_EXTRAS  extras to add, e.g. "lvlm" for a bundle that runs LVLMs (several GB)
-#   PYINSTALLER_SPEC   PyInstaller's requirement when the lock does not bring it
-#                      (default pyinstaller==6.22.3, the `bundle` extra's pin)
+#   CER_BUNDLE_VENV    the venv to build from (default .venv-core; created if missing)
+#   CER_BUNDLE_LOCK    a lock to install it from instead of scripts/install.sh's choice
+#                      (locks/py3XX-linux-core.txt: the light core + test + bundle, no torch)
+#   CER_BUNDLE_EXTRAS  "lvlm" for a bundle that runs LVLMs (from the `all` lock; several GB)
 # --install-desktop-entry (Linux): also install the desktop entry and the icon for this user
 # (XDG_DATA_HOME, default ~/.local/share), pointing at dist/cer-desktop/cer-desktop.
+# --no-build: use the dist/cer-desktop already built (to smoke-test it or install its entry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 smoke=1
+build=1
 desktop_entry=0
 for arg in "$@"; do
     case "$arg" in
         --no-smoke) smoke=0 ;;
+        --no-build) build=0 ;;
         --install-desktop-entry) desktop_entry=1 ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bundle.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     esac
 done
 
-VENV=${CER_BUNDLE_VENV:-.venv-bundle}
-LOCK=${CER_BUNDLE_LOCK:-locks/py311-linux-core.txt}
-EXTRAS=${CER_BUNDLE_EXTRAS:-}
-PYINSTALLER_SPEC=${PYINSTALLER_SPEC:-pyinstaller==6.22.3}
-PY="$VENV/bin/python"
+build() {
+    EXTRAS=${CER_BUNDLE_EXTRAS:-}
+    with_lvlm=0
+    case ",$EXTRAS," in *,lvlm,* | *,train,* | *,all,*) with_lvlm=1 ;; esac
+    kind=core
+    [ "$with_lvlm" = 1 ] && kind=all
+    VENV=${CER_BUNDLE_VENV:-.venv-$kind}
+    PY="$VENV/bin/python"
+    PYINSTALLER=pyinstaller==6.22.3  # the `bundle` extra's pin (in the core lock)
 
-t0=$(date +%s)
-echo "== installing into $VENV"
-if [ -f "$LOCK" ] && [ "$LOCK" = locks/py311-linux-core.txt ]; then
-    bash scripts/install.sh "$VENV" core  # hash-checked, idempotent
-elif [ -f "$LOCK" ]; then
-    [ -x "$PY" ] || python3 -m venv "$VENV"
-    "$PY" -m pip install --quiet -r "$LOCK"
-else
-    echo "bundle.sh: warning: no lock at $LOCK; installing pyproject.toml's ranges" >&2
-    [ -x "$PY" ] || python3 -m venv "$VENV"
-    "$PY" -m pip install --quiet -e "$ROOT"
-fi
-if [ -n "$EXTRAS" ]; then
-    "$PY" -m pip install --quiet -e "$ROOT[$EXTRAS]"
-fi
-if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
-    "$PY" -m pip install --quiet "$PYINSTALLER_SPEC"
-fi
-with_lvlm=0
-case ",$EXTRAS," in *,lvlm,* | *,train,* | *,all,*) with_lvlm=1 ;; esac
-if [ "$with_lvlm" = 0 ] && "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)"; then
-    echo "bundle.sh: $VENV has torch but CER_BUNDLE_EXTRAS has no lvlm: the core bundle" \
-        "leaves torch out (use a venv from the core lock, or CER_BUNDLE_EXTRAS=lvlm)" >&2
-fi
-t1=$(date +%s)
+    t0=$(date +%s)
+    echo "== installing $VENV"
+    if [ -n "${CER_BUNDLE_LOCK:-}" ]; then
+        [ -x "$PY" ] || python3 -m venv "$VENV"
+        "$PY" -m pip install --quiet --require-hashes -r "$CER_BUNDLE_LOCK"
+        "$PY" -m pip install --quiet --no-deps -e "$ROOT"
+    else
+        bash scripts/install.sh "$VENV" "$kind"
+    fi
+    # The `all` lock has no bundle tools: PyInstaller is added (by its pin) for LVLM bundles.
+    "$PY" -c "import PyInstaller" 2>/dev/null || "$PY" -m pip install --quiet "$PYINSTALLER"
+    if [ "$with_lvlm" = 0 ] && "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)"; then
+        echo "bundle.sh: note: $VENV has torch; the core bundle leaves it out (CER_BUNDLE_EXTRAS=lvlm" \
+            "keeps it)" >&2
+    fi
+    t1=$(date +%s)
 
-echo "== PyInstaller $("$PY" -c 'import PyInstaller; print(PyInstaller.__version__)')"
-rm -rf dist/cer-desktop
-CER_BUNDLE_LVLM=$with_lvlm PYTHONPATH="$ROOT" "$PY" -m PyInstaller --noconfirm --clean \
-    --log-level WARN --distpath dist --workpath build/pyinstaller packaging/cer-desktop.spec
-t2=$(date +%s)
-size=$(du -sh dist/cer-desktop | cut -f1)
-echo "== built dist/cer-desktop ($size) in $((t2 - t1)) s; venv set up in $((t1 - t0)) s"
+    echo "== PyInstaller $("$PY" -c 'import PyInstaller; print(PyInstaller.__version__)')"
+    rm -rf dist/cer-desktop
+    CER_BUNDLE_LVLM=$with_lvlm PYTHONPATH="$ROOT" "$PY" -m PyInstaller --noconfirm --clean \
+        --log-level WARN --distpath dist --workpath build/pyinstaller packaging/cer-desktop.spec
+    t2=$(date +%s)
+    size=$(du -sh dist/cer-desktop | cut -f1)
+    echo "== built dist/cer-desktop ($size) in $((t2 - t1)) s; venv set up in $((t1 - t0)) s"
+}
+
+if [ "$build" = 1 ]; then
+    build
+elif [ ! -x dist/cer-desktop/cer-desktop ]; then
+    echo "bundle.sh: --no-build, but dist/cer-desktop/cer-desktop does not exist" >&2
+    exit 2
+fi
 
 if [ "$smoke" = 1 ]; then
     echo "== smoke test: dist/cer-desktop/cer-desktop --smoke"

@@ -17,9 +17,16 @@ fi
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 stamp=$venv/.cer-lock.sha256
 want=$(cat "$lock" pyproject.toml | sha256sum | cut -c1-64)
+pip() {  # quiet, and without the warnings about this machine's absent mirror folders
+  "$venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pip==26.3
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
+  t0=$SECONDS
+  pip install pip==26.3
+  pip install --require-hashes -r "$lock"
+  pip install --no-deps -e .
   echo "$want" >"$stamp"
+  echo "installed $lock into $venv in $((SECONDS - t0)) s ($(du -sh "$venv" | cut -f1))"
 fi

@@ -62,7 +62,9 @@ def main(out_dir: str) -> int:
             b.resize(900, 420)  # type: ignore[attr-defined]
             b.move(240, 200)  # type: ignore[attr-defined]
             b.table.selectRow(0)  # type: ignore[attr-defined]
-            b.report_button.click()  # type: ignore[attr-defined]
+            player = b.play()  # type: ignore[attr-defined]
+            player.resize(1100, 420)
+            player.move(140, 380)
         elif i == 3:
             grab("sessions.jpg")
             browser[0].close()  # type: ignore[attr-defined]

@@ -79,6 +79,14 @@ def test_without_the_extra_an_lvlm_choice_names_the_extra(no_extras):
     assert all(sys.modules.get(m) is None for m in MODULE_EXTRA)
 
 
+def test_in_a_bundle_the_message_says_how_to_build_one_with_the_extra(monkeypatch):
+    # pip cannot add an extra to a PyInstaller bundle: the message says how to build one
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    message = str(MissingExtraError("the LVLM recognizer", "lvlm", ["torch"]))
+    assert "CER_BUNDLE_EXTRAS=lvlm bash scripts/bundle.sh" in message
+    assert "missing: torch" in message
+
+
 def test_without_the_extra_the_command_line_names_it(tmp_path):
     # Given a process in which the extras' modules cannot be imported (as on a core install)
     block = (

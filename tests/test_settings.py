@@ -72,3 +72,16 @@ def test_unwritable_folder_does_not_raise(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("CER_DESKTOP_CONFIG_DIR", str(blocker / "sub"))
     assert save_settings(AppSettings()) is None
+
+
+def test_a_broken_file_is_kept_before_the_app_saves_over_it(config_dir):
+    # given a settings file the user broke with one typo
+    config_dir.mkdir(parents=True)
+    typo = '{"source": "camera:1", "record_folder": "/data/rec",}'
+    (config_dir / "settings.json").write_text(typo)
+    # when the app starts on defaults and saves them on exit
+    settings = load_settings()
+    save_settings(settings)
+    # then the user's file is still there beside the new one
+    assert (config_dir / "settings.json.broken").read_text() == typo
+    assert json.loads((config_dir / "settings.json").read_text())["source"] == settings.source

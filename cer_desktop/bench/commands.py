@@ -12,10 +12,12 @@ from typing import Any
 
 # name -> module with `add_arguments(parser)` and `run(args) -> dict`
 BENCHES = {
+    "faults": "cer_desktop.bench.faults",
     "instant": "cer_desktop.bench.instant",
     "pipeline": "cer_desktop.bench.pipeline",
     "lvlm": "cer_desktop.bench.lvlm",
     "record": "cer_desktop.bench.record",
+    "soak": "cer_desktop.bench.soak",
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
     "remote": "cer_desktop.bench.remote",

@@ -26,7 +26,8 @@ from cer_desktop.recognition.lvlm.spec import ModelSpec
 MAX_PROB_DIFF = 0.03
 # bench mode -> (dtype the model is loaded in, speed mode applied after loading)
 BENCH_MODES: dict[str, tuple[str, str]] = {
-    "auto": ("auto", "none"),  # what the app loads: bf16 on CPUs with native bf16
+    # the model as `load_base` returns it: bf16 on CPUs with native bf16, nothing packed
+    "auto": ("auto", "none"),
     "bf16-packed": ("bf16", "packed"),
     "int8-dynamic": ("fp32", "int8-dynamic"),
 }

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cer_desktop.bench.live_lvlm import add_lvlm_arguments, make_lvlm
 from cer_desktop.contracts import Annotation
 from cer_desktop.labels import get_label_set
 from cer_desktop.pipeline.stats import PipelineStats
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--label-set", default="raf_compound", help="label set scored")
-    parser.add_argument("--recognizer", choices=("busy", "instant"), default="busy")
+    parser.add_argument("--recognizer", choices=("busy", "instant", "lvlm"), default="busy")
+    add_lvlm_arguments(parser)
     parser.add_argument("--server", default=None, help="score on this remote server instead")
     parser.add_argument("--served-model", default=None, help="the model name --server serves")
 
@@ -98,6 +100,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - QImage's context
     label_set = get_label_set(args.label_set)
+    facts: dict[str, Any] = {}
+    tmp = None
     if getattr(args, "server", None):
         from cer_desktop.recognition.remote.client import ServerConfig
         from cer_desktop.recognition.remote.recognizer import RemoteRecognizer
@@ -105,6 +109,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         recognizer: Any = RemoteRecognizer(ServerConfig(args.server, args.served_model or ""))
     elif args.recognizer == "busy":
         recognizer = BusyRecognizer(busy_ms=args.busy_ms)
+    elif args.recognizer == "lvlm":
+        recognizer, facts, tmp = make_lvlm(args)
     else:
         from cer_desktop.recognition.instant import InstantRecognizer
 
@@ -152,6 +158,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stats = session.stats or PipelineStats(last_error="the session ended early")
     finally:
         session.shutdown()  # closes the analyzer and the recognizer
+        if tmp is not None:
+            tmp.cleanup()
 
     with probe.lock:
         painted = list(probe.painted)
@@ -191,4 +199,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "process_cpu_percent": round(100.0 * (cpu_t1 - cpu_t0) / max(elapsed, 1e-9), 1),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 2),
         "last_error": stats.last_error,
+        **facts,
     }

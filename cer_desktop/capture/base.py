@@ -23,6 +23,11 @@ class SourceError(RuntimeError):
     """A source that cannot deliver frames (no camera, unreadable file, camera gone)."""
 
 
+class SourceLost(SourceError):
+    """A live source stopped delivering but may come back (a camera unplugged or taken by
+    another program): `read()` again later retries; the source stays RUNNING."""
+
+
 class IllegalTransition(SourceError):
     """open() on a running or stopped source, read() before open()..."""
 

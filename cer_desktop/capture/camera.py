@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cer_desktop.capture.base import FrameSource, SourceError
+from cer_desktop.capture.base import FrameSource, SourceError, SourceLost, SourceState
 from cer_desktop.capture.convert import to_rgb
 
 __all__ = ["CameraInfo", "CameraSource", "list_cameras"]
@@ -81,6 +81,12 @@ class CameraSource(FrameSource):
     `read()` raises `SourceError` ("camera stopped delivering frames") after `max_failures`
     consecutive failed reads or `stall_timeout` seconds without a frame. The camera paces
     itself, so `read()` adds no sleep of its own.
+
+    With `reconnect` (the default) a camera that stops delivering is released and `read()`
+    raises `SourceLost` instead; later reads try to open it again (at most once per
+    `reconnect_interval` s, each try waiting up to `reconnect_timeout` s for a frame) and
+    return frames again once it is back (`reconnects` counts the returns). The caller decides
+    how long to wait; the source stays RUNNING meanwhile.
     """
 
     is_live = True
@@ -96,6 +102,9 @@ class CameraSource(FrameSource):
         stall_timeout: float = 2.0,
         open_timeout: float = 5.0,
         capture_factory: CaptureFactory | None = None,
+        reconnect: bool = True,
+        reconnect_interval: float = 1.0,
+        reconnect_timeout: float = 1.0,
     ) -> None:
         if isinstance(device, str) and device.strip().isdigit():
             device = int(device)
@@ -114,12 +123,26 @@ class CameraSource(FrameSource):
         self._pending: np.ndarray | None = None
         self._last_good = 0.0
         self._actual_fps: float | None = None
+        self.reconnect = reconnect
+        self.reconnect_interval = max(0.0, float(reconnect_interval))
+        self.reconnect_timeout = max(0.01, float(reconnect_timeout))
+        self._lost_since: float | None = None
+        self._next_try = 0.0
+        self.reconnects = 0
 
     @property
     def fps(self) -> float | None:
         return self._actual_fps or self.requested_fps
 
+    @property
+    def lost(self) -> bool:
+        """True while the camera is gone and being retried."""
+        return self._lost_since is not None
+
     def _open(self) -> None:
+        self._connect(self.open_timeout)
+
+    def _connect(self, first_frame_timeout: float) -> None:
         if isinstance(self.device, str) and not Path(self.device).exists():
             raise SourceError(f"no camera at {self.device}: no such device")
         if isinstance(self.device, int) and self.device < 0:
@@ -143,7 +166,7 @@ class CameraSource(FrameSource):
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         actual = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._actual_fps = actual if 0.0 < actual < 1000.0 else None
-        deadline = time.monotonic() + self.open_timeout
+        deadline = time.monotonic() + first_frame_timeout
         while True:
             image = self._grab()
             if image is not None:
@@ -154,7 +177,7 @@ class CameraSource(FrameSource):
                 self._release()
                 raise SourceError(
                     f"the camera at {self._where()} opened but delivered no frame "
-                    f"within {self.open_timeout:g} s (is another program using it?)"
+                    f"within {first_frame_timeout:g} s (is another program using it?)"
                 )
             time.sleep(0.02)
 
@@ -177,6 +200,8 @@ class CameraSource(FrameSource):
             return None
 
     def _read(self) -> np.ndarray | None:
+        if self._lost_since is not None:
+            return self._try_reconnect()
         pending, self._pending = self._pending, None
         if pending is not None:
             return pending
@@ -189,11 +214,39 @@ class CameraSource(FrameSource):
             failures += 1
             stalled = time.monotonic() - self._last_good > self.stall_timeout
             if failures >= self.max_failures or stalled:
-                raise SourceError(
+                message = (
                     f"camera stopped delivering frames ({self.description}: {failures} failed "
                     f"reads, {time.monotonic() - self._last_good:.1f} s since the last frame)"
                 )
+                if not self.reconnect:
+                    raise SourceError(message)
+                self._release()
+                self._lost_since = time.monotonic()
+                self._next_try = self._lost_since + self.reconnect_interval
+                raise SourceLost(message)
             time.sleep(0.01)
+
+    def _try_reconnect(self) -> np.ndarray:
+        """One reopening attempt when it is due; the first frame, or `SourceLost`."""
+        assert self._lost_since is not None
+        now = time.monotonic()
+        gone = f"the camera at {self._where()} is gone ({now - self._lost_since:.1f} s)"
+        if now < self._next_try:
+            raise SourceLost(gone)
+        self._next_try = now + self.reconnect_interval
+        try:
+            self._connect(self.reconnect_timeout)
+        except SourceError as exc:
+            raise SourceLost(f"{gone}; reconnecting failed: {exc}") from exc
+        if self.state is not SourceState.RUNNING:  # closed while reconnecting
+            self._release()
+            raise SourceError(f"the camera at {self._where()} was closed")
+        image, self._pending = self._pending, None
+        assert image is not None  # _connect keeps the first frame
+        self._lost_since = None
+        self.reconnects += 1
+        log.info("the camera at %s is back", self._where())
+        return image
 
     def _close(self) -> None:
         self._release()

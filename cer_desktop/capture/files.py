@@ -29,13 +29,16 @@ class VideoFileSource(FrameSource):
     `fps` is the file's native rate (the pipeline paces playback with it). `open()` checks
     that the file exists, has a video stream and that its first frame decodes, and raises
     `SourceError` naming the file and the reason otherwise; a decode error later on raises
-    `SourceError` from `read()`. With `loop=True` the file restarts at its end.
+    `SourceError` from `read()`. With `loop=True` the file restarts at its end. With `probe`
+    (the default) the whole file is first decoded in a child process (`probe.py`), so a file
+    that crashes the decoder is refused with a message instead of ending the app.
     """
 
     is_live = False
 
-    def __init__(self, path: str | Path, *, loop: bool = False) -> None:
+    def __init__(self, path: str | Path, *, loop: bool = False, probe: bool = True) -> None:
         self.path = Path(path)
+        self.probe = probe
         super().__init__(f"video file {self.path}")
         self.loop = loop
         self._container: Any = None
@@ -62,6 +65,13 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"cannot open video {self.path}: no such file")
         if self.path.is_dir():
             raise SourceError(f"cannot open video {self.path}: it is a folder")
+        if self.probe:
+            from cer_desktop.capture.probe import DecoderCrash, probe_video
+
+            try:
+                probe_video(self.path)
+            except DecoderCrash as exc:
+                raise SourceError(str(exc)) from exc
         self._start()
         try:
             self._pending = self._decode_next()

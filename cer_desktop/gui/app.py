@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
     )
     p.add_argument("--max-faces", type=int, help="most faces per frame")
+    p.add_argument("--record", action="store_true", help="start recording as soon as it runs")
+    p.add_argument("--record-folder", metavar="DIR", help="where recordings go")
     p.add_argument(
         "--auto-quit", type=float, metavar="SECONDS", help="quit after this many seconds"
     )
@@ -117,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.max_faces = args.max_faces
     if args.threshold is not None:
         settings.threshold = args.threshold
+    if args.record_folder:
+        settings.record_folder = args.record_folder
     model_choice = None
     if args.server or args.served_model:
         if not (args.server and args.served_model) or args.model:
@@ -159,13 +163,18 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
     from PySide6.QtWidgets import QApplication
 
     from cer_desktop.gui.main_window import MainWindow
+    from cer_desktop.gui.quit_signals import QuitOnSignals
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cer-desktop")
     window = MainWindow(settings, persist=not args.no_save)  # type: ignore[arg-type]
     app.aboutToQuit.connect(window.shutdown)
+    # Ctrl+C, `kill` and logout stop a recording like the Stop button, then quit.
+    signals = QuitOnSignals(app.quit)
     window.show()
     window.recover_unfinished_sessions()
+    if args.record:
+        QTimer.singleShot(0, window.start_recording)
     if model_choice is not None and model_choice.wants_model:  # type: ignore[attr-defined]
         # Starts on the instant recognizer; the model replaces it once loaded.
         QTimer.singleShot(0, lambda: window.load_model(model_choice))  # type: ignore[arg-type]
@@ -183,6 +192,7 @@ def _run_window(args: argparse.Namespace, settings: object, model_choice: object
         QTimer.singleShot(quit_ms, app.quit)
     code = app.exec()
     window.shutdown()
+    signals.uninstall()
     app.aboutToQuit.disconnect(window.shutdown)
     window.deleteLater()
     app.processEvents()

@@ -1,5 +1,5 @@
 """The sessions browser: recordings in the record folder with date, duration, label set and
-status; play one, see its report's timeline, recover an interrupted one, open its folder."""
+status; play one beside its timeline, see its report, recover an interrupted one, open its folder."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ class SessionsBrowser(QDialog):
         self.root = Path(root)
         self.sessions: list[SessionInfo] = []
         self.tasks: list[_Task] = []
+        self.players: list[QDialog] = []
         self.open_url = QDesktopServices.openUrl
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -129,11 +130,18 @@ class SessionsBrowser(QDialog):
         self.folder_button.setEnabled(s is not None)
 
     @Slot()
-    def play(self) -> None:
+    def play(self) -> QDialog | None:
+        """Play the selected session's annotated video beside its timeline."""
+        from cer_desktop.gui.session_player import SessionPlayer
+
         s = self.selected
-        if s is not None and s.has_video:
-            self.open_url(QUrl.fromLocalFile(str(s.folder / "annotated.mp4")))
-            self._start("report")  # its timeline beside the player
+        if s is None or not s.has_video:
+            return None
+        player = SessionPlayer(s.folder, self)
+        self.players.append(player)
+        player.show()
+        player.play()
+        return player
 
     @Slot()
     def open_folder(self) -> None:
@@ -173,6 +181,8 @@ class SessionsBrowser(QDialog):
             self.refresh()
 
     def shutdown(self) -> None:
+        for p in self.players:
+            p.close()
         for t in self.tasks:
             t.worker_thread.join(60.0)
 

@@ -31,7 +31,7 @@ class FrameBridge(QObject):
     """
 
     frameReady = Signal()  # noqa: N815 - Qt naming
-    statusChanged = Signal(str)  # noqa: N815
+    statusChanged = Signal(object)  # noqa: N815 - carries a contracts.StatusEvent
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,9 +65,10 @@ class FrameBridge(QObject):
                 self.shown_annotation = self._annotation
             return image, self._frame_id
 
-    def status(self, message: str) -> None:
-        """Thread-safe: forwards a pipeline status message to the GUI thread."""
-        self.statusChanged.emit(message)
+    def status(self, event: object) -> None:
+        """Thread-safe: forwards a `StatusEvent` (pipeline, recorder, recovery) to the GUI
+        thread."""
+        self.statusChanged.emit(event)
 
 
 class VideoView(QWidget):

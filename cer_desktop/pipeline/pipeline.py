@@ -32,6 +32,7 @@ from cer_desktop.pipeline.display import DisplayCallback
 from cer_desktop.pipeline.inflight import InOrderRequests, concurrency_of
 from cer_desktop.pipeline.processor import NO_FACE, Analyzer, FrameProcessor
 from cer_desktop.pipeline.sinks import AnnotationSink
+from cer_desktop.pipeline.source_gap import SourceGap, read_through_loss
 from cer_desktop.pipeline.stats import EndReason, PipelineStats, RunStatus
 from cer_desktop.pipeline.worker import RecognitionRequest, RecognitionResult, RecognizerWorker
 
@@ -102,6 +103,7 @@ class Pipeline:
             recognizer, fallback=fallback, on_error=self._on_recognizer_error
         )
         self._stop = threading.Event()
+        self._gap = SourceGap(self.status.report, lambda: self.frames.sinks)
         self._thread: threading.Thread | None = None
         self._running = False
         self._started = False
@@ -150,11 +152,6 @@ class Pipeline:
     @property
     def recognizer(self) -> Recognizer:
         return self._worker.recognizer
-
-    @property
-    def recognizer_busy(self) -> bool:
-        """True while the worker thread lives (after `stop`: a call still in progress)."""
-        return self._worker.alive
 
     def add_sink(self, sink: AnnotationSink) -> None:
         self.frames.add_sink(sink)
@@ -341,11 +338,11 @@ class Pipeline:
         """The next frame; None at the end of the source or after a source error (both are
         reported and set the end reason)."""
         try:
-            frame = self.source.read()
+            frame = read_through_loss(self.source, self._stop, self._gap)
         except Exception as exc:  # a broken source must not kill the thread silently
             self._source_failed(exc)
             return None
-        if frame is None:
+        if frame is None and not self._stop.is_set():
             self.status.set_end(
                 EndReason.END_OF_SOURCE, StatusKind.SOURCE_ENDED, "End of the source"
             )

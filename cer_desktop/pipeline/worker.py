@@ -177,7 +177,9 @@ class RecognizerWorker:
                 self._to_close.append(old)
             self._cond.notify_all()
         if not self._started or not self._thread.is_alive():
-            self._close_old()
+            with self._cond:
+                closable = self._take_closable()
+            _close_all(closable)
 
     @property
     def fallback(self) -> Recognizer | None:
@@ -210,7 +212,8 @@ class RecognizerWorker:
         with self._cond:
             recognizer, fallback = self._recognizer, self._fallback
             self._submitted += 1
-        self._close_old()
+            closable = self._take_closable()
+        _close_all(closable)
         result = self._run(recognizer, fallback, request)
         if result is not None:
             self.results.offer(result)
@@ -267,14 +270,17 @@ class RecognizerWorker:
             return True
 
     # -- thread --------------------------------------------------------------------------
-    def _close_old(self) -> None:
-        with self._cond:
-            old, self._to_close = self._to_close, []
-        for r in old:
-            try:
-                r.close()
-            except Exception:  # closing must never kill the worker
-                log.exception("closing recognizer %r failed", getattr(r, "name", r))
+    def _take_closable(self) -> list[Recognizer]:
+        """The replaced recognizers to close now; call with `_cond` held.
+
+        Taken in the same critical section as the recognizer about to run, so a swap that
+        lands after it only queues that recognizer for the next round (closed after its
+        call). One swapped back in (current or fallback) is in use again and never closed.
+        """
+        in_use = (self._recognizer, self._fallback)
+        old = [r for r in self._to_close if not any(r is u for u in in_use)]
+        self._to_close = []
+        return old
 
     def _loop(self) -> None:
         while True:
@@ -287,7 +293,8 @@ class RecognizerWorker:
                 recognizer = self._recognizer
                 fallback = self._fallback
                 self._busy = request is not None
-            self._close_old()
+                closable = self._take_closable()
+            _close_all(closable)
             if request is None:
                 continue
             try:
@@ -300,7 +307,9 @@ class RecognizerWorker:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
-        self._close_old()
+        with self._cond:
+            closable = self._take_closable()
+        _close_all(closable)
 
     def _run(
         self, recognizer: Recognizer, fallback: Recognizer | None, request: RecognitionRequest
@@ -351,6 +360,14 @@ class RecognizerWorker:
             self._calls += 1
             self._latencies.append(ms)
         return RecognitionResult(request.frame_id, tuple(preds), request.label_set, name, ms)
+
+
+def _close_all(recognizers: Sequence[Recognizer]) -> None:
+    for r in recognizers:
+        try:
+            r.close()
+        except Exception:  # closing must never kill the worker
+            log.exception("closing recognizer %r failed", getattr(r, "name", r))
 
 
 def _check(preds: Sequence[Prediction], request: RecognitionRequest) -> None:

@@ -16,56 +16,63 @@ still mode (no personal baseline; the manifest says `recognizer_mode: still`).
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
 (its folder is cleared): restarting costs at most one input's work and leaves no question of
-how two halves were joined. An input that cannot be read (missing, corrupt, no frames) is
-reported and skipped; the exit code is 1 if any input failed.
+how two halves were joined. Only such a folder is ever cleared: a folder of the same name that
+is not an earlier annotation of the same input is left alone and the input reported. An output
+folder inside an input folder is refused (the next run would read its own output). An input
+that cannot be read (missing, corrupt, no frames) is reported and skipped; the exit code is 1
+if any input failed.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import logging
-import shutil
-import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cer_desktop.capture.base import FrameSource, SourceError, SourceState
-from cer_desktop.contracts import Annotation, Frame, Recognizer
+from cer_desktop.capture.base import SourceError
+from cer_desktop.contracts import Annotation, Recognizer
 from cer_desktop.labels import LabelSet, get_label_set
-from cer_desktop.recording.manifest import (
-    ManifestError,
-    read_manifest,
-    recognizer_fields,
-    write_manifest,
+from cer_desktop.pipeline.stats import EndReason, PipelineStats
+from cer_desktop.recording.annotate_inputs import (
+    DEFAULT_IMAGE_FPS,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    InputItem,
+    RetimedSource,
+    claim_folder,
+    expand_inputs,
+    inputs_containing,
+    is_done,
+    open_source,
 )
-from cer_desktop.vocab import IMAGE_SUFFIXES, QUANTS, VIDEO_SUFFIXES
+from cer_desktop.recording.manifest import read_manifest, recognizer_fields, write_manifest
+from cer_desktop.recording.stop_signals import StopRequest
+
+__all__ = [
+    "DEFAULT_IMAGE_FPS",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "AnnotateSummary",
+    "InputItem",
+    "InputResult",
+    "annotate",
+    "annotate_one",
+    "expand_inputs",
+]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_IMAGE_FPS = 1.0
 DEFAULT_LABEL_SET = "raf_compound+neutral"
-
-
-@dataclass(frozen=True)
-class InputItem:
-    """One thing to annotate: a video file, an image file or a folder of images."""
-
-    path: Path
-    kind: str  # "video" | "image" | "images"
-    name: str  # the session folder's name under OUT (stable across runs)
 
 
 @dataclass
 class InputResult:
     item: InputItem
-    status: str  # "done" | "skipped" | "failed"
+    status: str  # "done" | "skipped" | "failed" | "interrupted"
     frames: int = 0
     faces_rows: int = 0
     seconds: float = 0.0
@@ -76,6 +83,8 @@ class InputResult:
 @dataclass
 class AnnotateSummary:
     results: list[InputResult] = field(default_factory=list)
+    interrupted: str = ""  # the signal that stopped the run, if any
+    not_started: int = 0
 
     @property
     def failed(self) -> list[InputResult]:
@@ -92,94 +101,12 @@ class AnnotateSummary:
             f"{done} annotated, {skipped} already done, {len(self.failed)} failed "
             f"(of {len(self.results)} inputs)"
         )
+        if self.interrupted:
+            lines.append(
+                f"stopped by {self.interrupted}: {self.not_started} inputs not started;"
+                " run the same command again to go on"
+            )
         return "\n".join(lines)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
-
-
-def expand_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
-    """Turn the command line's files and folders into inputs (missing paths included, as
-    'video' items, so they are reported as failures rather than silently ignored)."""
-    items: list[InputItem] = []
-    seen: set[Path] = set()
-
-    def add(path: Path, kind: str, name: str) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            items.append(InputItem(path, kind, _safe(name)))
-
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            root_name = p.resolve().name or "input"
-            for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
-                rel = folder.relative_to(p)
-                prefix = "__".join([root_name, *rel.parts])
-                files = sorted(f for f in folder.iterdir() if f.is_file())
-                if any(f.suffix.lower() in IMAGE_SUFFIXES for f in files):
-                    add(folder, "images", prefix + "__images")
-                for f in files:
-                    if f.suffix.lower() in VIDEO_SUFFIXES:
-                        add(f, "video", f"{prefix}__{f.name}")
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            add(p, "image", p.name)
-        else:
-            add(p, "video", p.name)
-    return items
-
-
-class _RetimedSource(FrameSource):
-    """Wraps a file source so frame n is stamped at n / fps: the input's own time, not the
-    time it happened to be processed at (offline runs go faster or slower than real time)."""
-
-    is_live = False
-
-    def __init__(self, inner: FrameSource, fps: float) -> None:
-        super().__init__(inner.description)
-        self.inner = inner
-        self._fps = fps
-        self._n = 0
-        self._t0 = time.monotonic()
-        self._wall0 = datetime.now(UTC)
-        self.t_current = 0.0  # the stamp of the frame last read (the instant recognizer's clock)
-        self.paths: list[str] = []  # file of each frame, for image inputs
-        # Frames of one stream (a video, or images given a frame rate): faces are tracked and
-        # baselines learned. Otherwise each image is a still on its own.
-        self.sequence = True
-
-    @property
-    def fps(self) -> float | None:
-        return self._fps
-
-    def _open(self) -> None:
-        if self.inner.state is SourceState.IDLE:
-            self.inner.open()
-
-    def _read(self) -> np.ndarray | None:
-        frame = self.inner.read()
-        if frame is None:
-            return None
-        current = getattr(self.inner, "current_path", None)
-        if current is not None:
-            self.paths.append(str(current))
-        return np.asarray(frame.image)
-
-    def _make_frame(self, image: np.ndarray, t_capture: float | None = None) -> Frame:
-        self.t_current = self._n / self._fps
-        self._n += 1
-        frame = super()._make_frame(image, t_capture=self._t0 + self.t_current)
-        # Wall time on the same clock: the run's start plus the input's own time.
-        return dataclasses.replace(
-            frame,
-            wall_time=self._wall0 + timedelta(seconds=self.t_current),
-            path=self.paths[-1] if self.paths else "",
-        )
-
-    def _close(self) -> None:
-        self.inner.close()
 
 
 class _Progress:
@@ -200,41 +127,7 @@ class _Progress:
         pass
 
 
-def _open_source(item: InputItem, fps: float | None) -> tuple[_RetimedSource, int | None]:
-    from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
-
-    inner: FrameSource
-    total: int | None
-    if item.kind == "video":
-        if not item.path.exists():
-            raise SourceError(f"cannot open {item.path}: no such file")
-        inner = VideoFileSource(item.path)
-        inner.open()  # probes: raises SourceError for a corrupt file before any output exists
-        rate = fps or inner.fps or 30.0
-        total = inner.frame_count
-    elif item.kind == "image":
-        inner = ImageFolderSource([item.path])
-        inner.open()
-        rate, total = fps or DEFAULT_IMAGE_FPS, 1
-    else:
-        inner = ImageFolderSource(item.path)
-        inner.open()
-        rate, total = fps or DEFAULT_IMAGE_FPS, len(inner.paths)
-    source = _RetimedSource(inner, rate)
-    source.sequence = item.kind == "video" or (item.kind == "images" and fps is not None)
-    source.open()  # the inner source is open already; this only moves the wrapper to RUNNING
-    return source, total
-
-
-def _is_done(folder: Path, item: InputItem) -> bool:
-    try:
-        m = read_manifest(folder)
-    except ManifestError:
-        return False
-    return bool(m.get("input_complete")) and m.get("input") == str(item.path.resolve())
-
-
-RecognizerFactory = Callable[[InputItem, "_RetimedSource"], Recognizer]
+RecognizerFactory = Callable[[InputItem, "RetimedSource"], Recognizer]
 
 
 def annotate_one(
@@ -250,30 +143,33 @@ def annotate_one(
     progress: bool = True,
     manifest_extra: dict[str, Any] | None = None,
     close_recognizer: bool = True,
+    stop: StopRequest | None = None,
 ) -> InputResult:
-    """Annotate one input into `out/<item.name>`; never raises for a bad input."""
+    """Annotate one input into `out/<item.name>`; never raises for a bad input.
+
+    A `stop` request (a signal) ends the input after its current frame: the session is
+    finalised, left unfinished (`input_complete` false) and the result is "interrupted".
+    """
     from tqdm import tqdm
 
     from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import EndReason, concurrency_of, run_offline
+    from cer_desktop.session.offline import concurrency_of, run_offline
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder = out / item.name
     result = InputResult(item, "failed", folder=folder)
-    if not force and _is_done(folder, item):
+    if not force and is_done(folder, item):
         result.status, result.message = "skipped", "already annotated"
         return result
     t_start = time.monotonic()
     try:
-        source, total = _open_source(item, fps)
+        source, total = open_source(item, fps)
     except SourceError as exc:
         result.message = str(exc)
         return result
     except Exception as exc:  # noqa: BLE001 - a strange file must not end the whole run
         result.message = f"cannot open {item.path}: {type(exc).__name__}: {exc}"
         return result
-    if folder.exists():
-        shutil.rmtree(folder)  # an interrupted or failed earlier attempt: start again
     extra = {
         "input": str(item.path.resolve()),
         "input_kind": item.kind,
@@ -286,6 +182,10 @@ def annotate_one(
     analyzer = None
     recorder = None
     try:
+        refused = claim_folder(folder, item, force=force)
+        if refused:
+            result.message = refused
+            return result
         recognizer = make_recognizer(item, source)
         for key, value in recognizer_fields(recognizer, label_set).items():
             extra.setdefault(key, value)
@@ -301,24 +201,37 @@ def annotate_one(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
             counter = _Progress(bar)
-            # Independent stills are never smoothed together: the tracker may give faces of
-            # consecutive photos one track id, and an average over them is no one's label.
-            stats = run_offline(
-                source,
-                analyzer,
-                recognizer,
-                label_set,
-                sinks=[recorder, counter],
-                smoothing=0.5 if source.sequence else 0.0,
-                max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
-            )
+            if stop is not None:
+                stop.attach(source)  # a signal ends the input like the end of its file
+            try:
+                # Independent stills are never smoothed together: the tracker may give faces
+                # of consecutive photos one track id, and an average over them is no one's
+                # label.
+                stats = run_offline(
+                    source,
+                    analyzer,
+                    recognizer,
+                    label_set,
+                    sinks=[recorder, counter],
+                    smoothing=0.5 if source.sequence else 0.0,
+                    max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
+                )
+            finally:
+                if stop is not None:
+                    stop.attach(None)
         recorder.close()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
         if recorder.error:
             result.message = recorder.error
-        elif stats.end_reason is EndReason.SOURCE_ERROR or result.frames == 0:
+        elif stop is not None and stop.requested:
+            result.status = "interrupted"
+            result.message = (
+                f"stopped by {stop.name} after {result.frames} frames (kept in {folder};"
+                " annotated again on the next run)"
+            )
+        elif source_failed(stats) or result.frames == 0:
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"
@@ -353,6 +266,12 @@ def annotate_one(
     return result
 
 
+def source_failed(stats: PipelineStats) -> bool:
+    """True when the run ended because its source failed (decided on the typed end reason,
+    never on the message text)."""
+    return stats.end_reason is EndReason.SOURCE_ERROR
+
+
 def _write_inputs(path: Path, paths: Sequence[str]) -> None:
     import csv
 
@@ -362,7 +281,7 @@ def _write_inputs(path: Path, paths: Sequence[str]) -> None:
         w.writerows([i, p] for i, p in enumerate(paths))
 
 
-def _instant_factory(item: InputItem, source: _RetimedSource) -> Recognizer:
+def _instant_factory(item: InputItem, source: RetimedSource) -> Recognizer:
     from cer_desktop.recognition.instant import InstantRecognizer
 
     # Baselines are learned over the input's own time (not processing time); stills are
@@ -382,18 +301,29 @@ def annotate(
     force: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
     shard: tuple[int, int] | None = None,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    summary = AnnotateSummary()
+    refused = inputs_containing(out, inputs)
+    for folder in refused:
+        # Refused before anything is written: the next run would read its own output.
+        message = f"the output folder {out} is inside this input; choose one outside it"
+        summary.results.append(InputResult(InputItem(folder, "images", folder.name), "failed"))
+        summary.results[-1].message = message
+        if echo is not None:
+            echo(f"failed: {folder}: {message}")
+    inputs = [i for i in inputs if Path(i) not in refused]
+    if inputs:
+        out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
     if shard is not None:
         from cer_desktop.recording.shards import select_shard
 
         items = select_shard(items, [i.name for i in items], *shard)
-    summary = AnnotateSummary()
     shared: Recognizer | None = None
     factory: RecognizerFactory = _instant_factory
     if model_spec is not None:
@@ -411,9 +341,12 @@ def annotate(
     try:
         from tqdm import tqdm
 
-        for item in tqdm(
-            items, desc="inputs", unit="input", disable=not progress or len(items) < 2
+        for n, item in enumerate(
+            tqdm(items, desc="inputs", unit="input", disable=not progress or len(items) < 2)
         ):
+            if stop is not None and stop.requested:
+                summary.interrupted, summary.not_started = stop.name, len(items) - n
+                break
             r = annotate_one(
                 item,
                 out,
@@ -426,88 +359,16 @@ def annotate(
                 progress=progress,
                 manifest_extra=extra,
                 close_recognizer=shared is None,
+                stop=stop,
             )
             summary.results.append(r)
+            if r.status == "interrupted":
+                summary.interrupted = stop.name if stop is not None else "a signal"
+                summary.not_started = len(items) - n - 1
+                break
             if echo is not None and r.status == "failed":
                 echo(f"failed: {item.path}: {r.message}")
     finally:
         if shared is not None:
             shared.close()
     return summary
-
-
-# -- command line ---------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cer_desktop.recording.shards import add_remote_arguments
-
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
-    p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
-    p.add_argument(
-        "--label-set",
-        default=None,
-        help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C;"
-        f" default: the adapter's, else {DEFAULT_LABEL_SET}",
-    )
-    p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--raw", action="store_true", help="also write the raw video")
-    p.add_argument(
-        "--fps",
-        type=float,
-        default=None,
-        help="treat image folders as frame sequences at this rate (faces tracked, baselines"
-        " learned); default: independent stills, 1 s apart",
-    )
-    p.add_argument("--max-faces", type=int, default=4)
-    add_remote_arguments(p)
-    p.add_argument("--force", action="store_true", help="annotate inputs already done again")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    from cer_desktop.contracts import RecognizerError
-    from cer_desktop.labels import LabelSetError
-
-    try:
-        label_set = get_label_set(args.label_set) if args.label_set else None
-    except LabelSetError as exc:
-        print(f"cer annotate: {exc}", file=sys.stderr)
-        return 2
-    from cer_desktop.recording.shards import remote_options
-
-    try:
-        spec, shard = remote_options(args)
-    except (ValueError, RecognizerError) as exc:
-        print(f"cer annotate: {exc}", file=sys.stderr)
-        return 2
-    if args.model:
-        try:
-            from cer_desktop.recognition.lvlm.spec import ModelSpec
-
-            spec = ModelSpec(
-                base=args.model, adapter=args.adapter, quant=args.quant, device=args.device
-            )
-        except RecognizerError as exc:
-            print(f"cer annotate: {exc}", file=sys.stderr)
-            return 2
-    try:
-        summary = annotate(
-            args.inputs,
-            args.out,
-            label_set=label_set,
-            model_spec=spec,
-            record_raw=args.raw,
-            fps=args.fps,
-            max_faces=args.max_faces,
-            force=args.force,
-            progress=not args.no_progress,
-            echo=lambda s: print(s, file=sys.stderr),
-            shard=shard,
-        )
-    except RecognizerError as exc:
-        print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)
-        return 2
-    print(summary.table())
-    return 1 if summary.failed else 0

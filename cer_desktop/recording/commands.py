@@ -7,16 +7,16 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from cer_desktop.recording import annotate
+    from cer_desktop.recording import annotate, annotate_cli
 
     p = sub.add_parser(
         "annotate",
         help="annotate videos, images and folders headless (every frame; resumable)",
-        description=annotate.__doc__,
+        description=f"{annotate.__doc__}\n{annotate_cli.__doc__}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    annotate.add_arguments(p)
-    p.set_defaults(func=annotate.run)
+    annotate_cli.add_arguments(p)
+    p.set_defaults(func=annotate_cli.run)
 
     p = sub.add_parser(
         "recover",

@@ -16,7 +16,6 @@ change), `events.jsonl` (markers and notes), `manifest.json`.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import queue
@@ -24,65 +23,47 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation
+from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EVENTS_FILE, EventLog
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
-    STATUS_COMPLETE,
-    STATUS_FAILED,
     new_manifest,
-    now_iso,
     write_manifest,
+)
+from cer_desktop.recording.recorder_writer import SessionWriter
+from cer_desktop.recording.session_files import (
+    ANNOTATED_VIDEO,
+    DROP_QUEUE_FULL,
+    DROP_WRITE_ERROR,
+    RAW_VIDEO,
+    RecordingError,
+    describe_os_error,
+    new_session_folder,
 )
 from cer_desktop.recording.video import VideoWriter
 
+__all__ = [
+    "ANNOTATED_VIDEO",
+    "DROP_QUEUE_FULL",
+    "DROP_WRITE_ERROR",
+    "RAW_VIDEO",
+    "RecordingError",
+    "SessionRecorder",
+    "describe_os_error",
+    "new_session_folder",
+]
+
 log = logging.getLogger(__name__)
 
-ANNOTATED_VIDEO = "annotated.mp4"
-RAW_VIDEO = "raw.mp4"
-# Drop reasons written to the manifest.
-DROP_QUEUE_FULL = "queue_full"  # the writer fell behind capture (live only)
-DROP_WRITE_ERROR = "write_error"  # frames queued when a disk error stopped the recording
 
-
-class RecordingError(RuntimeError):
-    """A session that cannot start (folder not writable, already holds a session)."""
-
-
-def new_session_folder(root: str | os.PathLike[str], prefix: str = "session") -> Path:
-    """A fresh, not yet existing folder under `root` named by the local start time."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{prefix}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def describe_os_error(exc: BaseException, folder: Path) -> str:
-    """A message a user understands for a write failure."""
-    code = getattr(exc, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"disk full: no space left in {folder}"
-    if code in (errno.EACCES, errno.EPERM):
-        return f"cannot write to {folder}: permission denied"
-    if code == errno.EROFS:
-        return f"cannot write to {folder}: read-only file system"
-    if code == errno.ENOENT:
-        return f"the recording folder {folder} disappeared"
-    return f"writing to {folder} failed: {exc}"
-
-
-class SessionRecorder:
+class SessionRecorder(SessionWriter):
     """An `AnnotationSink` that records a session into `folder` (created if needed).
 
     Args:
@@ -96,8 +77,10 @@ class SessionRecorder:
         block: offline mode (`DeliveryPolicy.BLOCK_WHEN_FULL`): `submit` waits for room.
         preset: the libx264 preset.
         flush_interval_s: how often the writer makes data durable (at most 1 s).
-        on_error: called once from the writer thread with the message when recording stops
-            itself (the GUI should hop to its own thread).
+        on_error: called once from the writer thread with a `StatusEvent` (kind
+            `RECORDING_FAILED`, payload `reason`: "disk_full", "permission", "read_only",
+            "folder_gone", "os_error" or "error") when recording stops itself (the GUI should
+            hop to its own thread).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -115,7 +98,7 @@ class SessionRecorder:
         block: bool = False,
         preset: str = "veryfast",
         flush_interval_s: float = 0.5,
-        on_error: Callable[[str], None] | None = None,
+        on_error: Callable[[StatusEvent], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.record_raw = record_raw
@@ -160,7 +143,7 @@ class SessionRecorder:
         self._drops: Counter[str] = Counter()
         self._last_frame: tuple[int, int, float] | None = None  # (index, source id, t_capture)
         self._t0_capture: float | None = None
-        self._error: str | None = None
+        self._error: StatusEvent | None = None
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
@@ -232,6 +215,24 @@ class SessionRecorder:
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
 
+    def note_status(self, event: StatusEvent) -> None:
+        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
+        newest recorded frame. The recording goes on: frames after the gap keep their capture
+        times, so the video shows the gap as a jump in time."""
+        if event.kind not in (StatusKind.SOURCE_LOST, StatusKind.SOURCE_RESTORED):
+            return
+        with self._lock:
+            last = self._last_frame
+        try:
+            self._events.add(
+                event.kind.value,
+                frame=last[0] if last is not None else None,
+                message=event.message,
+                **dict(event.payload),
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("could not log %s: %s", event.kind.value, exc)
+
     def close(self) -> None:
         """Write everything queued, finish the files and the manifest. Safe to call twice."""
         if self._closed:
@@ -267,12 +268,7 @@ class SessionRecorder:
     @property
     def frames_submitted(self) -> int:
         with self._lock:
-            return self._accepted + sum(self._drops.values())
-
-    @property
-    def frames_dropped(self) -> int:
-        with self._lock:
-            return sum(self._drops.values())
+            return self._submitted_locked()
 
     @property
     def drop_reasons(self) -> dict[str, int]:
@@ -285,7 +281,12 @@ class SessionRecorder:
 
     @property
     def error(self) -> str | None:
-        """Why the recording stopped itself (disk full, ...), or None."""
+        """Why the recording stopped itself (disk full, ...), for people; or None."""
+        return self._error.message if self._error is not None else None
+
+    @property
+    def error_event(self) -> StatusEvent | None:
+        """Why the recording stopped itself, typed (`payload["reason"]`), or None."""
         return self._error
 
     @property
@@ -300,157 +301,3 @@ class SessionRecorder:
     @property
     def manifest(self) -> dict[str, Any]:
         return dict(self._manifest)
-
-    # -- the writer thread ---------------------------------------------------------------
-    def _run(self) -> None:
-        cpu0 = time.thread_time()
-        last_flush = time.monotonic()
-        flushed = 0
-        try:
-            while True:
-                try:
-                    item = self._queue.get(timeout=0.1)
-                except queue.Empty:
-                    item = None
-                    if not self._stopping.is_set():
-                        # Idle: make the last frames durable once, then stay quiet.
-                        if self._written != flushed and (
-                            time.monotonic() - last_flush >= self.flush_interval_s
-                        ):
-                            self._flush()
-                            flushed, last_flush = self._written, time.monotonic()
-                        continue
-                if item is None:
-                    if self._stopping.is_set() and self._queue.empty():
-                        break
-                    continue
-                self._write(*item)
-                if time.monotonic() - last_flush >= self.flush_interval_s:
-                    self._flush()
-                    flushed, last_flush = self._written, time.monotonic()
-                self._writer_cpu_s = time.thread_time() - cpu0
-            self._finish()
-        except Exception as exc:  # noqa: BLE001 - any failure ends the recording, not the app
-            self._fail(exc)
-        finally:
-            self._writer_cpu_s = time.thread_time() - cpu0
-
-    def _write(self, index: int, annotation: Annotation, painted: np.ndarray) -> None:
-        frame = annotation.frame
-        if index == 0:
-            self._on_first_frame(annotation)
-        assert self._t0_capture is not None  # set when frame 0 was accepted
-        t = frame.t_capture - self._t0_capture
-        self._video.write(painted, t)
-        if self._raw is not None:
-            self._raw.write(frame.image, t)
-        parts_before = len(self._csv.parts)
-        self._csv.write(annotation, index, t)
-        if len(self._csv.parts) != parts_before and parts_before > 0:
-            self._events.add(
-                "label_set", frame=index, t=round(t, 4), label_set=annotation.label_set.name
-            )
-        for fa in annotation.faces:
-            if fa.prediction is not None and fa.prediction.recognizer:
-                seen = self._manifest.setdefault("recognizers_seen", [])
-                if fa.prediction.recognizer not in seen:
-                    seen.append(fa.prediction.recognizer)
-        self._written += 1
-        self._manifest["last_t"] = t
-
-    def _on_first_frame(self, annotation: Annotation) -> None:
-        m = self._manifest
-        if not m.get("source"):
-            m["source"] = annotation.frame.source or None
-        m["frame_size"] = list(annotation.frame.size)
-        m["first_frame_wall_time"] = annotation.frame.wall_time.isoformat(timespec="milliseconds")
-        if not m.get("label_set"):
-            m["label_set"] = annotation.label_set.name
-            m["labels"] = list(annotation.label_set.labels)
-        write_manifest(self.folder, m)
-
-    def _update_manifest(self) -> None:
-        m = self._manifest
-        m["frames_written"] = self._written
-        # The mp4 muxer holds the newest packet back until the next one (it needs its duration),
-        # so the video file on disk holds one frame fewer than written until it is closed.
-        m["video_frames_durable"] = max(0, self._written - 1)
-        m["csv_rows"] = self._csv.rows_written
-        m["files"]["csv"] = [p.name for p in self._csv.parts]
-        m["label_sets"] = list(self._csv.part_label_sets)
-        with self._lock:
-            m["frames_submitted"] = self._accepted + sum(self._drops.values())
-            m["frames_dropped"] = sum(self._drops.values())
-            m["drop_reasons"] = dict(self._drops)
-        last_t = float(m.get("last_t") or 0.0)
-        m["duration_s"] = round(last_t, 4)
-        m["fps_measured"] = round((self._written - 1) / last_t, 3) if last_t > 0 else None
-
-    def _flush(self) -> None:
-        # Order matters for recovery: the CSV is durable before the manifest claims its frames.
-        self._csv.flush(sync=True)
-        for v in (self._video, self._raw):
-            if v is not None and v.path.exists():
-                fd = os.open(v.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        self._update_manifest()
-        write_manifest(self.folder, self._manifest)
-
-    def _finish(self) -> None:
-        self._video.close()
-        if self._raw is not None:
-            self._raw.close()
-        self._csv.close()
-        self._update_manifest()
-        self._manifest.update(
-            status=STATUS_COMPLETE, ended_at=now_iso(), video_frames_durable=self._written
-        )
-        self._events.add("stop", frames_written=self._written, frames_dropped=self.frames_dropped)
-        self._events.close()
-        write_manifest(self.folder, self._manifest)
-
-    def _fail(self, exc: BaseException) -> None:
-        message = (
-            describe_os_error(exc, self.folder)
-            if isinstance(exc, OSError)
-            else f"recording stopped: {type(exc).__name__}: {exc}"
-        )
-        message += f" (recording stopped after {self._written} frames)"
-        log.error("%s", message)
-        self._error = message
-        with self._lock:
-            self._stopping.set()
-        # Close what we can: a fragmented MP4 stays readable up to its last fragment.
-        self._video.abort()
-        if self._raw is not None:
-            self._raw.abort()
-        self._csv.abort()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        with self._lock:
-            # Every accepted frame not written (queued, or being written when it failed) is lost.
-            lost = max(0, self._accepted - self._written)
-            if lost:
-                self._drops[DROP_WRITE_ERROR] += lost
-        try:
-            self._update_manifest()
-            self._manifest.update(status=STATUS_FAILED, ended_at=now_iso(), error=message)
-            write_manifest(self.folder, self._manifest)
-        except Exception as exc2:  # noqa: BLE001 - the disk may be full; the message stays in memory
-            log.debug("could not finalise the manifest: %s", exc2)
-        try:
-            self._events.add("error", message=message)
-        except Exception:  # noqa: BLE001
-            pass
-        self._events.close()
-        if self._on_error is not None:
-            try:
-                self._on_error(message)
-            except Exception:  # noqa: BLE001 - a broken callback must not hide the error
-                log.exception("recording error callback failed")

@@ -12,11 +12,18 @@ error stopped it and its files may disagree by a few frames):
 4. the videos are remuxed (packets copied, no re-encoding) from fragmented to normal MP4s, which
    players seek faster;
 5. the manifest is finalised with status "recovered" and a `recovery` record.
+
+Nothing is deleted that is not proven to lie beyond the end of what was written: a video that
+is missing or unreadable does not limit the rest (it says nothing about where the data ends),
+nor does one holding fewer frames than the manifest says were durable in it (it was damaged
+after the fact); and every file recovery changes loses nothing for good: its first original
+is kept beside it as `NAME.orig` (`frames.csv.orig`, `annotated.mp4.orig`) until the user
+removes it. A plain remux that copies every frame keeps no original. Recovering twice
+changes nothing.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -25,10 +32,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cer_desktop.contracts import Severity, StatusEvent, StatusKind, status
 from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
+    STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_RECORDING,
     STATUS_RECOVERED,
@@ -38,6 +47,14 @@ from cer_desktop.recording.manifest import (
     write_manifest,
 )
 from cer_desktop.recording.recorder import ANNOTATED_VIDEO, RAW_VIDEO
+from cer_desktop.recording.recover_files import (
+    ORIG_SUFFIX,
+    is_fragmented,
+    keep_original,
+    read_part,
+    truncate_to_last_line,
+    write_part,
+)
 from cer_desktop.recording.video import VideoError, count_frames, remux
 
 log = logging.getLogger(__name__)
@@ -72,6 +89,26 @@ class RecoveryReport:
             f"{raw}, CSV covered {self.csv_frames_covered}); {self.csv_rows_kept} CSV rows kept,"
             f" {self.csv_rows_removed + self.partial_rows_removed} removed"
             + ("; " + "; ".join(self.notes) if self.notes else "")
+        )
+
+    def event(self) -> StatusEvent:
+        """The report as a typed status event (kind RECOVERY; a warning when rows were
+        removed or a stream could not be used, so the user looks at it)."""
+        removed = self.csv_rows_removed + self.partial_rows_removed
+        worry = bool(removed or self.notes)
+        message = f"Recovered {self.frames_kept} frames of the interrupted session {self.folder}"
+        if removed:
+            message += f"; {removed} CSV rows past the video's end moved aside (.orig kept)"
+        if self.notes:
+            message += "; " + "; ".join(self.notes)
+        return status(
+            StatusKind.RECOVERY,
+            message if self.needed else self.summary(),
+            Severity.WARNING if worry else Severity.INFO,
+            folder=self.folder,
+            needed=self.needed,
+            frames_kept=self.frames_kept,
+            csv_rows_removed=removed,
         )
 
 
@@ -116,80 +153,58 @@ def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
     return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
 
 
-def _truncate_to_last_line(path: Path) -> int:
-    """Cut a file after its last newline; returns the bytes removed."""
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with open(path, "rb+") as f:
-        # Read backwards in blocks until a newline is found.
-        pos, block = size, 65536
-        while pos > 0:
-            start = max(0, pos - block)
-            f.seek(start)
-            chunk = f.read(pos - start)
-            i = chunk.rfind(b"\n")
-            if i >= 0:
-                keep = start + i + 1
-                break
-            pos = start
-        else:
-            keep = 0
-        if keep < size:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-    return size - keep
-
-
-def _read_part(path: Path) -> tuple[list[str], list[list[str]], int]:
-    """Header, whole rows and the number of malformed rows dropped."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        rows, bad = [], 0
-        for row in reader:
-            if len(row) == len(header):
-                rows.append(row)
-            else:
-                bad += 1
-    return header, rows, bad
-
-
-def _write_part(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _video_frames(path: Path, report: RecoveryReport) -> int:
+def _video_frames(path: Path, report: RecoveryReport) -> int | None:
+    """Decodable frames of a video; None (noted) when it is missing or unreadable."""
     if not path.exists():
         report.notes.append(f"{path.name} missing")
-        return 0
+        return None
     try:
         return count_frames(path)
     except VideoError as exc:
-        report.notes.append(f"{path.name} unreadable ({exc})")
-        return 0
+        report.notes.append(f"{path.name} unreadable, left as it is ({exc})")
+        return None
 
 
-def _cut_video(path: Path, frames: int, decodable: int, report: RecoveryReport) -> None:
+def _cut_video(
+    path: Path, frames: int, decodable: int, report: RecoveryReport, *, remux_whole: bool = True
+) -> bool:
+    """Remux to a normal MP4 holding the first `frames` frames (the original is kept when
+    frames are cut); True when the file changed. A video already holding no more than
+    `frames` is left alone when it is a normal MP4 or `remux_whole` is off."""
+    if frames >= decodable and (not remux_whole or not is_fragmented(path)):
+        return False
     tmp = path.with_name(path.stem + ".recovering.mp4")
     try:
         copied = remux(path, tmp, max_frames=frames, decodable=decodable)
         if copied == 0:
             tmp.unlink(missing_ok=True)
             report.notes.append(f"{path.name}: no frame to keep")
-            return
+            return False
+        if copied < decodable:
+            keep_original(path)
+            report.notes.append(
+                f"{path.name}: {decodable - copied} frames past the CSV's end cut"
+                f" (the full video is kept as {path.name}{ORIG_SUFFIX})"
+            )
         os.replace(tmp, path)
+        return True
     except Exception as exc:  # noqa: BLE001 - keep the fragmented original rather than nothing
         tmp.unlink(missing_ok=True)
         report.notes.append(f"{path.name}: remux failed, kept as is ({exc})")
+        return False
+
+
+def _video_limit(path: Path, durable: int, report: RecoveryReport) -> tuple[int | None, int | None]:
+    """(decodable frames, the limit they set on the rest): a missing or unreadable video sets
+    none, nor does one holding fewer frames than the manifest says were durable in it."""
+    found = _video_frames(path, report)
+    if found is not None and found < durable:
+        report.notes.append(
+            f"{path.name} holds {found} frames, fewer than the {durable} made durable:"
+            " damaged after the fact, not used to cut the rest"
+        )
+        return found, None
+    return found, found
 
 
 def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
@@ -217,13 +232,16 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     # 1. whole CSV rows only
     parts = list_parts(folder)
     loaded: list[tuple[Path, list[str], list[list[str]]]] = []
+    malformed: set[Path] = set()
     for part in parts:
-        if _truncate_to_last_line(part):
+        if truncate_to_last_line(part):
             report.partial_rows_removed += 1
-        header, rows, bad = _read_part(part)
+        header, rows, bad = read_part(part)
         report.partial_rows_removed += bad
+        if bad:
+            malformed.add(part)
         if not header:
-            part.unlink()  # not even a whole header: the part never held data
+            part.unlink()  # empty (a cut-off header is kept in its .orig): it never held data
             continue
         loaded.append((part, header, rows))
     last_row_frame = -1
@@ -236,37 +254,49 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
                 pass
     report.csv_frames_covered = max(last_row_frame + 1, int(m.get("frames_written") or 0))
 
-    # 2. frames in the videos
+    # 2. frames in the videos; only a readable, undamaged video limits the rest
     annotated = folder / ANNOTATED_VIDEO
     raw = folder / RAW_VIDEO
-    report.video_frames_found = _video_frames(annotated, report)
-    limits = [report.video_frames_found, report.csv_frames_covered]
+    durable = int(m.get("video_frames_durable") or 0)
+    found, limit = _video_limit(annotated, durable, report)
+    report.video_frames_found = found or 0
+    limits = [report.csv_frames_covered] + ([limit] if limit is not None else [])
+    raw_found: int | None = None
     if raw.exists():
-        # A raw video that is gone altogether (deleted to free space) does not cut the rest.
-        report.raw_frames_found = _video_frames(raw, report)
-        limits.append(report.raw_frames_found)
+        raw_found, raw_limit = _video_limit(raw, durable, report)
+        report.raw_frames_found = raw_found
+        if raw_limit is not None:
+            limits.append(raw_limit)
     elif m.get("record_raw"):
         report.notes.append(f"{RAW_VIDEO} missing")
     keep = min(limits)
     report.frames_kept = keep
 
-    # 3. CSV rows of frames beyond `keep` go
+    # 3. CSV rows of frames beyond `keep` go (the original part stays as .orig)
     for part, header, rows in loaded:
         fi = header.index("frame") if "frame" in header else 0
         kept = [r for r in rows if r[fi].isdigit() and int(r[fi]) < keep]
         report.csv_rows_removed += len(rows) - len(kept)
         report.csv_rows_kept += len(kept)
-        _write_part(part, header, kept)
+        if len(kept) != len(rows) or part in malformed:
+            keep_original(part)
+            write_part(part, header, kept)
 
     # 4. videos cut to `keep` frames and remuxed to normal MP4s
-    for path, found in ((annotated, report.video_frames_found), (raw, report.raw_frames_found)):
-        if found:
-            _cut_video(path, keep, found, report)
+    changed = bool(report.csv_rows_removed or report.partial_rows_removed)
+    for path, n in ((annotated, found), (raw, raw_found)):
+        if n:
+            # a complete session's videos were finalised by the recorder: cut only
+            whole = status != STATUS_COMPLETE
+            changed = _cut_video(path, keep, n, report, remux_whole=whole) or changed
+    if status in (STATUS_RECOVERED, STATUS_COMPLETE) and not changed:
+        report.notes.append(f"already {status}: nothing changed")
+        return report  # recovering twice (or a finished session, forced) changes nothing
 
     # 5. events log ends at a whole line, manifest finalised
     events = folder / EVENTS_FILE
     if events.exists():
-        _truncate_to_last_line(events)
+        truncate_to_last_line(events)
         with open(events, "a", encoding="utf-8") as f:
             record = {"type": "recovered", "wall_time": now_iso(), "frames_kept": keep}
             f.write(json.dumps(record) + "\n")

@@ -3,8 +3,14 @@ label set, status; their report; recovering an interrupted one."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,20 @@ def _unfinished(probe: object, folder: Path) -> bool:
         return False
 
 
+def read_session(folder: str | Path) -> tuple[dict[str, Any], list[dict[str, str]], int]:
+    """A session folder as written: its manifest, its CSV rows, and how many frames its
+    annotated video decodes to (0 without a video). Raises `ManifestError` without a
+    manifest."""
+    from cer_desktop.recording.csvlog import read_rows
+    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.video import count_frames
+
+    base = Path(folder)
+    manifest = read_manifest(base)
+    video = base / "annotated.mp4"
+    return manifest, list(read_rows(base)), count_frames(video) if video.exists() else 0
+
+
 def make_session_report(folder: str | Path) -> Path:
     """Write the session's report (`cer report`) and return its timeline image."""
     from cer_desktop.recording.report import make_report
@@ -77,3 +97,42 @@ def recover(folder: str | Path) -> str:
 
     report = recover_session(folder)
     return f"Recovered {report.frames_kept} frames of {Path(folder).name}"
+
+
+def load_timeline(folder: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The longest-seen face's label probabilities over the session: (labels, t (n,),
+    probs (n, labels)) from frames.csv; empty arrays for a session without faces."""
+    from cer_desktop.recording.report import load_series
+
+    labels, series = load_series(folder)
+    if not series:
+        return labels, np.zeros(0), np.zeros((0, len(labels)))
+    return labels, series[0].t, series[0].probs
+
+
+def play_video(
+    folder: str | Path,
+    on_frame: Callable[[np.ndarray, float], None],
+    stop: threading.Event,
+) -> None:
+    """Play the session's annotated video at its own rate: `on_frame(rgb, t_seconds)` per
+    frame until the end or `stop` (blocking: run it on a thread of its own)."""
+    from cer_desktop.capture.files import VideoFileSource
+
+    source = VideoFileSource(Path(folder) / "annotated.mp4")
+    source.open()
+    try:
+        fps = float(source.fps or 30.0)
+        t0 = time.monotonic()
+        n = 0
+        while not stop.is_set():
+            frame = source.read()
+            if frame is None:
+                return
+            delay = t0 + n / fps - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return
+            on_frame(np.asarray(frame.image), n / fps)
+            n += 1
+    finally:
+        source.close()

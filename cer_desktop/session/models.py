@@ -23,8 +23,12 @@ def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> A
     """Build the recognizer for `spec` (blocking: call it off the GUI thread). Live, the
     instant tier stands in while a remote server is down."""
     from cer_desktop.recognition.factory import create_recognizer
+    from cer_desktop.recognition.live_threads import limit_for_live_view
 
-    return create_recognizer(spec, progress=progress, cancel=cancel, remote_fallback=True)
+    recognizer = create_recognizer(spec, progress=progress, cancel=cancel, remote_fallback=True)
+    if spec is not None:
+        limit_for_live_view()  # leave the live view a core (capture, MediaPipe, recorder)
+    return recognizer
 
 
 def recommended_model() -> str:
@@ -76,5 +80,5 @@ def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
             say(f"Could not recover {folder}: {exc}")
         else:
             recovered += 1
-            say(f"Recovered {report.frames_kept} frames of the interrupted session {folder}")
+            say(report.event().message)  # says what moved aside (.orig) and why
     return recovered

@@ -85,7 +85,7 @@ class SessionRecording:
                     record_raw=record_raw,
                     fps=s.source_fps,
                     manifest_extra=manifest,
-                    on_error=lambda message: self._on_writer_error(rec, message),
+                    on_error=lambda event: self._on_writer_error(rec, event.message),
                 )
             except Exception as exc:
                 self._failed(folder, f"Cannot record to {folder}: {exc}")

@@ -317,3 +317,61 @@ class DroppingSink(CollectingSink):
         if self._n % self.keep_every:
             return False
         return super().submit(annotation, painted)
+
+
+class FlakyCapture:
+    """A `cv2.VideoCapture` stand-in for `CameraSource(capture_factory=...)`: a camera that
+    delivers `image` (RGB) at `fps`, is unplugged after `fail_after` frames (reads fail,
+    reopening fails) for `gone_s` s from its first failed read, then works again. Counting
+    frames, not seconds, makes the loss land mid-stream however slow the machine is.
+    `opens` counts open attempts."""
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        *,
+        fps: float = 30.0,
+        fail_after: int = 30,
+        gone_s: float = 1.0,
+    ) -> None:
+        self._bgr = np.ascontiguousarray(image[..., ::-1])
+        self.fps = fps
+        self.fail_after, self.gone_s = fail_after, gone_s
+        self.opens = 0
+        self.delivered = 0
+        self._gone_at: float | None = None
+        self._next = 0.0
+        self.released = False
+
+    def __call__(self, device: object, backend: object) -> FlakyCapture:
+        self.opens += 1
+        return self
+
+    def _gone(self) -> bool:
+        if self.delivered < self.fail_after:
+            return False
+        if self._gone_at is None:
+            self._gone_at = time.monotonic()
+        return time.monotonic() - self._gone_at < self.gone_s
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return not self._gone()
+
+    def set(self, prop: object, value: object) -> bool:
+        return True
+
+    def get(self, prop: object) -> float:
+        return 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next = max(self._next, time.monotonic()) + 1.0 / self.fps
+        if self._gone():
+            return False, None
+        self.delivered += 1
+        return True, self._bgr.copy()
+
+    def release(self) -> None:
+        self.released = True

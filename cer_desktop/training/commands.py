@@ -124,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from cer_desktop.training.datasets import DatasetError
-    from cer_desktop.training.recipe import RecipeError, load_recipe, recipe_help
+    from cer_desktop.training.recipe import RecipeError, load_recipe
 
     if args.help_recipe:
         print(recipe_help())
@@ -307,3 +307,23 @@ def _check(args: argparse.Namespace) -> int:
         return _err(str(exc))
     print(data.summary())
     return 0
+
+
+def recipe_help() -> str:
+    """Every recipe key with its default and help, by section (for `--help-recipe`)."""
+    import dataclasses
+
+    from cer_desktop.training.recipe import SECTIONS
+
+    lines = []
+    for section, cls in SECTIONS.items():
+        lines.append(f"{section}:  # {cls.__doc__}")
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:  # every field is declared with _f, which always gives a default
+                raise TypeError(f"{cls.__name__}.{f.name} has no default")
+            lines.append(f"  {f.name}: {json.dumps(default)}  # {f.metadata.get('help', '')}")
+    return "\n".join(lines)

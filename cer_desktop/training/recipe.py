@@ -10,7 +10,6 @@ before anything heavy is loaded.
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -390,19 +389,3 @@ def verify_recipe(recipe: Recipe) -> Recipe:
         head = f"recipe {recipe.source} refused:" if recipe.source else "recipe refused:"
         raise RecipeError("\n  ".join([head, *problems]))
     return recipe
-
-
-def recipe_help() -> str:
-    """Every recipe key with its default and help, by section (for `--help-recipe`)."""
-    lines = []
-    for section, cls in SECTIONS.items():
-        lines.append(f"{section}:  # {cls.__doc__}")
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:  # every field is declared with _f, which always gives a default
-                raise TypeError(f"{cls.__name__}.{f.name} has no default")
-            lines.append(f"  {f.name}: {json.dumps(default)}  # {f.metadata.get('help', '')}")
-    return "\n".join(lines)

@@ -1,17 +1,11 @@
 """Procedurally drawn expression faces, written in the RAF-DB and C-EXPR-DB layouts.
 
-Each class is a combination of facial features (brows, eyes, mouth, nose wrinkle) after the
-prototypical action units in docs/architecture.md (e.g. happily surprised = raised brows + wide eyes +
-open smile); a compound shares its features with the basic classes it mixes, which is what
-stage 1 can pass on to stage 2. Everything else (skin and background colour, face position,
-size, aspect, rotation, line width, feature intensity, noise) is random within every class,
-so only the facial features tell classes apart.
-
-Two drawing styles: "filled" (shaded face on a coloured background; training) and "sketch"
-(outline pen drawing on paper, different proportions; a zero-shot test). MediaPipe's
-landmarks on drawings are no measurement (it often "finds" a face in a cartoon, but its mesh
-there means nothing), so recipes on this data use ``align: none`` and bypass the aligner; the
-aligner's path through training is exercised on real photos instead.
+Each class combines facial features (brows, eyes, mouth, nose wrinkle) after its prototypical
+action units (docs/architecture.md), so a compound shares features with the basic classes it
+mixes, which stage 1 can pass on to stage 2; all else (colours, position, size, rotation, line
+width, intensity, noise) is random. Styles: "filled" (training) and "sketch" (outline drawing,
+other proportions; zero-shot tests). MediaPipe's mesh on drawings measures nothing, so recipes
+on this data use ``align: none``; the aligner's path through training is tested on photos.
 """
 
 from __future__ import annotations
@@ -378,21 +372,15 @@ def write_synthetic(
     """The full synthetic set: basic/ and compound/ (RAF-DB layout, "filled" style) and
     cexpr/ (C-EXPR-DB layout, "sketch" style, for zero-shot tests). Counts are per class."""
     out = Path(out)
-    return {
-        "basic": write_rafdb(
-            out / "basic", RAF_BASIC, n_train=n_train, n_test=n_test, size=size, seed=seed
-        ),
-        "compound": write_rafdb(
-            out / "compound", RAF_COMPOUND, n_train=n_train, n_test=n_test, size=size, seed=seed + 1
-        ),
-        "cexpr": write_cexpr(
-            out / "cexpr",
-            n_videos_per_class=n_zero_shot_videos,
-            frames_per_video=frames_per_video,
-            size=size,
-            seed=seed + 2,
-        ),
+    found = {
+        name: write_rafdb(out / name, ls, n_train=n_train, n_test=n_test, size=size, seed=seed + i)
+        for i, (name, ls) in enumerate((("basic", RAF_BASIC), ("compound", RAF_COMPOUND)))
     }
+    found["cexpr"] = write_cexpr(
+        out / "cexpr", n_videos_per_class=n_zero_shot_videos, frames_per_video=frames_per_video,
+        size=size, seed=seed + 2,
+    )  # fmt: skip
+    return found
 
 
 def contact_sheet(

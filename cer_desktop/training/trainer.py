@@ -16,23 +16,36 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cer_desktop.labels import LabelSet, get_label_set
-from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_training_batch
+from cer_desktop.recognition.lvlm.encoding import ImageLimits
 from cer_desktop.recognition.lvlm.metadata import AdapterMetadata
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, get_prompt, prompt_for
-from cer_desktop.training.datasets import ImagePreparer, LabeledImages, read_dataset
+from cer_desktop.training.data import (  # noqa: F401 - re-exported
+    FaceDataset,
+    TrainingCollator,
+    make_preparer,
+    prepare_all,
+    read_recipe_data,
+)
+from cer_desktop.training.datasets import ImagePreparer, LabeledImages
+from cer_desktop.training.errors import TrainingError
+from cer_desktop.training.lora import (  # noqa: F401 - re-exported
+    MODULE_NAMES,
+    PROJECTOR_PARTS,
+    VISION_PARTS,
+    lora_config,
+    lora_target_names,
+    modules_to_save_names,
+)
 from cer_desktop.training.recipe import (
-    MethodArgs,
     Recipe,
     RecipeError,
     resolve_paths,
@@ -42,23 +55,10 @@ from cer_desktop.training.recipe import (
 log = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
-# Where the parts of the supported architectures live (module-name components).
-VISION_PARTS = ("visual", "vision_tower", "vision_model", "image_encoder")
-PROJECTOR_PARTS = ("merger", "multi_modal_projector", "connector", "mm_projector")
-MODULE_NAMES = {
-    "embeddings": ("embed_tokens", "wte", "word_embeddings"),
-    "lm_head": ("lm_head",),
-    "projector": PROJECTOR_PARTS,
-    "vision_tower": VISION_PARTS,
-}
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot start or finish (model cannot load, adapter does not fit...)."""
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared pieces: prompt, image limits, LoRA config.
+# Shared pieces: prompt, image limits.
 
 
 def recipe_prompt(recipe: Recipe, label_set: LabelSet) -> PromptTemplate:
@@ -77,170 +77,7 @@ def recipe_limits(recipe: Recipe) -> ImageLimits:
     return ImageLimits(int(lo), int(hi))
 
 
-def _is_linear(module: torch.nn.Module) -> bool:
-    if isinstance(module, torch.nn.Linear):
-        return True
-    # bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear; other wrappers by name
-    return type(module).__name__ in ("Linear4bit", "Linear8bitLt")
-
-
-def _parts(name: str) -> list[str]:
-    return name.split(".")
-
-
-def lora_target_names(model: torch.nn.Module, method: MethodArgs) -> list[str]:
-    """Full names of the linear layers that get LoRA.
-
-    Language model: layers whose last name is in `method.lora_target`, outside the vision
-    tower and projector. Vision tower (if `train_vision`): all its linear layers except the
-    projector's. Never the output head.
-    """
-    targets = set(method.lora_target)
-    names = []
-    for name, module in model.named_modules():
-        if not name or not _is_linear(module):
-            continue
-        parts = _parts(name)
-        if "lm_head" in parts or "base_layer" in parts or "lora_A" in parts or "lora_B" in parts:
-            continue
-        in_vision = any(p in VISION_PARTS for p in parts)
-        in_projector = any(p in PROJECTOR_PARTS for p in parts)
-        if in_projector:
-            continue
-        if in_vision:
-            if method.train_vision:
-                names.append(name)
-        elif parts[-1] in targets:
-            names.append(name)
-    return names
-
-
-def modules_to_save_names(model: torch.nn.Module, aliases: Sequence[str]) -> list[str]:
-    """Map recipe aliases (embeddings, lm_head, projector, vision_tower) to module names.
-
-    A module inside another one already listed is dropped (Qwen2-VL's projector, `merger`,
-    lives inside its vision tower, `visual`).
-    """
-    full = [n for n, _ in model.named_modules() if n]
-    present = {n.split(".")[-1] for n in full}
-    chosen: list[str] = []
-    for alias in aliases:
-        found = [m for m in MODULE_NAMES.get(alias, ()) if m in present]
-        if not found:
-            raise TrainingError(f"modules_to_save: this model has no {alias} module")
-        chosen.append(found[0])
-    out = []
-    for name in chosen:
-        paths = [n for n in full if n.split(".")[-1] == name]
-        nested = any(
-            other != name and any(f".{other}." in f".{p}." for p in paths) for other in chosen
-        )
-        if not nested and name not in out:
-            out.append(name)
-    return out
-
-
-def lora_config(model: torch.nn.Module, method: MethodArgs) -> Any:
-    """The LoRA configuration of a recipe for `model` (PEFT `LoraConfig`).
-
-    Target modules are given as one regular expression over full module names, so layers of
-    the same short name in the vision tower are not caught by accident (Qwen2.5-VL's vision
-    MLP also has gate_proj/up_proj/down_proj).
-    """
-    from peft import LoraConfig
-
-    names = lora_target_names(model, method)
-    if not names:
-        raise TrainingError(
-            f"no linear layer matches lora_target {method.lora_target} in this model"
-        )
-    return LoraConfig(
-        r=method.lora_rank,
-        lora_alpha=method.lora_alpha,
-        lora_dropout=method.lora_dropout,
-        target_modules=_compact_regex(names),
-        modules_to_save=modules_to_save_names(model, method.modules_to_save) or None,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-
-
-def _compact_regex(names: Sequence[str]) -> str:
-    """One anchored regex for `names`, with layer indices generalised to \\d+."""
-    pats = sorted({re.sub(r"\\\.\d+\\\.", r"\\.\\d+\\.", re.escape(n)) for n in names})
-    return "^(" + "|".join(pats) + ")$"
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-
-
-class FaceDataset(torch.utils.data.Dataset):
-    """(aligned crop, answer) pairs; crops come from the preparer (cached on disk)."""
-
-    def __init__(self, data: LabeledImages, preparer: ImagePreparer, label_set: LabelSet):
-        self.data = data
-        self.preparer = preparer
-        self.label_set = label_set
-
-    def __len__(self) -> int:
-        return len(self.data.samples)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        s = self.data.samples[i]
-        return {"image": self.preparer(s.path), "answer": self.label_set.labels[s.label]}
-
-
-@dataclass
-class TrainingCollator:
-    """Batches through the app's `encode_training_batch` (labels only on answer + end)."""
-
-    processor: Any
-    label_set: LabelSet
-    prompt: PromptTemplate
-    limits: ImageLimits | None
-
-    def __call__(self, items: list[dict[str, Any]]) -> Any:
-        return encode_training_batch(
-            self.processor,
-            [it["image"] for it in items],
-            [it["answer"] for it in items],
-            self.label_set,
-            self.prompt,
-            self.limits,
-        )
-
-
-def prepare_all(data: LabeledImages, preparer: ImagePreparer, progress: bool = True) -> None:
-    """Read and align every image once: fills the cache and fails early on bad files."""
-    from tqdm import tqdm
-
-    for s in tqdm(data.samples, desc="preparing crops", disable=not progress, leave=False):
-        preparer(s.path)
-
-
-def read_recipe_data(recipe: Recipe, split: str | None) -> LabeledImages:
-    ds = recipe.dataset
-    label_set = get_label_set(ds.label_set)
-    data = read_dataset(
-        ds.format,
-        ds.root,
-        label_set=label_set,
-        split=split,
-        variant=ds.variant,
-        annotations=ds.annotations,
-    )
-    if ds.max_samples is not None and split == ds.split and len(data) > ds.max_samples:
-        rng = np.random.default_rng(recipe.train.seed)
-        keep = sorted(rng.choice(len(data), ds.max_samples, replace=False))
-        data.samples = [data.samples[i] for i in keep]
-    return data
-
-
-def make_preparer(recipe: Recipe) -> ImagePreparer:
-    ds = recipe.dataset
-    cache = ds.cache_dir or str(Path(recipe.train.output_dir).parent / ".crop_cache")
-    return ImagePreparer(ds.align, ds.crop_size, cache if ds.align == "app" else None)
+# Data (data.py) and LoRA targets (lora.py) have modules of their own.
 
 
 # ---------------------------------------------------------------------------------------------

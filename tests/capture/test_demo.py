@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cer_desktop.capture.demo import LANDMARKS_RESOURCE, DemoSource, DemoStep, _load_landmarks
-from cer_desktop.vision import expression_warp as ew
+from cer_desktop.vision import expression_actions as ea
 from cer_desktop.vision.expression_warp import EXPRESSIONS, UnknownExpression
 
 
@@ -37,8 +37,8 @@ def face_measures(lm: np.ndarray) -> dict[str, float]:
         return float(((lm[list(idx)] - origin) @ v).mean() / iod)
 
     return {
-        "corner_y": y(ew.MOUTH_CORNERS),
-        "brow_y": y(ew.BROWS),
+        "corner_y": y(ea.MOUTH_CORNERS),
+        "brow_y": y(ea.BROWS),
         "opening": float(np.hypot(*(lm[14] - lm[13])) / iod),
     }
 

@@ -403,3 +403,63 @@ def test_closing_a_camera_waits_for_the_read_in_flight():
     # Then the driver was never released in the middle of a read
     assert fake.released and not fake.overlap, "released while a read was in flight"
     assert not thread.is_alive()
+
+
+class UnpluggedCapture(FakeCapture):
+    """Delivers `good` frames, is unplugged (does not open, reads fail) for `gone` opening
+    attempts, then is plugged back in and delivers frames forever."""
+
+    def __init__(self, good: int, gone: int) -> None:
+        super().__init__(good)
+        self.gone, self.opens, self.plugged = gone, 0, True
+
+    def __call__(self, device, backend):
+        self.opens += 1
+        if self.opens > 1:  # a reopening attempt
+            self.plugged = self.opens > 1 + self.gone
+            if self.plugged:
+                self.good = 10**9
+        return self
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self.plugged
+
+    def read(self):
+        if self.good <= 0:
+            self.plugged = False
+        return super().read()
+
+
+def test_a_lost_camera_raises_source_lost_and_comes_back_by_itself():
+    from cer_desktop.capture.base import SourceLost
+
+    # given a camera that delivers 3 frames, is gone for 2 reopening attempts, then returns
+    fake = UnpluggedCapture(good=3, gone=2)
+    source = CameraSource(
+        0, capture_factory=fake, max_failures=3, stall_timeout=5.0, reconnect_interval=0.0
+    )
+    source.open()
+    assert [source.read().frame_id for _ in range(3)] == [0, 1, 2]
+    # when it stops delivering, reading says it is lost (a SourceError the caller can retry)
+    for attempt in range(3):
+        with pytest.raises(SourceLost):
+            source.read()
+        assert source.lost and source.state is SourceState.RUNNING, attempt
+    # then the next attempt finds it back: frames flow again, frame ids continue
+    frame = source.read()
+    assert frame is not None and frame.frame_id == 3
+    assert not source.lost and source.reconnects == 1
+    assert source.read().frame_id == 4
+    source.close()
+
+
+def test_reconnecting_can_be_switched_off():
+    source = CameraSource(0, capture_factory=FakeCapture(good=1), max_failures=2, reconnect=False)
+    source.open()
+    source.read()
+    with pytest.raises(SourceError) as info:
+        source.read()
+    from cer_desktop.capture.base import SourceLost
+
+    assert not isinstance(info.value, SourceLost)
+    source.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from window_harness import make_window  # noqa: F401 - the window fixture of the GUI tests
 
 
 @pytest.fixture(autouse=True)

@@ -120,3 +120,9 @@ def test_real_window_on_the_demo_paints_faces_and_leaves_no_thread(qtbot, tmp_pa
     w.close()
     left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert left == [], f"threads left behind: {left}"
+
+
+def test_record_options_start_a_recording_into_a_folder():
+    args = build_parser().parse_args(["--record", "--record-folder", "/tmp/rec"])
+    assert args.record is True and args.record_folder == "/tmp/rec"
+    assert build_parser().parse_args([]).record is False

@@ -4,66 +4,16 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThread, QThreadPool
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QThreadPool
+from window_harness import FRAMES, Sources, pipeline_threads, qimage_to_array
 
 from cer_desktop.capture.base import SourceError
-from cer_desktop.gui.main_window import MainWindow
-from cer_desktop.gui.model_dialog import ModelChoice
 from cer_desktop.gui.source_picker import NO_CAMERA_MESSAGE
 from cer_desktop.settings import AppSettings, load_settings
-from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
-
-FRAMES = synthetic_frames(20)
-
-
-def pipeline_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("cer-") and t.is_alive()]
-
-
-def qimage_to_array(image: QImage) -> np.ndarray:
-    image = image.convertToFormat(QImage.Format.Format_RGB888)
-    w, h, bpl = image.width(), image.height(), image.bytesPerLine()
-    buf = np.frombuffer(image.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
-    return buf[:, : w * 3].reshape(h, w, 3).copy()
-
-
-class Sources:
-    """A source factory that records the specs asked for; "bad" specs fail like a missing camera."""
-
-    def __init__(self) -> None:
-        self.specs: list[str] = []
-
-    def __call__(self, spec: str):
-        self.specs.append(spec)
-        if spec.startswith("camera:9"):
-            raise SourceError(f"camera {spec} does not exist")
-        return ListSource(FRAMES, fps=30.0, live=True, loop=True, description=spec)
-
-
-@pytest.fixture
-def make_window(qtbot):
-    made: list[MainWindow] = []
-
-    def make(settings: AppSettings | None = None, cameras=None, **kw) -> MainWindow:
-        kw.setdefault("source_factory", Sources())
-        kw.setdefault("analyzer_factory", lambda n, crop: FakeAnalyzer())
-        kw.setdefault("recognizer", FixedRecognizer(top="Happily Surprised", name="fixed"))
-        w = MainWindow(
-            settings or AppSettings(source="demo"), cameras=[] if cameras is None else cameras, **kw
-        )
-        qtbot.addWidget(w)
-        w.show()
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.shutdown()
+from cer_desktop.testing.fakes import FixedRecognizer, ListSource
 
 
 def test_window_shows_painted_frames(make_window, qtbot):
@@ -200,75 +150,6 @@ def test_recognizer_error_falls_back_and_window_keeps_running(make_window, qtbot
     assert w.session.stats.fallback_calls > 0, "the instant fallback should have answered"
 
 
-class SlowFactory:
-    """A create_recognizer stand-in: waits for `go`, or fails with `error`."""
-
-    def __init__(self, error: str | None = None) -> None:
-        self.go = threading.Event()
-        self.error = error
-        self.made: list[FixedRecognizer] = []
-
-    def __call__(self, spec, *, progress=None, cancel=None):
-        if progress:
-            progress("loading weights", 0.5)
-        if self.error:
-            raise FileNotFoundError(self.error)
-        self.go.wait(10)
-        r = FixedRecognizer(top="Sadly Angry", name="lvlm")
-        self.made.append(r)
-        return r
-
-
-def test_model_loads_in_background_and_is_remembered(make_window, qtbot, monkeypatch):
-    factory = SlowFactory()
-    w = make_window(recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)  # no ModelSpec validation needed
-    loader = w.load_model(ModelChoice("some/model", "", "nf4", 0.3))
-    assert loader is not None and w.models.progress is not None
-    # The GUI keeps painting while the model loads
-    shown = w.view.shown
-    qtbot.waitUntil(lambda: w.view.shown > shown + 2, timeout=5000)
-    factory.go.set()
-    qtbot.waitUntil(lambda: w.recognizer is not None and w.recognizer.name == "lvlm", timeout=5000)
-    loader.join(5)
-    assert w.settings.model_base == "some/model" and w.settings.model_quant == "nf4"
-    assert load_settings().model_base == "some/model", "the model choice must be remembered"
-    qtbot.waitUntil(lambda: w.session.stats.recognizer == "lvlm", timeout=5000)
-
-
-def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monkeypatch):
-    factory = SlowFactory()
-    first = FixedRecognizer(name="first")
-    w = make_window(recognizer=first, recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
-    loader = w.load_model(ModelChoice("some/model"))
-    t0 = time.monotonic()
-    w.models.cancel()
-    assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
-    factory.go.set()
-    loader.join(5)
-    assert not loader.worker_thread.is_alive()
-    assert isinstance(loader.thread(), QThread), "QObject.thread() must stay Qt's own"
-    qtbot.wait(100)  # let any queued signal arrive
-    assert w.recognizer is first, "a cancelled load must not replace the recognizer"
-    assert factory.made and factory.made[0].closed, "the late result must be closed"
-    assert w.settings.model_base == ""
-
-
-def test_failed_load_shows_a_message_and_keeps_the_recognizer(make_window, qtbot, monkeypatch):
-    factory = SlowFactory(error="model some/missing is not in the local cache")
-    first = FixedRecognizer(name="first")
-    w = make_window(recognizer=first, recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
-    w.load_model(ModelChoice("some/missing"))
-    qtbot.waitUntil(lambda: "Could not load" in w.statusBar().currentMessage(), timeout=5000)
-    assert w.recognizer is first
-    boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
-    assert boxes and "not in the local cache" in boxes[0].text()
-    shown = w.view.shown
-    qtbot.waitUntil(lambda: w.view.shown > shown + 2, timeout=5000)
-
-
 def test_record_button_records_a_session(make_window, qtbot, tmp_path):
     importlib.import_module("cer_desktop.recording.recorder")
     w = make_window(AppSettings(source="demo", record_folder=str(tmp_path / "rec")))
@@ -303,57 +184,7 @@ def test_camera_gone_stops_cleanly_with_a_message(make_window, qtbot):
     assert w.isVisible()
 
 
-def test_model_dialog_round_trip(qtbot):
-    from cer_desktop.gui.model_dialog import ModelDialog
-
-    d = ModelDialog(ModelChoice("base/id", "/adapters/x", "nf4", 0.4))
-    qtbot.addWidget(d)
-    assert d.choice() == ModelChoice("base/id", "/adapters/x", "nf4", 0.4)
-    d.quant.setCurrentText("int8")
-    d.threshold.setValue(0.25)
-    assert d.choice().quant == "int8" and d.choice().threshold == pytest.approx(0.25)
-    d.use_instant.click()
-    assert d.choice().base == "" and d.result() == ModelDialog.DialogCode.Accepted
-    assert d.choice().spec() is None, "an empty base means the instant recognizer"
-
-
-@pytest.fixture(scope="module")
-def tiny_qwen(tmp_path_factory):
-    tiny = importlib.import_module("cer_desktop.testing.tiny_models")
-    return tiny.build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny") / "qwen")
-
-
-@pytest.mark.slow
-def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, qtbot, tiny_qwen):
-    importlib.import_module("cer_desktop.recognition.factory")
-    # Given the window running on the instant tier (the default recognizer)
-    w = make_window(recognizer=FixedRecognizer(name="instant"))
-    # When the user picks a local tiny Qwen2-VL folder
-    w.load_model(ModelChoice(str(tiny_qwen), "", "none", 0.0))
-    qtbot.waitUntil(lambda: w.models.loader is None, timeout=120_000)
-    # Then the LVLM recognizer runs in the live worker and the choice is remembered
-    assert "Model ready" in w.statusBar().currentMessage(), w.statusBar().currentMessage()
-    qtbot.waitUntil(
-        lambda: w.session.stats.recognizer_calls > 0 and w.session.stats.recognizer == "lvlm",
-        timeout=60_000,
-    )
-    assert load_settings().model_base == str(tiny_qwen)
-
-
-@pytest.mark.slow
-def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_path):
-    importlib.import_module("cer_desktop.recognition.factory")
-    w = make_window(recognizer=FixedRecognizer(name="instant"))
-    w.load_model(ModelChoice(str(tmp_path / "no-such-model")))
-    qtbot.waitUntil(lambda: w.models.loader is None, timeout=60_000)
-    boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
-    assert boxes, "no error message shown"
-    assert "no-such-model" in boxes[0].text()
-    assert w.recognizer.name == "instant", "the app keeps running on the instant tier"
-
-
 def test_camera_that_fails_to_open_falls_back_to_the_demo(make_window, qtbot):
-    from cer_desktop.capture.base import SourceError
 
     class DeadCamera(ListSource):
         def _open(self):
@@ -374,39 +205,6 @@ def test_camera_that_fails_to_open_falls_back_to_the_demo(make_window, qtbot):
     assert specs == ["camera:3", "demo"]
     message = w.statusBar().currentMessage()
     assert "camera:3" in message and "could not be opened" in message, message
-
-
-def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
-    # Given an analyzer factory that remembers the crop sizes asked for
-    crops: list[int] = []
-
-    class SizedAnalyzer(FakeAnalyzer):
-        def __init__(self, crop):
-            super().__init__()
-            self.crop_size = crop
-            self.max_faces = 4
-
-    def analyzers(n, crop):
-        crops.append(crop)
-        return SizedAnalyzer(crop)
-
-    class Model112(FixedRecognizer):
-        crop_size = 112
-
-    def factory(spec, *, progress=None, cancel=None):
-        return Model112(name="lvlm")
-
-    w = make_window(analyzer_factory=analyzers, recognizer_factory=factory)
-    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
-    # When a model trained on 112-pixel crops is loaded
-    w.load_model(ModelChoice("m112"))
-    qtbot.waitUntil(lambda: w.recognizer.name == "lvlm", timeout=5000)
-    # Then the pipeline restarts with an analyzer that crops at 112
-    assert crops == [224, 112], crops
-    qtbot.waitUntil(
-        lambda: w.session.running and w.session.stats.recognizer == "lvlm", timeout=5000
-    )
 
 
 def test_choosing_a_video_file_opens_it_and_remembers_it(make_window, qtbot, monkeypatch, tmp_path):
@@ -463,79 +261,3 @@ def test_an_interrupted_session_is_recovered_when_the_app_starts(make_window, qt
     # Then the session is repaired off the GUI thread and the user is told
     qtbot.waitUntil(lambda: "Recovered" in w.statusBar().currentMessage(), timeout=20000)
     assert json.loads(manifest_path.read_text())["status"] == "recovered"
-
-
-def test_the_side_panel_shows_the_face_beside_the_video(make_window, qtbot):
-    # Given the window on a synthetic source with a fixed recognizer
-    w = make_window()
-    # Then the panel beside the video names the label, shows bars and draws the timeline
-    qtbot.waitUntil(lambda: w.face_panel.bars[0][0].text() == "Happily Surprised", timeout=5000)
-    assert w.face_dock.isVisible() and w.face_panel.bars[0][1].value() == 80
-
-    def drawn() -> int:
-        xs, _ = w.face_panel.curves["Happily Surprised"].getData()
-        return 0 if xs is None else len(xs)
-
-    qtbot.waitUntil(lambda: drawn() > 3, timeout=5000)
-    assert w.face_panel.freshness_label.text(), "the label's age is shown"
-
-
-def test_the_menu_bar_lists_every_action_with_its_shortcut(make_window):
-    from PySide6.QtWidgets import QMenu
-
-    w = make_window(autostart=False)
-    menus = {m.objectName(): m for m in w.menuBar().findChildren(QMenu)}
-    assert {"fileMenu", "sessionMenu", "modelMenu", "viewMenu", "helpMenu"} <= set(menus)
-    in_menus = {a for m in menus.values() for a in m.actions()}
-    for tb_action in (w.record_action, w.marker_action, w.baseline_action, w.model_action):
-        assert tb_action in in_menus, f"{tb_action.text()} is missing from the menus"
-    shortcuts = {a.text(): a.shortcut().toString() for a in in_menus if not a.shortcut().isEmpty()}
-    assert shortcuts["● Record"] == "Ctrl+R" and shortcuts["Full screen"] == "F11"
-    assert len(set(shortcuts.values())) == len(shortcuts), f"a shortcut is used twice: {shortcuts}"
-
-
-def test_dropping_a_video_on_the_window_uses_it_as_the_source(make_window, qtbot, tmp_path):
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDropEvent
-
-    clip = tmp_path / "dropped.mp4"
-    clip.write_bytes(b"the fake factory never reads it")
-    sources = Sources()
-    w = make_window(source_factory=sources)
-    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(clip))])
-    event = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    w.dropEvent(event)
-    assert w.source_spec == str(clip) and sources.specs[-1] == str(clip)
-    assert w.settings.recent_files[0] == str(clip)
-
-
-def test_about_names_the_versions_and_the_model(make_window):
-    from PySide6.QtWidgets import QMessageBox
-
-    w = make_window(autostart=False)
-    w.controls.about_action.trigger()
-    (box,) = [b for b in w.findChildren(QMessageBox) if b.objectName() == "aboutBox"]
-    assert "PySide6" in box.text() and "fixed" in box.text() and "Python" in box.text()
-    box.close()
-
-
-def test_the_window_layout_is_remembered(make_window, qtbot, config_dir):
-    # Given a window the user resized and whose face panel they closed
-    w = make_window(autostart=False)
-    w.resize(700, 500)  # inside the offscreen screen (800x600): restoreGeometry keeps windows on it
-    w.face_dock.hide()
-    w.close()
-    # When the app starts again with the saved settings
-    again = make_window(load_settings(), autostart=False)
-    # Then the size and the hidden panel come back
-    assert again.settings.window_state and again.settings.window_geometry
-    assert (again.width(), again.height()) == (700, 500)
-    assert not again.face_dock.isVisible()

@@ -1,5 +1,5 @@
 """The sessions browser: recordings listed with date, duration, label set and status;
-timeline, play, recover."""
+play beside the timeline, report, recover."""
 
 from __future__ import annotations
 
@@ -66,16 +66,23 @@ def test_timeline_play_and_recover(qtbot, record_root):
     root, folders = record_root
     b = SessionsBrowser(root)
     qtbot.addWidget(b)
-    opened: list[str] = []
-    b.open_url = lambda url: opened.append(url.toLocalFile()) or True
     row = next(r for r in range(2) if b.table.item(r, 6).text() == folders[0].name)
     b.table.selectRow(row)
     assert not b.recover_button.isEnabled(), "a complete session needs no recovery"
-    # When the user plays it: the video opens and its timeline is drawn beside
-    b.play_button.click()
-    assert opened == [str(folders[0] / "annotated.mp4")]
+    # When the user plays it: the video plays beside its timeline, the cursor following
+    player = b.play()
+    assert player is not None
+    assert len(player.curves["Happiness"].getData()[0]) > 3, "the session's timeline is drawn"
+    qtbot.waitUntil(lambda: player.view.shown >= 3 and player.t_shown > 0.0, timeout=30000)
+    player.close()
+    assert not any(
+        t.name == "cer-session-player" and t.is_alive() for t in threading.enumerate()
+    ), "closing the player joins its thread"
+    # When the user asks for its report's timeline
+    b.report_button.click()
     qtbot.waitUntil(
-        lambda: b.timeline.pixmap() is not None and not b.timeline.pixmap().isNull(), timeout=30000
+        lambda: b.timeline.pixmap() is not None and not b.timeline.pixmap().isNull(),
+        timeout=30000,
     )
     assert (folders[0] / "report" / "timeline.png").exists()
     # When the interrupted one is recovered

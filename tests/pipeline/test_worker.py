@@ -123,3 +123,46 @@ def test_run_sync_uses_the_same_error_path():
     r = w.run_sync(request(3))
     assert r is not None and r.used_fallback
     assert not w.alive, "offline use must not start a thread"
+
+
+class _ClosableRecognizer(FixedRecognizer):
+    """Fails like a real model does once closed."""
+
+    def predict(self, faces, label_set):
+        if self.closed:
+            raise RuntimeError("recognizer was closed")
+        return super().predict(faces, label_set)
+
+
+def test_a_recognizer_swapped_while_a_request_starts_is_not_closed_under_it():
+    # given a worker whose lock calls back the moment the worker thread leaves the critical
+    # section where it took a request and the recognizer to run it with (the race window):
+    # there the window swaps the recognizer, as a user switching models would
+    import threading
+
+    errors: list[str] = []
+    first, second = _ClosableRecognizer(name="first"), _ClosableRecognizer(name="second")
+    w = RecognizerWorker(first, on_error=lambda exc, name: errors.append(str(exc)))
+
+    class SwapOnLeave(threading.Condition):
+        armed = True
+
+        def __exit__(self, *exc):
+            out = super().__exit__(*exc)
+            if self.armed and threading.current_thread() is w._thread and w._busy:
+                self.armed = False
+                w.set_recognizer(second)
+            return out
+
+    w._cond = SwapOnLeave()
+    w.start()
+    # when a request arrives
+    w.submit(request(1))
+    assert w.wait_idle(5)
+    w.stop()
+    # then it ran on the recognizer taken for it, which was closed only afterwards
+    assert not w._cond.armed, "the swap never happened"
+    assert errors == [], f"the request ran on a closed recognizer: {errors}"
+    assert w.latest() is not None and w.latest().recognizer == "first"
+    assert first.closed, "the replaced recognizer is still closed once it is not in use"
+    assert not second.closed

@@ -10,6 +10,7 @@ import threading
 import pytest
 from rec_synthetic import make_annotation, record
 
+from cer_desktop.contracts import StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
 from cer_desktop.recording import recorder as recorder_mod
 from cer_desktop.recording.csvlog import AU_COLUMNS, list_parts, read_rows
@@ -137,13 +138,16 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatc
         real_write(self, image, t)
 
     monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
-    errors: list[str] = []
+    errors: list[StatusEvent] = []
     rec = SessionRecorder(tmp_path / "s", block=True, on_error=errors.append)
     record(rec, 60)
     rec.close()
     # then the recorder says why, refuses further frames, and the files stay readable
     assert rec.error and "disk full" in rec.error, rec.error
-    assert errors == [rec.error]
+    assert [e.message for e in errors] == [rec.error]
+    # and says it typed: code branches on the kind and the reason, not on the words
+    assert errors[0].kind is StatusKind.RECORDING_FAILED and errors[0].is_error
+    assert errors[0].payload["reason"] == "disk_full" and rec.error_event is errors[0]
     ann, painted = make_annotation(99)
     assert rec.submit(ann, painted) is False
     assert count_frames(tmp_path / "s" / "annotated.mp4") == 40
@@ -217,3 +221,29 @@ def test_annotated_video_holds_the_painted_pixels_and_raw_the_camera_frame(sessi
     # the synthetic painter drew a white band over the top rows; the raw frame is dark there
     assert painted[:3].mean() > 200, "the annotated video is not the painted frame"
     assert raw[:3].mean() < 80, "the raw video is not the camera frame"
+
+
+def test_frames_lost_to_a_disk_error_are_counted_once(tmp_path, monkeypatch):
+    # given a disk that fills up after 40 of 60 frames
+    real_write = recorder_mod.VideoWriter.write
+    calls = {"n": 0}
+
+    def write(self, image, t):
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, image, t)
+
+    monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
+    rec = SessionRecorder(tmp_path / "s", queue_size=100)
+    # when 60 frames are submitted at once (all queued before the writer fails)
+    accepted = record(rec, 60)
+    rec.close()
+    # then submitted = written + dropped = the frames the pipeline handed over, not more
+    m = read_manifest(tmp_path / "s")
+    assert m["frames_written"] == 40
+    assert accepted == 60, "the writer failed before the frames were queued"
+    assert rec.frames_submitted == m["frames_submitted"] == 60
+    assert rec.frames_dropped == m["frames_dropped"] == 20
+    assert m["drop_reasons"] == {"write_error": 20}
+    assert m["frames_written"] + m["frames_dropped"] == m["frames_submitted"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from cer_desktop.training.commands import recipe_help
 from cer_desktop.training.recipe import (
     RecipeError,
     load_recipe,
     recipe_from_dict,
-    recipe_help,
     resolve_paths,
     verify_recipe,
 )

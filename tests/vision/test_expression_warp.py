@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cer_desktop.vision import expression_warp as ew
+from cer_desktop.vision import expression_actions as ea
 from cer_desktop.vision.expression_warp import (
     EXPRESSIONS,
     ExpressionWarper,
@@ -63,7 +63,7 @@ def test_happy_lifts_and_widens_the_mouth_corners(mesh, warper, baseline):
     assert measured[[left, right], 1].mean() < -0.5 * abs(intended[[left, right], 1].mean())
     width_gain = measured[right, 0] - measured[left, 0]
     assert width_gain > 0.5 * (intended[right, 0] - intended[left, 0]), width_gain
-    frac = measured_fraction(measured, intended, ew.MOUTH_CORNERS)
+    frac = measured_fraction(measured, intended, ea.MOUTH_CORNERS)
     assert frac > 0.6, f"only {frac:.0%} of the corner motion measured back"
 
 
@@ -71,8 +71,8 @@ def test_surprise_raises_brows_and_drops_the_jaw(mesh, warper, baseline):
     # Given the astronaut, when warped to "surprise"
     measured, intended = motion(mesh, warper, baseline, "surprise")
     # Then the brows are measured higher and the lower lip and chin lower
-    brows = measured_fraction(measured, intended, ew.BROWS)
-    jaw = measured_fraction(measured, intended, ew.LOWER_LIP_OUTER + (152,))
+    brows = measured_fraction(measured, intended, ea.BROWS)
+    jaw = measured_fraction(measured, intended, ea.LOWER_LIP_OUTER + (152,))
     assert brows > 0.6, f"only {brows:.0%} of the brow raise measured back"
     assert jaw > 0.4, f"only {jaw:.0%} of the jaw drop measured back"
     assert measured[152, 1] > 0.1 * warper.iod, "chin not lower"

@@ -10,13 +10,15 @@
   scale per output channel) with per-call activation scales
   (`torch.ao.quantization.quantize_dynamic`, VNNI/AMX int8 kernels). The model must be loaded
   in fp32; the embedding and the vision tower's patch convolution stay fp32. It stays opt-in
-  until checked on real weights (on random built models it moved probabilities by up to 0.13).
+  until checked on real weights. Measured at the 2B shape it is 2.7x slower than bf16 and
+  0.38 away from fp32 (tiny random models: 0.006-0.13): a bench candidate, not a setting.
 
 Measured by `cer bench lvlm` (modes), not assumed: see BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from cer_desktop.contracts import RecognizerError
@@ -94,3 +96,26 @@ def apply_cpu_speed_mode(model: Any, mode: str) -> Any:
         core, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True
     )
     return model
+
+
+def default_cpu_speed_mode(model: Any) -> str:
+    """The mode the app applies by default: `packed` for a bf16 model on the CPU, else `none`.
+
+    Not for a model with an unmerged LoRA adapter (PEFT reads its layers' weights) or one being
+    trained (packed weights have no gradients); `CER_CPU_PACKED=0` turns it off.
+    """
+    import torch
+
+    if os.environ.get("CER_CPU_PACKED", "1").strip().lower() in ("0", "false", "no", "off"):
+        return "none"
+    if unwrap(model) is not model or not torch.backends.mkldnn.is_available():
+        return "none"  # a PeftModel (unwrap returns its base): keep its layers as they are
+    if any(type(m).__module__.startswith("peft") for m in model.modules()):
+        return "none"  # LoRA layers injected without the wrapper
+    first = next(model.parameters(), None)
+    if first is None or first.device.type != "cpu" or model.training:
+        return "none"
+    has_bf16_linear = any(
+        type(m) is torch.nn.Linear and m.weight.dtype == torch.bfloat16 for m in model.modules()
+    )
+    return "packed" if has_bf16_linear else "none"

@@ -48,6 +48,10 @@ class LVLMRecognizer:
         cancel: threading.Event | None = None,
         warmup: bool = True,
     ) -> None:
+        from cer_desktop.recognition.lvlm.cpu_speed import (
+            apply_cpu_speed_mode,
+            default_cpu_speed_mode,
+        )
         from cer_desktop.recognition.lvlm.loading import load_adapter, load_base, resolve_local
         from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
 
@@ -80,6 +84,9 @@ class LVLMRecognizer:
                 progress=progress,
             )
             self._check_cancel(model)
+        # numerics-preserving CPU speed-up (bf16 linears packed for oneDNN) where it applies
+        self.cpu_speed = default_cpu_speed_mode(model)
+        apply_cpu_speed_mode(model, self.cpu_speed)
         self.model: Any = model
         self.processor: Any = processor
         md = self.metadata

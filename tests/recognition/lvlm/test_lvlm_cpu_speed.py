@@ -79,3 +79,42 @@ def test_packing_refuses_a_model_without_bf16_linears(moderate_dir):
     model, _ = load_base(ModelSpec(base=str(moderate_dir), dtype="fp32", device="cpu"))
     with pytest.raises(SpeedModeError, match="bf16"):
         apply_cpu_speed_mode(model, "packed")
+
+
+def test_the_app_packs_a_bf16_cpu_model_by_default_but_never_an_adapter(moderate_dir, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    from cer_desktop.recognition.lvlm.cpu_speed import default_cpu_speed_mode
+
+    bf16, _ = load_base(ModelSpec(base=str(moderate_dir), dtype="bf16", device="cpu"))
+    fp32, _ = load_base(ModelSpec(base=str(moderate_dir), dtype="fp32", device="cpu"))
+    assert default_cpu_speed_mode(bf16) == "packed"
+    assert default_cpu_speed_mode(fp32) == "none", "fp32 has no packed path here"
+    monkeypatch.setenv("CER_CPU_PACKED", "0")
+    assert default_cpu_speed_mode(bf16) == "none", "CER_CPU_PACKED=0 turns it off"
+    monkeypatch.delenv("CER_CPU_PACKED")
+    lora = get_peft_model(bf16, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert default_cpu_speed_mode(lora) == "none", "PEFT reads its layers' weights"
+    assert default_cpu_speed_mode(lora.get_base_model()) == "none", "injected LoRA layers"
+
+
+def test_a_bf16_recognizer_runs_packed_with_the_plain_bf16_answers(moderate_dir, faces):
+    from cer_desktop.contracts import Face
+    from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
+
+    # given the app's recognizer on a bf16 model, and the same model left as loaded
+    rec = LVLMRecognizer(ModelSpec(base=str(moderate_dir), dtype="bf16", device="cpu"))
+    plain, processor = load_base(ModelSpec(base=str(moderate_dir), dtype="bf16", device="cpu"))
+    try:
+        crops = [
+            Face(i, 5, (0, 0, 224, 224), np.zeros((478, 3), np.float32), aligned=f)
+            for i, f in enumerate(faces)
+        ]
+        # when both name the faces
+        preds = rec.predict(crops, RAF_COMPOUND)
+        expected = ClosedSetScorer(plain, processor, None, rec.limits).score(faces, RAF_COMPOUND)
+        # then the recognizer chose the packed path and its probabilities are the plain ones
+        assert rec.cpu_speed == "packed"
+        np.testing.assert_allclose([p.probs for p in preds], expected, atol=2e-3)
+    finally:
+        rec.close()

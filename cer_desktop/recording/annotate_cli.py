@@ -1,0 +1,96 @@
+"""The `cer annotate` command line: arguments, signals, exit codes.
+
+Exit codes: 0 every input annotated (or already done); 1 some input failed; 2 bad arguments
+or a model that cannot be used; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the
+run: the input being annotated was finalised and is annotated again on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cer_desktop.labels import get_label_set
+from cer_desktop.recording.annotate import DEFAULT_LABEL_SET, annotate
+from cer_desktop.recording.stop_signals import stop_on_signals
+from cer_desktop.vocab import QUANTS
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cer_desktop.recording.shards import add_remote_arguments
+
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
+    p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
+    p.add_argument(
+        "--label-set",
+        default=None,
+        help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C;"
+        f" default: the adapter's, else {DEFAULT_LABEL_SET}",
+    )
+    p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
+    p.add_argument("--adapter", default=None, help="LoRA adapter folder")
+    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--raw", action="store_true", help="also write the raw video")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="treat image folders as frame sequences at this rate (faces tracked, baselines"
+        " learned); default: independent stills, 1 s apart",
+    )
+    p.add_argument("--max-faces", type=int, default=4)
+    add_remote_arguments(p)
+    p.add_argument("--force", action="store_true", help="annotate inputs already done again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cer_desktop.contracts import RecognizerError
+    from cer_desktop.labels import LabelSetError
+
+    try:
+        label_set = get_label_set(args.label_set) if args.label_set else None
+    except LabelSetError as exc:
+        print(f"cer annotate: {exc}", file=sys.stderr)
+        return 2
+    from cer_desktop.recording.shards import remote_options
+
+    try:
+        spec, shard = remote_options(args)
+    except (ValueError, RecognizerError) as exc:
+        print(f"cer annotate: {exc}", file=sys.stderr)
+        return 2
+    if args.model:
+        try:
+            from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+            spec = ModelSpec(
+                base=args.model, adapter=args.adapter, quant=args.quant, device=args.device
+            )
+        except RecognizerError as exc:
+            print(f"cer annotate: {exc}", file=sys.stderr)
+            return 2
+    try:
+        with stop_on_signals() as stop:
+            summary = annotate(
+                args.inputs,
+                args.out,
+                label_set=label_set,
+                model_spec=spec,
+                record_raw=args.raw,
+                fps=args.fps,
+                max_faces=args.max_faces,
+                force=args.force,
+                progress=not args.no_progress,
+                echo=lambda s: print(s, file=sys.stderr),
+                stop=stop,
+                shard=shard,
+            )
+    except RecognizerError as exc:
+        print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)
+        return 2
+    print(summary.table())
+    if stop.signum is not None:
+        return 128 + stop.signum  # the shell's convention for "ended by this signal"
+    return 1 if summary.failed else 0

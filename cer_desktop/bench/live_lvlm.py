@@ -7,8 +7,8 @@ random weights and loaded through the app's own `create_recognizer`, so the live
 the real LVLM's compute. Its answers are meaningless; its cost is what is measured.
 
 On a small CPU the recognizer's torch threads compete with capture, MediaPipe and the
-recorder: `--threads` sets torch's intra-op threads (default, as in the window: all cores but
-one, `recognition/live_threads.py`).
+recorder: `--threads` sets torch's intra-op threads (default, as in the window: torch's own,
+unless `CER_LIVE_TORCH_THREADS` is set; `recognition/live_threads.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def add_lvlm_arguments(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=0,
-        help="torch threads for the LVLM (0: all cores but one, at least 1)",
+        help="torch threads for the LVLM (0: torch's default, or $CER_LIVE_TORCH_THREADS)",
     )
 
 

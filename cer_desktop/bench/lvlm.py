@@ -116,6 +116,11 @@ SHAPES: dict[str, dict[str, Any]] = {
 
 
 def run(args: argparse.Namespace) -> dict:
+    # bad options fail before minutes of building and teaching
+    unknown = [m for m in (getattr(args, "modes", "") or "").split(",") if m]
+    unknown = [m for m in unknown if m not in BENCH_MODES]
+    if unknown:
+        raise SystemExit(f"error: unknown --modes {unknown}; choose from {list(BENCH_MODES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     for key, value in SHAPES[getattr(args, "shape", "small")].items():
@@ -200,9 +205,6 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
     if on_cpu:
         result["cpu_bf16_peak_gflops"] = cpu_bf16_peak_gflops()
     if on_cpu and modes:
-        unknown = [m for m in modes if m not in BENCH_MODES]
-        if unknown:
-            raise SystemExit(f"error: unknown --modes {unknown}; choose from {list(BENCH_MODES)}")
         result.update(
             measure_modes(
                 taught,

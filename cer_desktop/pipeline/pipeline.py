@@ -153,11 +153,6 @@ class Pipeline:
     def recognizer(self) -> Recognizer:
         return self._worker.recognizer
 
-    @property
-    def recognizer_busy(self) -> bool:
-        """True while the worker thread lives (after `stop`: a call still in progress)."""
-        return self._worker.alive
-
     def add_sink(self, sink: AnnotationSink) -> None:
         self.frames.add_sink(sink)
 

@@ -3,7 +3,7 @@
 Scoring (documented here once; `PrototypeScorer` implements it)
 ---------------------------------------------------------------
 Each label has a prototype: *core* AUs (seen in most people making that expression) and
-*partial* AUs (seen in some), from Du, Tao & Martinez, PNAS 2014 (table in DESIGN.md). AU
+*partial* AUs (seen in some), from Du, Tao & Martinez, PNAS 2014 (table in docs/architecture.md). AU
 evidence ``e_a`` is the measured intensity divided by 5, so 0..1. For a label ``c``:
 
 * support(c) = (sum of e over core AUs + 0.5 * sum over partial AUs) / (n_core + 0.5 * n_partial)
@@ -51,7 +51,7 @@ class Prototype:
     requires: tuple[int, ...] = ()
 
 
-# Du, Tao & Martinez 2014, Table 1: core AUs as summarised in DESIGN.md (Sadly Fearful uses
+# Du, Tao & Martinez 2014, Table 1: core AUs as in docs/architecture.md (Sadly Fearful uses
 # the 1, 4, 20, 25 variant); partial AUs are the table's bracketed ones (seen in part of the
 # subjects). AU11 is not measured and so not listed. Two additions beyond the table, both
 # from Ekman & Friesen's EMFACS: Anger's open-mouthed variants (4+5+7+10+23+25/26: shouting

@@ -27,7 +27,7 @@ def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> A
 
     recognizer = create_recognizer(spec, progress=progress, cancel=cancel, remote_fallback=True)
     if spec is not None:
-        limit_for_live_view()  # leave the live view a core (capture, MediaPipe, recorder)
+        limit_for_live_view()  # $CER_LIVE_TORCH_THREADS, if set, limits torch beside the view
     return recognizer
 
 

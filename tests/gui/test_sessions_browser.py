@@ -73,9 +73,11 @@ def test_timeline_play_and_recover(qtbot, record_root):
     player = b.play()
     assert player is not None
     assert len(player.curves["Happiness"].getData()[0]) > 3, "the session's timeline is drawn"
-    qtbot.waitUntil(lambda: player.view.shown >= 3 and player.t_shown > 0.0, timeout=10000)
+    qtbot.waitUntil(lambda: player.view.shown >= 3 and player.t_shown > 0.0, timeout=30000)
     player.close()
-    assert not any(t.name == "cer-session-player" and t.is_alive() for t in threading.enumerate())
+    assert not any(
+        t.name == "cer-session-player" and t.is_alive() for t in threading.enumerate()
+    ), "closing the player joins its thread"
     # When the user asks for its report's timeline
     b.report_button.click()
     qtbot.waitUntil(

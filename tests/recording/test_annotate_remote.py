@@ -154,7 +154,7 @@ def test_concurrency_overlaps_frames_and_keeps_the_output_in_frame_order(
         cv2.imwrite(
             str(clip / f"{i:02d}.png"), cv2.cvtColor(np.roll(face, 3 * i, 1), cv2.COLOR_RGB2BGR)
         )
-    server.prompt_logprobs = False  # first-token mode: one request per face, so only frames overlap
+    server.prompt_logprobs = False  # first-token mode: one request per face: only frames overlap
     server.latency = 0.2
     rows = {}
     for c in (1, 4):

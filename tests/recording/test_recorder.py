@@ -58,7 +58,7 @@ def test_csv_has_one_row_per_face_per_frame(session):
     rows = list(read_rows(folder))
     assert len(rows) == 2 * N_FRAMES, "2 faces x 300 frames"
     first = rows[0]
-    # the DESIGN.md columns, every label's probability and the OpenFace AU columns
+    # the per-frame CSV columns (docs/architecture.md), every label's probability and the OpenFace AU columns
     for col in ("frame", "t", "wall_time", "face_id", "x", "y", "w", "h", "label_set", "label"):
         assert col in first
     for label in RAF_BASIC.labels:

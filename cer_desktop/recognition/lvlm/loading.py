@@ -57,7 +57,7 @@ def cpu_has_native_bf16() -> bool:
     """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX).
 
     There bf16 inference is several times faster than fp32 (`cer bench lvlm`: 90 vs 337 ms
-    per face on an AVX512-BF16 EPYC); elsewhere bf16 is emulated and slower than fp32.
+    per face on an AVX512-BF16 Xeon); elsewhere bf16 is emulated and slower than fp32.
     The environment variable `CER_CPU_BF16` (1 or 0) overrides the probe.
     """
     forced = os.environ.get("CER_CPU_BF16", "").strip().lower()

@@ -90,6 +90,7 @@ class RemoteRecognizer:
         self.max_concurrent_requests = config.in_flight
         self._lock = threading.Lock()
         self._prefix: dict[tuple[Any, ...], int] = {}
+        self._prefix_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
             config.in_flight, thread_name_prefix="cer-remote"
         )
@@ -117,11 +118,12 @@ class RemoteRecognizer:
         """Tokens of image + prompt + assistant opening (same for every crop of one size)."""
         prompt = self._prompt(label_set)
         key = (label_set.labels, prompt.text, crop.shape)
-        if key not in self._prefix:
-            messages = protocol.chat_messages(label_set, prompt, url)
-            answer = self._post(protocol.prefix_body(self.config.model, messages))
-            self._prefix[key] = protocol.prompt_tokens(answer)
-        return self._prefix[key]
+        with self._prefix_lock:  # asked once, and through the pool: never over `in_flight`
+            if key not in self._prefix:
+                messages = protocol.chat_messages(label_set, prompt, url)
+                answer = self._map([protocol.prefix_body(self.config.model, messages)])[0]
+                self._prefix[key] = protocol.prompt_tokens(answer)
+            return self._prefix[key]
 
     def log_likelihoods(
         self, crops: Sequence[np.ndarray], label_set: LabelSet, *, with_end: bool = True

@@ -44,3 +44,14 @@ def test_quick_bench_reports_every_figure_and_cleans_up(tmp_path, monkeypatch) -
     assert result["generate_ms_median"] > 0
     after = set(Path(tempfile.gettempdir()).glob("cer_bench_lvlm_*"))
     assert after == before, f"models left behind: {sorted(after - before)}"
+
+
+def test_unknown_speed_modes_are_refused_before_anything_is_built(tmp_path) -> None:
+    import pytest
+
+    parser = argparse.ArgumentParser()
+    lvlm.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--modes", "auto,turbo", "--folder", str(tmp_path)])
+    with pytest.raises(SystemExit, match="unknown --modes"):
+        lvlm.run(args)
+    assert not any(tmp_path.iterdir()), "nothing should have been built"

@@ -266,3 +266,19 @@ def test_concurrent_predicts_from_two_threads_do_not_mix_answers(server):
             np.testing.assert_array_equal(got[i], want[i])
     finally:
         rec.close()
+
+
+def test_concurrent_frames_never_exceed_in_flight_requests(server):
+    server.latency = 0.1
+    rec = RemoteRecognizer(_config(server, in_flight=3))
+    try:
+        faces = _faces(2)
+        server.max_active = 0
+        threads = [threading.Thread(target=rec.predict, args=(faces, RAF_BASIC)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.max_active == 3, f"{server.max_active} requests at once, in_flight is 3"
+    finally:
+        rec.close()

@@ -82,6 +82,7 @@ def test_negative_controls_differ(served, remote):
     # a label with near certainty (≈ 0.01 nats, still 10x the tolerance) ...
     no_end = remote.log_likelihoods(faces, RAF_COMPOUND, with_end=False)
     assert np.abs(no_end - reference).max() > 5 * TOLERANCE, "the end token counts"
+    assert (no_end > reference).all(), "every label loses the end token's (negative) term"
     # ... and by nats for a label that is the prefix of another: after "Sadly" the model taught
     # "Sadly Fearful" / "Sadly Angry" goes on, so ending there is improbable
     nested = get_label_set("custom:Sadly,Sadly Fearful,Sadly Angry")

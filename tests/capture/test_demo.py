@@ -110,7 +110,8 @@ def test_reading_the_demo_is_live_and_reports_what_it_shows():
     # Then frames were paced at ~30 fps (a 0.35 s script gives about 10 frames), the
     # current expression went neutral -> happy, and no thread is left behind
     assert source.is_live and source.fps == 30.0
-    assert 4 <= len(shown) <= 20, f"{len(shown)} frames for a 0.35 s script at 30 fps"
+    # (at least 3: a loaded machine reads fewer; a live source skips ahead, never lags)
+    assert 3 <= len(shown) <= 20, f"{len(shown)} frames for a 0.35 s script at 30 fps"
     assert "happy" in shown and shown[0] == "neutral", shown
     assert set(threading.enumerate()) <= before, "the pre-render thread was not joined"
 

@@ -61,7 +61,7 @@ def test_app_starts_on_the_demo_and_screenshots_a_painted_face(tmp_path):
             "-m",
             "cer_desktop.gui.app",
             "--auto-quit",
-            "6",
+            "15",  # generous: on a loaded machine MediaPipe and the first labels take seconds
             "--screenshot",
             str(shot),
         ],

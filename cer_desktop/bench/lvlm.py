@@ -37,8 +37,6 @@ import torch
 from cer_desktop.bench.cpu_peak import cpu_bf16_peak_gflops
 from cer_desktop.bench.lvlm_modes import BENCH_MODES, measure_modes
 from cer_desktop.bench.lvlm_profile import profile_score
-from cer_desktop.bench.lvlm_teach import faces as make_faces
-from cer_desktop.bench.lvlm_teach import teach
 from cer_desktop.labels import RAF_COMPOUND
 from cer_desktop.recognition.lvlm.cpu_speed import apply_cpu_speed_mode, default_cpu_speed_mode
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
@@ -48,6 +46,8 @@ from cer_desktop.recognition.lvlm.prompts import prompt_for
 from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, to_model
 from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
 from cer_desktop.testing.qwen2_vocab import QWEN2VL_VOCAB_SIZE
+from cer_desktop.testing.taught import astronaut_faces as make_faces
+from cer_desktop.testing.taught import teach_labels as teach
 from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
 TOKENIZERS = ("qwen2", "trained")

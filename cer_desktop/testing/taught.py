@@ -1,6 +1,6 @@
 """A model taught to prefer a different label for each face: exactness checks that can fail.
 
-The same recipe as `cer bench lvlm` (which keeps its own copy): only the output layer of a
+The recipe `cer bench lvlm` and the remote tests share: only the output layer of a
 locally built Qwen2-VL learns, to answer face i with RAF-DB compound label i followed by the
 end-of-answer token, so the closed-set log-likelihoods spread over more than a nat and differ
 between faces.
@@ -27,8 +27,15 @@ def astronaut_faces(n: int) -> list[np.ndarray]:
     return out
 
 
-def teach_labels(model: Any, processor: Any, faces: list[np.ndarray], steps: int) -> Any:
-    """Teach the output layer to answer face i with compound label i, then the end token."""
+def teach_labels(
+    model: Any, processor: Any, faces: list[np.ndarray], steps: int, log: dict | None = None
+) -> Any:
+    """Teach the output layer to answer face i with compound label i, then the end token.
+
+    Only the output layer learns (a linear read-out of the decoder's final states), so the
+    decoder runs once per (face, answer) and the steps are cheap. `log` receives the number of
+    steps run and the first and last loss.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -52,12 +59,18 @@ def teach_labels(model: Any, processor: Any, faces: list[np.ndarray], steps: int
         p.requires_grad_(False)
     head.weight.requires_grad_(True)
     opt = torch.optim.Adam([head.weight], lr=5e-3)
+    losses: list[float] = []
     for _ in range(steps):
         loss = F.cross_entropy(head(states).float(), targets)
         loss.backward()
         opt.step()
         opt.zero_grad()
-        if loss.item() < 0.05:
+        losses.append(float(loss.detach()))
+        if losses[-1] < 0.05:
             break
     head.weight.requires_grad_(False)
+    if log is not None:
+        log["teach_steps_run"] = len(losses)
+        log["teach_loss_first"] = round(losses[0], 3) if losses else None
+        log["teach_loss_last"] = round(losses[-1], 3) if losses else None
     return model.eval()

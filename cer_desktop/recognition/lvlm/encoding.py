@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import RecognizerError
+from cer_desktop.contracts import Face, RecognizerError
 from cer_desktop.labels import LabelSet
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, build_messages
 
@@ -245,3 +245,27 @@ def encode_training_batch(
         padded = [torch.cat([r, torch.full((length - len(r),), value, dtype=r.dtype)]) for r in rs]
         batch[k] = torch.stack(padded)
     return batch
+
+
+def square_crops(
+    faces: Sequence[Face], size: int, error: type[RecognizerError] = RecognizerError
+) -> list[np.ndarray]:
+    """The faces' aligned crops at `size` x `size`, the input every LVLM tier sends.
+
+    A crop that is not RGB uint8 raises `error`; one of another size is resized (area
+    interpolation down, cubic up). Shared by the local and the remote recognizer.
+    """
+    import cv2
+
+    crops = []
+    for face in faces:
+        img = np.asarray(face.aligned)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 2:
+            raise error(
+                f"face {face.track_id}: aligned crop must be RGB uint8, got {img.dtype} {img.shape}"
+            )
+        if img.shape[:2] != (size, size):
+            interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
+            img = cv2.resize(img, (size, size), interpolation=interp)
+        crops.append(np.ascontiguousarray(img))
+    return crops

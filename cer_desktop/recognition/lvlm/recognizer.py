@@ -12,7 +12,7 @@ import numpy as np
 
 from cer_desktop.contracts import Face, Prediction, RecognizerError
 from cer_desktop.labels import LabelSet
-from cer_desktop.recognition.lvlm.encoding import ImageLimits
+from cer_desktop.recognition.lvlm.encoding import ImageLimits, square_crops
 from cer_desktop.recognition.lvlm.metadata import AdapterMetadata, read_metadata
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.lvlm.spec import ModelSpec
@@ -136,26 +136,7 @@ class LVLMRecognizer:
         self._run([grey], self.label_set or RAF_COMPOUND)
 
     def _crops(self, faces: Sequence[Face]) -> list[np.ndarray]:
-        import cv2
-
-        s = self.crop_size
-        crops = []
-        for face in faces:
-            img = np.asarray(face.aligned)
-            if (
-                img.ndim != 3
-                or img.shape[2] != 3
-                or img.dtype != np.uint8
-                or min(img.shape[:2]) < 2
-            ):
-                raise InferenceError(
-                    f"face {face.track_id}: aligned crop must be RGB uint8, got {img.dtype} {img.shape}"
-                )
-            if img.shape[:2] != (s, s):
-                interp = cv2.INTER_AREA if img.shape[0] > s else cv2.INTER_CUBIC
-                img = cv2.resize(img, (s, s), interpolation=interp)
-            crops.append(np.ascontiguousarray(img))
-        return crops
+        return square_crops(faces, self.crop_size, InferenceError)
 
     def _run(self, crops: list[np.ndarray], label_set: LabelSet) -> tuple[np.ndarray, list[bool]]:
         """Probabilities per crop, and per crop whether it is "unknown" (generation only)."""

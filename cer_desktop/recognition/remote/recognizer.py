@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Face, Prediction, RecognizerError
+from cer_desktop.contracts import Face, Prediction
 from cer_desktop.labels import LabelSet
+from cer_desktop.recognition.lvlm.encoding import square_crops
 from cer_desktop.recognition.lvlm.generation import parse_answer
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.remote import protocol
@@ -26,24 +27,6 @@ from cer_desktop.recognition.remote.client import RemoteClient, RemoteError, Ser
 from cer_desktop.recognition.remote.probe import ServerInfo, probe_server
 
 log = logging.getLogger(__name__)
-
-
-def square_crops(faces: Sequence[Face], size: int) -> list[np.ndarray]:
-    """The faces' aligned crops at `size` x `size` (as the local recognizer resizes them)."""
-    import cv2
-
-    crops = []
-    for face in faces:
-        img = np.asarray(face.aligned)
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 2:
-            raise RecognizerError(
-                f"face {face.track_id}: aligned crop must be RGB uint8, got {img.dtype} {img.shape}"
-            )
-        if img.shape[:2] != (size, size):
-            interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
-            img = cv2.resize(img, (size, size), interpolation=interp)
-        crops.append(np.ascontiguousarray(img))
-    return crops
 
 
 class RemoteRecognizer:

@@ -94,6 +94,7 @@ class LiveSession:
             recognizer_description,
             threshold,
             lambda message: self.report(StatusKind.RECOGNIZER_ERROR, message, Severity.ERROR),
+            lambda event: self.emit(StatusReported(event)),
         )
 
     # -- events ---------------------------------------------------------------------------
@@ -364,8 +365,7 @@ class LiveSession:
         """Use `recognizer` from now on; the session closes the one it replaces once no call
         uses it. A model that wants another crop size restarts the run with a new analyzer."""
         with self._lock:
-            old = self._recognizers.current
-            self._recognizers.current, self._recognizers.description = recognizer, description
+            old = self._recognizers.use(recognizer, description)
             p = self._pipeline
             if p is not None and self._analyzers.crop_size not in (
                 None,

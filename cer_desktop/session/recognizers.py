@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from cer_desktop.contracts import Recognizer
+from cer_desktop.contracts import Recognizer, StatusEvent
 from cer_desktop.session.factories import instant_recognizer
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,9 @@ def is_instant(recognizer: Recognizer | None) -> bool:
 class RecognizerSlot:
     """The recognizer in use and the instant fallback that answers when it raises.
 
-    `on_problem(message)` is told when the instant recognizer cannot be built.
+    `on_problem(message)` is told when the instant recognizer cannot be built; a recognizer
+    that reports events of its own (`set_status_sink`, e.g. the remote tier's fallback when its
+    server stops answering) reports them to `on_status`.
     """
 
     def __init__(
@@ -29,15 +31,27 @@ class RecognizerSlot:
         description: str,
         threshold: float,
         on_problem: Callable[[str], object],
+        on_status: Callable[[StatusEvent], object] | None = None,
     ) -> None:
         self.threshold = threshold
         self._on_problem = on_problem
+        self._on_status = on_status
         self.fallback: Recognizer | None = None
-        self.current = recognizer
-        self.description = description or getattr(recognizer, "name", "custom")
+        self.current: Recognizer | None = None
+        self.description = ""
         if recognizer is None:
-            self.current = self.make_instant()
-            self.description = INSTANT
+            self.use(self.make_instant(), INSTANT)
+        else:
+            self.use(recognizer, description or getattr(recognizer, "name", "custom"))
+
+    def use(self, recognizer: Recognizer | None, description: str) -> Recognizer | None:
+        """Make `recognizer` the current one (its own events go to `on_status`); returns the
+        one it replaces."""
+        old, self.current, self.description = self.current, recognizer, description
+        sink = getattr(recognizer, "set_status_sink", None)
+        if callable(sink) and self._on_status is not None:
+            sink(self._on_status)
+        return old
 
     def make_instant(self) -> Recognizer | None:
         try:

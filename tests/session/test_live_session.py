@@ -204,3 +204,43 @@ def test_a_failing_model_is_answered_by_the_instant_fallback(make_session):
         ev.StatusReported, where=lambda e: e.status.kind is StatusKind.RECOGNIZER_FALLBACK
     )
     assert said.status.payload["recognizer"] == "lvlm"
+
+
+class _DownServer:
+    """A remote recognizer whose server does not answer (or does, once `up` is set)."""
+
+    name = "remote"
+
+    def __init__(self) -> None:
+        self.up = False
+        self.inner = FixedRecognizer(top="Surprise", name="remote")
+
+    def predict(self, faces, label_set):
+        from cer_desktop.recognition.remote.client import ServerUnreachable
+
+        if not self.up:
+            raise ServerUnreachable("connection refused")
+        return self.inner.predict(faces, label_set)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_remote_server_going_down_and_back_is_reported_to_the_view(make_session):
+    from cer_desktop.recognition.remote.fallback import FallbackRecognizer
+
+    primary = _DownServer()
+    fb = FallbackRecognizer(primary, FixedRecognizer(top="Happiness", name="instant"))
+    fb._retry_after = 0.05
+    s, events = make_session(lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True))
+    s.set_recognizer(fb, "remote at http://127.0.0.1:1")  # set while idle: wired all the same
+    s.start("demo")
+    down = events.wait_for(
+        ev.StatusReported, where=lambda e: e.status.kind is StatusKind.REMOTE_UNREACHABLE
+    )
+    assert down.status.severity is Severity.WARNING
+    assert "connection refused" in down.status.message
+    primary.up = True
+    events.wait_for(
+        ev.StatusReported, where=lambda e: e.status.kind is StatusKind.REMOTE_RECONNECTED
+    )

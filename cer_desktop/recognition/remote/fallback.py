@@ -50,6 +50,10 @@ class FallbackRecognizer:
         self._clock = clock
         self._next_try: float | None = None  # None: the primary is up
 
+    def set_status_sink(self, on_status: OnStatus | None) -> None:
+        """Where the unreachable/reconnected events go (a live session passes its own)."""
+        self._on_status = on_status
+
     @property
     def degraded(self) -> bool:
         """True while the stand-in answers."""

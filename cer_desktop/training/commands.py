@@ -263,6 +263,11 @@ def _eval(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from cer_desktop.training.synthetic import write_synthetic
 
+    counts = {"--n-train": args.n_train, "--n-test": args.n_test, "--videos": args.videos}
+    counts |= {"--frames": args.frames}
+    for flag, n in counts.items():
+        if n < 1:
+            return _err(f"{flag} must be at least 1, got {n}")
     paths = write_synthetic(
         args.out,
         n_train=args.n_train,

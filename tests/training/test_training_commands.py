@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import cer
 
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.training.datasets import read_cexpr, read_rafdb
 from cer_desktop.training.synthetic import FEATURES, contact_sheet, draw_face
+
+
+@pytest.mark.parametrize("flag", ["--videos", "--frames", "--n-train", "--n-test"])
+def test_synth_refuses_a_count_below_one_with_a_message(tmp_path: Path, capsys, flag) -> None:
+    assert cer(["data", "synth", str(tmp_path / "out"), flag, "0"]) == 2
+    assert f"{flag} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists(), "nothing half-written"
 
 
 def test_synth_writes_rafdb_and_cexpr_layouts_the_readers_accept(tmp_path: Path, capsys) -> None:

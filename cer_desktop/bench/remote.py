@@ -20,6 +20,7 @@ Run it under the shared lock (`flock /work/bench.lock cer bench remote --json`).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -33,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=12, help="clip frames for the annotate figures")
     p.add_argument("--latency", type=float, default=0.2, help="test server seconds per request")
     p.add_argument("--skip-vllm", action="store_true", help="only the local test server part")
+    p.add_argument(
+        "--server-cpus",
+        default=None,
+        help="run vLLM on these cores only, e.g. 1 (taskset and vLLM's OMP binding) and the "
+        "app on the others: a stand-in for a server on another machine",
+    )
     p.add_argument(
         "--live-seconds", type=float, default=10.0, help="live view scored by vLLM (0: skip)"
     )
@@ -72,7 +79,11 @@ def _vllm_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     del model
     out: dict[str, Any] = {"remote_engine": f"vllm {vllm_server.vllm_version(python)}"}
     t0 = time.perf_counter()
-    with vllm_server.VLLMServer(python, folder, "tiny-cer", log_path=root / "vllm.log") as srv:
+    server = vllm_server.VLLMServer(
+        python, folder, "tiny-cer", log_path=root / "vllm.log", cpus=args.server_cpus
+    )
+    out["server_cpus"] = args.server_cpus or "all"
+    with server as srv:
         out["vllm_ready_s"] = round(time.perf_counter() - t0, 1)
         rec = RemoteRecognizer(ServerConfig(srv.url, "tiny-cer", timeout=300))
         try:
@@ -107,9 +118,29 @@ def _live_part(args: argparse.Namespace, url: str) -> dict[str, Any]:
         seconds=args.live_seconds, warmup=3.0, busy_ms=0.0, fps=30.0, width=640, height=480,
         label_set="raf_compound", recognizer="busy", server=url, served_model="tiny-cer",
     )  # fmt: skip
-    live = pipeline.run(ns)
+    app_cpus = _other_cpus(args.server_cpus)
+    before = os.sched_getaffinity(0)
+    if app_cpus:
+        os.sched_setaffinity(0, app_cpus)  # this process and the threads it starts from now
+    try:
+        live = pipeline.run(ns)
+    finally:
+        os.sched_setaffinity(0, before)
     keys = ("display_fps", "capture_fps", "recognizer_calls", "recognizer_latency_ms_median")
-    return {f"live_{k}": live[k] for k in keys if k in live}
+    out = {f"live_{k}": live[k] for k in keys if k in live}
+    out["live_app_cpus"] = ",".join(map(str, sorted(app_cpus or before)))
+    return out
+
+
+def _other_cpus(server_cpus: str | None) -> set[int]:
+    """The cores not given to the server (empty: no pinning)."""
+    if not server_cpus:
+        return set()
+    taken: set[int] = set()
+    for part in server_cpus.split(","):
+        lo, _, hi = part.partition("-")
+        taken.update(range(int(lo), int(hi or lo) + 1))
+    return os.sched_getaffinity(0) - taken
 
 
 def _annotate_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:

@@ -95,6 +95,7 @@ class VLLMServer:
         log_path: Path | None = None,
         ready_timeout: float = 600.0,
         extra_args: tuple[str, ...] = (),
+        cpus: str | None = None,
     ) -> None:
         self.python = python
         self.model = model
@@ -104,6 +105,7 @@ class VLLMServer:
         self.log_path = log_path or model.parent / f"vllm-{self.port}.log"
         self.ready_timeout = ready_timeout
         self.extra_args = extra_args
+        self.cpus = cpus  # e.g. "1": the server runs on these cores only (taskset + OMP binding)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -124,7 +126,11 @@ class VLLMServer:
         env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         env["HF_HUB_OFFLINE"] = "1"
         env.pop("CER_API_KEY", None)
-        cmd = [
+        pin: list[str] = []
+        if self.cpus:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = self.cpus
+            pin = ["taskset", "-c", self.cpus]
+        cmd = [*pin,
             str(self.python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model), "--served-model-name", self.name,
             "--host", "127.0.0.1", "--port", str(self.port),

@@ -53,6 +53,7 @@ class AppSettings:
     # stored here: it comes from CER_API_KEY only.
     remote_url: str = ""
     remote_model: str = ""
+    remote_meta: str = ""  # the served model's cer_adapter.json (or its folder); may be empty
     record_folder: str = field(default_factory=_default_record_folder)
     record_raw: bool = False
     recent_files: list[str] = field(default_factory=list)

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", metavar="URL", help="OpenAI-compatible server (vLLM) to score faces")
     p.add_argument("--served-model", metavar="NAME", help="the model name the --server serves")
     p.add_argument(
+        "--model-meta", metavar="PATH", help="the served model's cer_adapter.json (or its folder)"
+    )
+    p.add_argument(
         "--label-set",
         metavar="NAME",
         help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
@@ -127,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
             return 2
         model_choice = ModelChoice(
-            threshold=settings.threshold, server=args.server, served_model=args.served_model
+            threshold=settings.threshold,
+            server=args.server,
+            served_model=args.served_model,
+            model_meta=args.model_meta or "",
         )
     elif args.model or args.adapter or args.quant:
         model_choice = ModelChoice(
@@ -140,14 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
             return 2
     elif settings.model_base or settings.remote_url:
-        model_choice = ModelChoice(
-            settings.model_base,
-            settings.model_adapter,
-            settings.model_quant,
-            settings.threshold,
-            settings.remote_url,
-            settings.remote_model,
-        )
+        model_choice = ModelChoice.from_settings(settings)
 
     code = _run_window(args, settings, model_choice)
     # Collect the window's Python wrappers while Qt and the extension modules are still

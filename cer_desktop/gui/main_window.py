@@ -99,14 +99,7 @@ class MainWindow(QMainWindow):
             self,
             self.session,
             factory=recognizer_factory,
-            current=lambda: ModelChoice(
-                self.settings.model_base,
-                self.settings.model_adapter,
-                self.settings.model_quant,
-                self.settings.threshold,
-                self.settings.remote_url,
-                self.settings.remote_model,
-            ),
+            current=lambda: ModelChoice.from_settings(self.settings),
             remember=self._remember_choice,
             say=self.show_message,
         )
@@ -386,14 +379,6 @@ class MainWindow(QMainWindow):
         return self.models.load(choice)
 
     def _remember_choice(self, choice: ModelChoice) -> None:
-        self.settings = dataclasses.replace(
-            self.settings,
-            model_base=choice.base,
-            model_adapter=choice.adapter,
-            model_quant=choice.quant,
-            threshold=choice.threshold,
-            remote_url=choice.server,
-            remote_model=choice.served_model,
-        )
+        self.settings = dataclasses.replace(self.settings, **choice.settings_fields())
         self.session.set_threshold(choice.threshold)
         self.save()

@@ -41,6 +41,23 @@ class ModelChoice:
     threshold: float = 0.0
     server: str = ""  # a remote server's URL; when set, base/adapter/quant are not used
     served_model: str = ""
+    model_meta: str = ""  # the served model's cer_adapter.json (prompt, crop, label set)
+
+    @classmethod
+    def from_settings(cls, s: Any) -> ModelChoice:
+        """The choice saved in `AppSettings` `s`."""
+        return cls(
+            s.model_base, s.model_adapter, s.model_quant, s.threshold,
+            s.remote_url, s.remote_model, s.remote_meta,
+        )  # fmt: skip
+
+    def settings_fields(self) -> dict[str, Any]:
+        """The `AppSettings` fields that remember this choice."""
+        return dict(
+            model_base=self.base, model_adapter=self.adapter, model_quant=self.quant,
+            threshold=self.threshold, remote_url=self.server, remote_model=self.served_model,
+            remote_meta=self.model_meta,
+        )  # fmt: skip
 
     @property
     def wants_model(self) -> bool:
@@ -53,7 +70,9 @@ class ModelChoice:
         if self.server.strip():
             from cer_desktop.session.remote import server_config
 
-            return server_config(self.server.strip(), self.served_model.strip())
+            return server_config(
+                self.server.strip(), self.served_model.strip(), self.model_meta.strip()
+            )
         if not self.base.strip():
             return None
         from cer_desktop.session.models import model_spec
@@ -118,7 +137,7 @@ class ModelDialog(QDialog):
         form.addRow(note)
         from cer_desktop.gui.remote_page import RemotePage
 
-        self.remote = RemotePage(choice.server, choice.served_model, self)
+        self.remote = RemotePage(choice.server, choice.served_model, self, choice.model_meta)
         self.tabs = QTabWidget()
         self.tabs.addTab(local, "Local model")
         self.tabs.addTab(self.remote, "Remote server")
@@ -160,6 +179,7 @@ class ModelDialog(QDialog):
                 threshold=float(self.threshold.value()),
                 server=self.remote.url.text().strip(),
                 served_model=self.remote.model.text().strip(),
+                model_meta=self.remote.meta.text().strip(),
             )
         return ModelChoice(
             self.base.text().strip(),

@@ -38,12 +38,20 @@ class RemotePage(QWidget):
 
     probed = Signal(str, bool)  # message, ok
 
-    def __init__(self, url: str = "", model: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, url: str = "", model: str = "", parent: QWidget | None = None, meta: str = ""
+    ) -> None:
         super().__init__(parent)
         self.url = QLineEdit(url)
         self.url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.model = QLineEdit(model)
         self.model.setPlaceholderText("the --served-model-name of the server")
+        self.meta = QLineEdit(meta)
+        self.meta.setPlaceholderText("optional: the merged model's cer_adapter.json")
+        self.meta.setToolTip(
+            "cer export --merge writes cer_adapter.json beside the merged model: with it the "
+            "faces are asked with the prompt, crop size and label set the model was trained with"
+        )
         self.test = QPushButton("Test connection")
         self.result = QLabel("")
         self.result.setWordWrap(True)
@@ -54,6 +62,7 @@ class RemotePage(QWidget):
         form = QFormLayout(self)
         form.addRow("Server URL", self.url)
         form.addRow("Served model", self.model)
+        form.addRow("Model metadata", self.meta)
         form.addRow(self.privacy)
         form.addRow(self.test)
         form.addRow(self.result)

@@ -47,6 +47,13 @@ def add_remote_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency", type=int, default=8, help="HTTP requests in flight (with --server)"
     )
+    p.add_argument(
+        "--model-meta",
+        default="",
+        metavar="PATH",
+        help="the served model's cer_adapter.json (or its folder; cer export --merge writes it): "
+        "its prompt, crop size and label set",
+    )
     p.add_argument("--shard", default=None, help="K/N: annotate only shard K (0..N-1) of N")
 
 
@@ -60,5 +67,8 @@ def remote_options(args: argparse.Namespace) -> tuple[Any, tuple[int, int] | Non
     if args.model:
         raise ValueError("--server and --model exclude each other")
     return ServerConfig(
-        args.server or "", args.served_model or "", in_flight=args.concurrency
+        args.server or "",
+        args.served_model or "",
+        in_flight=args.concurrency,
+        model_meta=args.model_meta or "",
     ), shard

@@ -9,11 +9,11 @@ from cer_desktop.recognition.remote.client import API_KEY_ENV, is_loopback
 __all__ = ["API_KEY_ENV", "is_loopback", "probe", "server_config"]
 
 
-def server_config(url: str, model: str) -> Any:
+def server_config(url: str, model: str, model_meta: str = "") -> Any:
     """The `ServerConfig` (raises its `RemoteError` for a bad URL or an empty model name)."""
     from cer_desktop.recognition.remote.client import ServerConfig
 
-    return ServerConfig(url, model)
+    return ServerConfig(url, model, model_meta=model_meta)
 
 
 def probe(url: str, model: str, timeout: float = 10.0) -> tuple[bool, str]:

@@ -90,6 +90,7 @@ class FakeServer:
         self.prompt_logprobs = True
         self.logprobs = True
         self.chat_requests = 0
+        self.last_prompt = ""  # the last chat request's rendered text
         self.active = 0  # chat requests being served now; `max_active` the most at once
         self.max_active = 0
         self.seen_auth: list[str | None] = []
@@ -130,6 +131,7 @@ class FakeServer:
         messages = body["messages"]
         cont = bool(body.get("continue_final_message"))
         text = render(messages, bool(body.get("add_generation_prompt", True)), cont)
+        self.last_prompt = text
         tokens = tokenize(text)
         image = _image_key(messages)
         answer: dict[str, Any] = {

@@ -28,7 +28,9 @@ def test_privacy_notice_names_the_destination_and_never_the_key(monkeypatch):
 
 
 def test_dialog_round_trips_a_remote_choice(qtbot):
-    choice = ModelChoice(threshold=0.3, server="http://127.0.0.1:8000/v1", served_model="m")
+    choice = ModelChoice(
+        threshold=0.3, server="http://127.0.0.1:8000/v1", served_model="m", model_meta="/m/x"
+    )
     d = ModelDialog(choice)
     qtbot.addWidget(d)
     assert d.tabs.currentWidget() is d.remote, "a remote choice opens on the remote page"
@@ -37,7 +39,7 @@ def test_dialog_round_trips_a_remote_choice(qtbot):
     d.remote.url.setText("https://gpu.example.org/v1")
     assert "gpu.example.org" in d.remote.privacy.text()
     spec = d.choice().spec()
-    assert isinstance(spec, ServerConfig) and spec.model == "m"
+    assert isinstance(spec, ServerConfig) and spec.model == "m" and spec.model_meta == "/m/x"
     assert d.choice().wants_model and "remote: m @" in d.choice().describe()
     d.tabs.setCurrentIndex(0)
     assert d.choice().server == "", "the local page gives a local choice"
@@ -59,3 +61,18 @@ def test_connection_test_reports_the_engine_and_mode(qtbot, server):
     assert blocker.args[1] is False and "UnknownModel" in blocker.args[0]
     page.shutdown()
     assert page._thread is not None and not page._thread.is_alive()
+
+
+def test_a_remote_choice_is_remembered_in_the_settings_and_read_back():
+    import dataclasses
+
+    from cer_desktop.settings import AppSettings
+
+    choice = ModelChoice(
+        threshold=0.2, server="http://127.0.0.1:8000/v1", served_model="m", model_meta="/m/x"
+    )
+    saved = dataclasses.replace(AppSettings(), **choice.settings_fields())
+    assert (saved.remote_url, saved.remote_model, saved.remote_meta) == (
+        "http://127.0.0.1:8000/v1", "m", "/m/x"
+    )  # fmt: skip
+    assert ModelChoice.from_settings(saved) == choice

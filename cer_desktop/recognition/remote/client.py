@@ -83,7 +83,10 @@ class ServerConfig:
     `timeout`: seconds per request (connect and read); `retries`: extra tries after a
     retryable failure; `backoff`: first wait in seconds, doubled per try (with jitter);
     `verify`: TLS certificate verification (on by default; a CA bundle path also works);
-    `in_flight`: requests sent together (one frame's labels and faces).
+    `in_flight`: requests sent together (one frame's labels and faces); `model_meta`: the
+    served model's `cer_adapter.json` (or the folder holding it: `cer export --merge` writes it
+    beside the merged model), so the prompt, crop size and label set are those it was trained
+    with; empty: the label set's own prompt, as a base model.
     """
 
     url: str
@@ -93,6 +96,7 @@ class ServerConfig:
     backoff: float = 0.25
     verify: bool | str = True
     in_flight: int = 8
+    model_meta: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", normalise_url(self.url))

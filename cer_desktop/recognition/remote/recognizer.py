@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from cer_desktop.contracts import Face, Prediction
 from cer_desktop.labels import LabelSet
 from cer_desktop.recognition.lvlm.encoding import square_crops
 from cer_desktop.recognition.lvlm.generation import parse_answer
+from cer_desktop.recognition.lvlm.metadata import METADATA_FILE, AdapterMetadata, read_metadata
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.remote import protocol
 from cer_desktop.recognition.remote.client import RemoteClient, RemoteError, ServerConfig
@@ -33,8 +35,9 @@ class RemoteRecognizer:
     """Scores faces on a remote server. Construct off the UI thread: it probes the server.
 
     `mode` None uses the best the server allows (`ServerInfo.mode`); `prompt` None uses the
-    label set's own prompt (as the local recognizer without adapter metadata). `requests`
-    counts the HTTP requests sent for predictions.
+    prompt of `config.model_meta` (the served model's `cer_adapter.json`: also its crop size
+    and label set), else the label set's own prompt (as the local recognizer without adapter
+    metadata). `requests` counts the HTTP requests sent for predictions.
     """
 
     name = "remote"
@@ -52,6 +55,10 @@ class RemoteRecognizer:
         transport: Any = None,
     ) -> None:
         self.config = config
+        self.metadata = _read_meta(config.model_meta)  # before connecting: a bad file fails fast
+        if self.metadata is not None:
+            prompt = prompt or self.metadata.to_prompt()
+            crop_size = self.metadata.crop_size
         self.client = RemoteClient(config, transport=transport)
         try:
             self.info = info or probe_server(config, self.client, end_of_answer)
@@ -78,11 +85,21 @@ class RemoteRecognizer:
             config.in_flight, thread_name_prefix="cer-remote"
         )
 
+    @property
+    def label_set(self) -> LabelSet | None:
+        """The label set the served model was trained on (None without `model_meta`)."""
+        return self.metadata.to_label_set() if self.metadata else None
+
     def describe(self) -> str:
         return f"{self.info.describe()}; mode {self.mode}"
 
     def manifest(self) -> dict[str, Any]:
-        return {**self.info.manifest(), "scoring_mode": self.mode}
+        out = {**self.info.manifest(), "scoring_mode": self.mode}
+        if (md := self.metadata) is not None:
+            out["model_meta"] = {
+                "label_set": md.label_set, "prompt_id": md.prompt_id, "crop_size": md.crop_size
+            }  # fmt: skip
+        return out
 
     def _post(self, body: dict[str, Any]) -> Any:
         with self._lock:
@@ -190,3 +207,14 @@ class RemoteRecognizer:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
+
+
+def _read_meta(path: str) -> AdapterMetadata | None:
+    """`cer_adapter.json` at `path` (the file or its folder); None for an empty path."""
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    folder = p.parent if p.name == METADATA_FILE else p
+    if not (folder / METADATA_FILE).is_file():
+        raise RemoteError(f"model metadata {path}: no {METADATA_FILE} there")
+    return read_metadata(folder)

@@ -282,3 +282,38 @@ def test_concurrent_frames_never_exceed_in_flight_requests(server):
         assert server.max_active == 3, f"{server.max_active} requests at once, in_flight is 3"
     finally:
         rec.close()
+
+
+def test_model_meta_brings_the_served_models_prompt_crop_and_label_set(server, tmp_path):
+    from cer_desktop.recognition.lvlm.metadata import AdapterMetadata
+    from cer_desktop.recognition.lvlm.prompts import PromptTemplate
+
+    lab = PromptTemplate("lab_v2", "Lab prompt v2, pick one of: {labels}. Answer with it.")
+    AdapterMetadata.create(RAF_BASIC, lab, crop_size=112).write(tmp_path / "merged")
+    rec = RemoteRecognizer(_config(server, model_meta=str(tmp_path / "merged")))
+    try:
+        assert rec.label_set is RAF_BASIC and rec.crop_size == 112
+        assert rec.manifest()["model_meta"] == {
+            "label_set": "raf_basic", "prompt_id": "lab_v2", "crop_size": 112
+        }  # fmt: skip
+        rec.predict(_faces(1), RAF_BASIC)
+        assert "Lab prompt v2, pick one of: Surprise, Fear" in server.last_prompt
+    finally:
+        rec.close()
+    plain = RemoteRecognizer(_config(server))
+    try:
+        assert plain.label_set is None and "model_meta" not in plain.manifest()
+        plain.predict(_faces(1), RAF_BASIC)
+        assert "Lab prompt v2" not in server.last_prompt
+    finally:
+        plain.close()
+
+
+def test_a_model_meta_path_without_cer_adapter_json_is_a_named_error(server, tmp_path):
+    with pytest.raises(RemoteError, match="no cer_adapter.json there"):
+        RemoteRecognizer(_config(server, model_meta=str(tmp_path)))
+    from cer_desktop.recognition.lvlm.metadata import MetadataError
+
+    (tmp_path / "cer_adapter.json").write_text("{not json")
+    with pytest.raises(MetadataError, match="cannot read"):
+        RemoteRecognizer(_config(server, model_meta=str(tmp_path / "cer_adapter.json")))

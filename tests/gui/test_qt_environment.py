@@ -34,3 +34,21 @@ def test_no_display_is_a_clear_message_not_a_qt_abort() -> None:
     assert problem is not None and "no display" in problem and "xvfb-run" in problem
     assert prepare_qt_environment({"QT_QPA_PLATFORM": "offscreen"}) is None
     assert prepare_qt_environment({"WAYLAND_DISPLAY": "wayland-0"}) is None
+
+
+def test_the_qt_binding_keeps_its_references_to_none(qtbot) -> None:
+    # On Python 3.11 None is an ordinary object: a binding that drops a reference to it on
+    # every call aborts the process ("none_dealloc: deallocating None") once the count reaches
+    # zero. PySide6 6.12.0 does so on every QWidget.update(), which the live window calls tens
+    # of times a second: the app died after ~35 s of video (pyproject.toml excludes it).
+    import sys
+
+    from PySide6.QtWidgets import QWidget
+
+    w = QWidget()
+    qtbot.addWidget(w)
+    before = sys.getrefcount(None)
+    for _ in range(2000):
+        w.update()
+    lost = before - sys.getrefcount(None)
+    assert lost < 100, f"2000 QWidget.update() calls dropped {lost} references to None"

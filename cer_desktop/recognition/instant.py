@@ -137,7 +137,8 @@ class InstantRecognizer:
         for unusable landmarks.
         """
         if isinstance(landmarks, Face):
-            src, feats = source_of(landmarks), source_of(landmarks).features(landmarks)
+            src = source_of(landmarks)
+            feats = src.features(landmarks)
         else:
             src, feats = GEOMETRY, face_features(landmarks)
         with self._lock:

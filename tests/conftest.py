@@ -67,3 +67,15 @@ def qwen2_tokenizer():
         return qwen2vl_tokenizer()
     except VocabUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def face_landmarker_task():
+    """MediaPipe's face_landmarker.task (scripts/fetch-face-landmarker.sh, run by
+    scripts/install.sh): its path, or a skip with the reason (a failure under CI=true)."""
+    from cer_desktop.vision.landmarker_file import find_landmarker
+
+    choice = find_landmarker()
+    if choice.path is None:
+        pytest.skip(f"no face landmarker: {choice.reason}")
+    return choice.path

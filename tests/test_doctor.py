@@ -27,3 +27,19 @@ def test_doctor_says_which_dtype_an_lvlm_gets_on_the_cpu(monkeypatch) -> None:
     # and fp32 where bf16 would be emulated
     monkeypatch.setenv("CER_CPU_BF16", "0")
     assert _torch_devices().detail.startswith("cpu (fp32)")
+
+
+def test_doctor_says_which_landmark_model_and_au_source_the_instant_tier_uses(
+    monkeypatch, face_landmarker_task
+) -> None:
+    from cer_desktop.doctor import _au_source
+
+    # with the face landmarker model found (scripts/install.sh fetches it), blendshape AUs
+    found = _au_source()
+    assert (
+        found.ok and "blendshape AUs" in found.detail and str(face_landmarker_task) in found.detail
+    )
+    # and without it, the legacy face mesh's geometry AUs (not a failure: the app still works)
+    monkeypatch.setenv("CER_FACE_LANDMARKER", "none")
+    fallback = _au_source()
+    assert fallback.ok and "legacy face mesh, geometry AUs" in fallback.detail

@@ -9,8 +9,9 @@ macro-recall over the true classes, and the confusion matrix (rows: true classes
 the label set's labels plus "no face"), also written as a PNG. A missed face counts as wrong.
 
 ``--demo`` instead reports per class on the demo script (`instant_demo`); ``--calibrate``
-prints the still-mode calibration (`au_calibration`) measured on the
-images of the Neutral class.
+prints the still-mode calibration measured on the images of the Neutral class: of the
+geometry AUs (`au_calibration`) and, when the face landmarker is in use, of the blendshape
+AUs (`au_blendshapes.STILL_PRIOR`, `STILL_SPREAD`).
 """
 
 from __future__ import annotations
@@ -134,22 +135,38 @@ def calibrate(data: Path, truth: dict[Path, str]) -> dict[str, Any]:
     """The still-mode calibration from the Neutral images (see `au_calibration`)."""
     from cer_desktop.capture.files import _read_image
     from cer_desktop.contracts import Frame
+    from cer_desktop.recognition.au import AU_NAMES, face_features
     from cer_desktop.recognition.au import calibrate as calibrate_features
-    from cer_desktop.recognition.au import face_features
+    from cer_desktop.recognition.au_blendshapes import blendshape_scores
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
     t0 = datetime.now(UTC)
     neutral = [p for p, label in truth.items() if label.lower() == "neutral"]
-    feats = []
+    feats, scores = [], []
     with FaceAnalyzer(max_faces=1, static_images=True) as analyzer:
         for i, path in enumerate(neutral):
             faces = analyzer.process(Frame(i, time.monotonic(), t0, _read_image(path)))
             if faces:
                 feats.append(face_features(np.asarray(faces[0].landmarks)))
+                if faces[0].blendshapes:
+                    scores.append(blendshape_scores(faces[0].blendshapes))
     if len(feats) < 10:
         raise SystemExit(f"cer bench instant: only {len(feats)} neutral faces found in {data}")
     prior, spread = calibrate_features(np.array(feats))
-    return {"neutral_faces": len(feats), "still_prior": prior, "still_spread": spread}
+    out: dict[str, Any] = {
+        "neutral_faces": len(feats),
+        "still_prior": prior,
+        "still_spread": spread,
+    }
+    if scores:
+        arr = np.array(scores)
+        out["blendshape_still_prior"] = dict(
+            zip(AU_NAMES, np.round(np.median(arr, axis=0), 3).tolist(), strict=True)
+        )
+        out["blendshape_still_spread"] = dict(
+            zip(AU_NAMES, np.round(arr.std(axis=0), 3).tolist(), strict=True)
+        )
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,8 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _save_png(result, png)
     if failed:
         print("failed inputs: " + "; ".join(failed), file=sys.stderr)
+    from cer_desktop.vision.landmarker_file import find_landmarker
+
     return {
         "instant_version": INSTANT_VERSION,
+        "au_source": find_landmarker().au_source,
         "data": str(data),
         "label_set": label_set.name,
         **result,

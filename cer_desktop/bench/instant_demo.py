@@ -28,6 +28,7 @@ def demo_report() -> dict[str, Any]:
         ExpressionWarper,
         astronaut_landmarks,
     )
+    from cer_desktop.vision.landmarker_file import resolve_task_file
     from cer_desktop.vision.landmarks import FaceMeshDetector
 
     photo = np.ascontiguousarray(data.astronaut())
@@ -35,26 +36,34 @@ def demo_report() -> dict[str, Any]:
     names = [*BASIC_EXPRESSIONS]
     names += [s.expression for s in DEFAULT_SCRIPT if s.expression not in BASIC_EXPRESSIONS]
     rows: dict[str, Any] = {}
-    with FaceMeshDetector(max_faces=1, static_images=True) as detector:
-        rest = detector.detect(photo)
-        if not rest:
+
+    def face_in(image: np.ndarray) -> Face | None:
+        found = detector.detect(image)
+        if not found:
+            return None
+        return Face(
+            track_id=1,
+            frame_id=0,
+            box=(0, 0, photo.shape[1], photo.shape[0]),
+            landmarks=found[0],
+            aligned=np.zeros((8, 8, 3), np.uint8),
+            blendshapes=detector.last_blendshapes[0] if detector.last_blendshapes else None,
+        )
+
+    task = resolve_task_file()
+    with FaceMeshDetector(max_faces=1, static_images=True, task_file=task) as detector:
+        rest = face_in(photo)
+        if rest is None:
             raise RuntimeError("MediaPipe does not find the demo face")
         recognizer = InstantRecognizer()
-        recognizer.seed_baseline(rest[0], track_id=1)
+        recognizer.seed_baseline(rest, track_id=1)
         for name in names:
-            found = detector.detect(warper.warp(name, 1.0))
+            face = face_in(warper.warp(name, 1.0))
             expected = prototype_for(name)[0]
             label_set = RAF_BASIC if name in BASIC_EXPRESSIONS else RAF_COMPOUND
-            if not found:
+            if face is None:
                 rows[name] = {"expected": expected, "top": "no face", "correct": False}
                 continue
-            face = Face(
-                track_id=1,
-                frame_id=0,
-                box=(0, 0, photo.shape[1], photo.shape[0]),
-                landmarks=found[0],
-                aligned=np.zeros((8, 8, 3), np.uint8),
-            )
             pred = recognizer.predict([face], label_set)[0]
             au = pred.au or {}
             rows[name] = {
@@ -67,6 +76,7 @@ def demo_report() -> dict[str, Any]:
     basic = [r["correct"] for n, r in rows.items() if n in BASIC_EXPRESSIONS]
     compound = [r["correct"] for n, r in rows.items() if n not in BASIC_EXPRESSIONS]
     return {
+        "au_source": recognizer.au_source,
         "demo_basic_correct": f"{sum(basic)}/{len(basic)}",
         "demo_compound_correct": f"{sum(compound)}/{len(compound)}",
         "demo": rows,

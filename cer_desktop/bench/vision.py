@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 lm_ms.append(analyzer.last_timing["landmarks"])
                 al_ms.append(analyzer.last_timing["align"])
                 found.append(len(faces))
+        result["landmark_model"] = analyzer.landmark_model
         analyzer.close()
         key = f"max{max_faces}_faces{n_faces}"
         lm = statistics.median(lm_ms)

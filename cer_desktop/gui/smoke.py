@@ -104,6 +104,8 @@ def _run(root: Path, frames: int) -> dict[str, Any]:
         )
         window.record_action.trigger()  # the user's Stop: the recorder closes its files
         app.processEvents()
+        # "blendshapes" when the face landmarker model was found (a bundle carries it)
+        info["au_source"] = getattr(window.recognizer, "au_source", None)
         if window.recording:
             raise SmokeFailure("the recording did not stop")
     finally:

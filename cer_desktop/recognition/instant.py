@@ -1,5 +1,9 @@
-"""The instant recognizer: landmark action units against a neutral baseline, mapped through
-the Du-Tao-Martinez prototypes. No weights, well under a millisecond per face.
+"""The instant recognizer: action units against a neutral baseline, mapped through the
+Du-Tao-Martinez prototypes. No weights of its own, well under a millisecond per face.
+
+The AUs come from MediaPipe's face blendshapes when the face has them (the Tasks face
+landmarker, `vision/landmarker_file.py`), else from the legacy face mesh's geometry
+(`au_sources`); each track keeps the source it started with.
 
 Two modes (`InstantRecognizer.mode`):
 * **live** (`learn_baseline=True`, the GUI and videos): each tracked face's own neutral
@@ -20,21 +24,16 @@ import numpy as np
 
 from cer_desktop.contracts import Face, Prediction, RecognizerError
 from cer_desktop.labels import LabelSet
-from cer_desktop.recognition.au import (
-    AU_NAMES,
-    NEUTRAL_PRIOR,
-    LandmarkShapeError,
-    as_mapping,
-    aus_from_features,
-    face_features,
-)
+from cer_desktop.recognition.au import AU_NAMES, LandmarkShapeError, as_mapping, face_features
+from cer_desktop.recognition.au_sources import GEOMETRY, SOURCES, AuSource, source_of
 from cer_desktop.recognition.prototypes import PrototypeScorer
 
 #: Version of the instant tier's AU geometry, calibration and mapping; recorded in session
 #: manifests, since AU values and labels change meaning between versions.
 #: 1: eye-frame geometry against the canonical face; 2: population prior and between-people
 #: spread for stills, corners read from the mouth's middle, AU41, smile-gated Happiness.
-INSTANT_VERSION = "2"
+#: 3: AUs from MediaPipe's face blendshapes when the Tasks face landmarker is in use.
+INSTANT_VERSION = "3"
 
 # Weight of the default baseline (prior or seeded), in frames, while a track's own baseline is
 # still being learned: the first frame reads against the default alone, later frames lean
@@ -54,6 +53,7 @@ _FORGET_SECONDS = 30.0
 class _Track:
     started: float
     last_seen: float
+    source: str = GEOMETRY.name
     samples: list[np.ndarray] = field(default_factory=list)
     baseline: np.ndarray | None = None  # frozen: learned or seeded
 
@@ -98,14 +98,25 @@ class InstantRecognizer:
         self._clock = clock
         self._lock = threading.Lock()
         self._tracks: dict[int, _Track] = {}
-        self._default = NEUTRAL_PRIOR.copy()
-        self._default_is_prior = True
+        self._defaults = {name: src.prior.copy() for name, src in SOURCES.items()}
+        self._seeded: set[str] = set()
+        self._last_source: str | None = None
         self._scorers: dict[LabelSet, PrototypeScorer] = {}
 
     @property
     def mode(self) -> str:
         """ "live" (baselines learned per track) or "still" (every face against the prior)."""
         return "live" if self.learn_baseline else "still"
+
+    @property
+    def au_source(self) -> str:
+        """ "blendshapes" or "geometry": what the last face was read with, else what the
+        vision stage will give (a face landmarker task file found, or not)."""
+        if self._last_source is not None:
+            return self._last_source
+        from cer_desktop.vision.landmarker_file import find_landmarker
+
+        return find_landmarker().au_source
 
     # --- baseline control ----------------------------------------------------------------
     def reset_baseline(self, track_id: int | None = None) -> None:
@@ -121,23 +132,28 @@ class InstantRecognizer:
         """Use the given neutral face as the baseline of `track_id` (frozen, not re-learned),
         or, with None, as the default baseline for tracks without history and still images.
 
-        Raises `LandmarkShapeError` (a ValueError) for unusable landmarks.
+        A `Face` seeds the AU source it carries (blendshapes when it has them); a bare
+        landmark array seeds the geometry source. Raises `LandmarkShapeError` (a ValueError)
+        for unusable landmarks.
         """
-        pts = landmarks.landmarks if isinstance(landmarks, Face) else landmarks
-        feats = face_features(pts)
+        if isinstance(landmarks, Face):
+            src = source_of(landmarks)
+            feats = src.features(landmarks)
+        else:
+            src, feats = GEOMETRY, face_features(landmarks)
         with self._lock:
             if track_id is None:
-                self._default = feats
-                self._default_is_prior = False
+                self._defaults[src.name] = feats
+                self._seeded.add(src.name)
             else:
                 now = self._clock()
-                self._tracks[int(track_id)] = _Track(now, now, baseline=feats)
+                self._tracks[int(track_id)] = _Track(now, now, src.name, baseline=feats)
 
     def clear_seed(self) -> None:
         """Go back to the population prior as the default baseline."""
         with self._lock:
-            self._default = NEUTRAL_PRIOR.copy()
-            self._default_is_prior = True
+            self._defaults = {name: src.prior.copy() for name, src in SOURCES.items()}
+            self._seeded.clear()
 
     def baseline_state(self, track_id: int) -> str:
         """Where a track's baseline stands: "default" (no history), "learning" or "frozen"."""
@@ -158,12 +174,14 @@ class InstantRecognizer:
         aus = np.empty((len(faces), len(AU_NAMES)))
         with self._lock:
             for i, face in enumerate(faces):
+                src = source_of(face)
                 try:
-                    feats = face_features(face.landmarks)
+                    feats = src.features(face)
                 except LandmarkShapeError as exc:
                     raise RecognizerError(f"face {face.track_id}: {exc}") from exc
-                base, prior_share = self._baseline_for(face.track_id, feats, now)
-                aus[i] = aus_from_features(feats, base, prior_share)
+                base, prior_share = self._baseline_for(face.track_id, src, feats, now)
+                aus[i] = src.aus(feats, base, prior_share)
+                self._last_source = src.name
             self._forget_stale(now)
         probs = scorer.probs(aus)
         latency = (time.perf_counter() - t0) * 1000.0
@@ -193,40 +211,41 @@ class InstantRecognizer:
             self._scorers[label_set] = scorer
         return scorer
 
-    def _default_share(self) -> float:
-        return 1.0 if self._default_is_prior else 0.0
-
     def _baseline_for(
-        self, track_id: int, feats: np.ndarray, now: float
+        self, track_id: int, src: AuSource, feats: np.ndarray, now: float
     ) -> tuple[np.ndarray, float]:
         """The baseline to read this frame against and its prior share; learns as it goes.
 
         Called with the lock held.
         """
+        default = self._defaults[src.name]
+        default_share = 0.0 if src.name in self._seeded else 1.0
         track = self._tracks.get(track_id)
+        if track is not None and track.source != src.name:
+            track = None  # the vision stage changed its landmark model: start afresh
         if track is None:
             if not self.learn_baseline:
-                return self._default, self._default_share()
-            track = self._tracks[track_id] = _Track(started=now, last_seen=now)
+                return default, default_share
+            track = self._tracks[track_id] = _Track(now, now, src.name)
         track.last_seen = now
         if track.baseline is not None:
             return track.baseline, 0.0
         if not self.learn_baseline:
-            return self._default, self._default_share()
+            return default, default_share
         # Read this frame against what was learned *before* it (so a still image, or the
         # first frame of a track, is read against the default baseline alone).
         n = len(track.samples)
         if n:
             own = np.median(np.asarray(track.samples), axis=0)
             w = _DEFAULT_WEIGHT / (_DEFAULT_WEIGHT + n)
-            base = w * self._default + (1.0 - w) * own
-            share = w * self._default_share()
+            base = w * default + (1.0 - w) * own
+            share = w * default_share
         else:
-            base, share = self._default, self._default_share()
+            base, share = default, default_share
         if len(track.samples) < _MAX_SAMPLES:
             track.samples.append(feats)
         if now - track.started >= self.baseline_seconds and len(track.samples) >= _MIN_SAMPLES:
-            track.baseline = _robust_baseline(np.asarray(track.samples))
+            track.baseline = _robust_baseline(np.asarray(track.samples), src)
             track.samples = []
         return base, share
 
@@ -236,14 +255,14 @@ class InstantRecognizer:
             del self._tracks[tid]
 
 
-def _robust_baseline(samples: np.ndarray) -> np.ndarray:
+def _robust_baseline(samples: np.ndarray, src: AuSource) -> np.ndarray:
     """Median of the samples whose AU evidence against the overall median is low.
 
     The median alone already ignores a minority of expressive frames; the gate also keeps a
     long smile from pulling it. If too few frames pass, the plain median is used.
     """
     median = np.median(samples, axis=0)
-    strength = np.array([aus_from_features(s, median, 0.0).max() for s in samples])
+    strength = np.array([src.aus(s, median, 0.0).max() for s in samples])
     calm = samples[strength <= _GATE_AU]
     if len(calm) >= max(3, len(samples) // 3):
         return np.median(calm, axis=0)

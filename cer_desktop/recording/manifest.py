@@ -130,8 +130,13 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
         ):
             if getattr(spec, name, None) is not None:
                 fields[key] = getattr(spec, name)
-    else:  # the instant tier: its version (AU values change meaning) and still/live mode
-        for key, name in (("recognizer_version", "version"), ("recognizer_mode", "mode")):
+    else:  # the instant tier: its version (AU values change meaning), still/live mode, and
+        # where its AUs come from ("blendshapes" or "geometry")
+        for key, name in (
+            ("recognizer_version", "version"),
+            ("recognizer_mode", "mode"),
+            ("au_source", "au_source"),
+        ):
             if isinstance(getattr(recognizer, name, None), str):
                 fields[key] = getattr(recognizer, name)
     # what "auto" became: the dtype and device the loaded model really runs in

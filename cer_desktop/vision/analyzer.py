@@ -11,6 +11,7 @@ import numpy as np
 
 from cer_desktop.contracts import Face, Frame, frozen_array
 from cer_desktop.vision.alignment import align_face, ensure_rgb
+from cer_desktop.vision.landmarker_file import resolve_task_file
 from cer_desktop.vision.landmarks import FaceMeshDetector
 from cer_desktop.vision.quality import assess
 from cer_desktop.vision.tracking import FaceTracker
@@ -23,6 +24,9 @@ _SPARE_FACES = 2
 #: image border; a neutral grey margin gives it the context it was trained with.
 STILL_PADDING = 0.25
 _PAD_GREY = 128
+#: `task_file` default: MediaPipe's face landmarker when its file is found
+#: (`landmarker_file.find_landmarker`), else the legacy face mesh.
+AUTO = "auto"
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,6 +75,11 @@ class FaceAnalyzer:
     After each call, `last_timing` holds milliseconds for "landmarks", "align" (alignment
     and quality of all faces) and "track", and `last_dropped_faces` how many faces beyond
     `max_faces` were seen and left out (the smallest go; at most 2 extra are looked for).
+
+    `task_file` picks the landmark model: `AUTO` (the default) uses MediaPipe's Tasks face
+    landmarker when `face_landmarker.task` is found (`vision/landmarker_file.py`; its faces
+    then carry the 52 blendshapes) and the legacy face mesh otherwise; a path forces that
+    task file; None forces the legacy face mesh.
     """
 
     def __init__(
@@ -79,7 +88,7 @@ class FaceAnalyzer:
         crop_size: int = 224,
         min_face_px: int = 60,
         static_images: bool = False,
-        task_file: str | os.PathLike[str] | None = None,
+        task_file: str | os.PathLike[str] | None = AUTO,
         *,
         max_yaw_deg: float = 40.0,
         min_sharpness: float = 1.0,
@@ -97,13 +106,20 @@ class FaceAnalyzer:
         self.crop_size = int(crop_size)
         self.min_face_px = float(min_face_px)
         self.static_images = bool(static_images)
-        self.task_file = task_file
+        self.task_file: str | os.PathLike[str] | None = (
+            resolve_task_file() if isinstance(task_file, str) and task_file == AUTO else task_file
+        )
         self.max_yaw_deg = float(max_yaw_deg)
         self.min_sharpness = float(min_sharpness)
         self.tracker = FaceTracker(max_age=max_track_age)
         self.last_timing: dict[str, float] = {"landmarks": 0.0, "align": 0.0, "track": 0.0}
         self.last_dropped_faces = 0
         self._detector: FaceMeshDetector | None = None
+
+    @property
+    def landmark_model(self) -> str:
+        """ "face landmarker" (Tasks, with blendshapes) or "face mesh" (legacy)."""
+        return "face mesh" if self.task_file is None else "face landmarker"
 
     def _get_detector(self) -> FaceMeshDetector:
         # Built on first use so constructing an analyzer (e.g. in the GUI) is instant.

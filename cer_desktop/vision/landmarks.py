@@ -37,9 +37,10 @@ class FaceMeshDetector:
     `static_images=False` MediaPipe tracks faces between calls (video mode, fast); feed frames
     of one stream in order. Not thread-safe: use one detector per thread.
 
-    With `task_file` (a user-supplied `face_landmarker.task`), MediaPipe's Tasks
-    `FaceLandmarker` is used instead and `last_blendshapes` holds its 52 blendshape scores
-    per face. (That path is not covered by tests: no .task file ships with the app.)
+    With `task_file` (MediaPipe's `face_landmarker.task`: `scripts/fetch-face-landmarker.sh`,
+    found by `landmarker_file.find_landmarker`), MediaPipe's Tasks `FaceLandmarker` is used
+    instead (IMAGE or VIDEO running mode) and `last_blendshapes` holds its 52 blendshape
+    scores per face.
     """
 
     def __init__(

@@ -21,15 +21,17 @@ from cer_desktop.vision.analyzer import FaceAnalyzer
 @pytest.fixture(scope="module")
 def stills(tmp_path_factory, astronaut: np.ndarray) -> list[Path]:
     """The smiling astronaut, then the same face with the smile pulled down and the brows
-    lowered: two different readings with nearly the same face box (one track id)."""
+    lowered, then surprised: readings that differ (the stern face for the legacy face mesh's
+    geometry, the surprised one for the face landmarker's blendshapes, which still see the
+    smile in the stern one) with nearly the same face box (one track id)."""
     from cer_desktop.vision.expression_warp import ExpressionWarper, astronaut_landmarks
 
-    stern = ExpressionWarper(astronaut, astronaut_landmarks()).warp(
-        {"lip_corner_depress": 2.0, "brow_lower": 1.0, "brow_together": 1.0}, 1.0
-    )
+    warper = ExpressionWarper(astronaut, astronaut_landmarks())
+    stern = warper.warp({"lip_corner_depress": 2.0, "brow_lower": 1.0, "brow_together": 1.0}, 1.0)
+    surprised = warper.warp("surprise", 1.0)
     folder = tmp_path_factory.mktemp("stills")
-    paths = [folder / "1_photo.png", folder / "2_stern.png"]
-    for path, rgb in zip(paths, (astronaut, stern), strict=True):
+    paths = [folder / "1_photo.png", folder / "2_stern.png", folder / "3_surprised.png"]
+    for path, rgb in zip(paths, (astronaut, stern, surprised), strict=True):
         assert cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
     return paths
 
@@ -49,11 +51,12 @@ def test_each_still_of_a_folder_reads_as_it_does_alone(stills, tmp_path) -> None
     folder = summary.results[0].folder
     assert folder is not None
     rows = list(read_rows(folder))
-    assert [int(r["frame"]) for r in rows] == [0, 1]
-    # then the second photo's probabilities are its own, not blended with the first's
-    # (the two photos read differently, so a blend would show),
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    # then each photo's probabilities are its own, not blended with its predecessor's
+    # (consecutive photos read differently, so a blend would show),
     alone = [read_alone(path) for path in stills]
-    assert np.abs(np.subtract(alone[0], alone[1])).max() > 0.1, alone
+    steps = [np.abs(np.subtract(a, b)).max() for a, b in zip(alone, alone[1:], strict=False)]
+    assert max(steps) > 0.1, alone
     for row, path, probs in zip(rows, stills, alone, strict=True):
         got = [float(row[f"p_{label}"]) for label in RAF_BASIC.labels]
         assert got == pytest.approx(probs, abs=2e-3), (path.name, got, probs)
@@ -61,3 +64,8 @@ def test_each_still_of_a_folder_reads_as_it_does_alone(stills, tmp_path) -> None
     # and the session says the instant tier read them in its still mode.
     manifest = read_manifest(folder)
     assert manifest["recognizer_mode"] == "still", manifest
+    # with the version of the instant tier and where its AUs came from
+    assert manifest["recognizer_version"] == "3", manifest
+    from cer_desktop.vision.landmarker_file import find_landmarker
+
+    assert manifest["au_source"] == find_landmarker().au_source, manifest

@@ -1,4 +1,8 @@
-"""Stills are padded before detection: tight crops are found, landmarks stay in image pixels."""
+"""Stills are padded before detection: tight crops are found, landmarks stay in image pixels.
+
+The padding is checked on the legacy face mesh (`task_file=None`), the model that misses
+tight crops unpadded; the face landmarker (which finds this crop either way) is checked to
+find it padded too."""
 
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ def frame(image: np.ndarray) -> Frame:
 def astronaut_face(astronaut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The astronaut's landmarks on the whole photo (unpadded) and a crop of the photo cut
     15% inside the landmarks' box, so brows and chin touch the border."""
-    with FaceAnalyzer(max_faces=1, static_images=True, still_padding=0.0) as analyzer:
-        faces = analyzer.process(frame(astronaut))
+    with FaceAnalyzer(max_faces=1, static_images=True, still_padding=0.0, task_file=None) as a:
+        faces = a.process(frame(astronaut))
     assert len(faces) == 1, "MediaPipe finds the astronaut in the whole photo"
     lm = np.asarray(faces[0].landmarks)
     (x0, y0), (x1, y1) = lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)
@@ -33,9 +37,9 @@ def astronaut_face(astronaut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_a_face_cropped_to_the_border_is_found_only_with_padding(astronaut_face) -> None:
     _, crop = astronaut_face
     # Given a still cropped so tightly that brows and chin touch the border,
-    with FaceAnalyzer(max_faces=1, static_images=True, still_padding=0.0) as bare:
+    with FaceAnalyzer(max_faces=1, static_images=True, still_padding=0.0, task_file=None) as bare:
         missed = bare.process(frame(crop))
-    with FaceAnalyzer(max_faces=1, static_images=True) as padded:
+    with FaceAnalyzer(max_faces=1, static_images=True, task_file=None) as padded:
         found = padded.process(frame(crop))
     # then MediaPipe alone misses it and the padded still finds it,
     assert missed == [], "this crop is one MediaPipe misses unpadded (else the test proves nothing)"
@@ -52,11 +56,23 @@ def test_a_face_cropped_to_the_border_is_found_only_with_padding(astronaut_face)
 def test_padding_moves_no_landmark(astronaut: np.ndarray, astronaut_face) -> None:
     # Given the whole photo, found with and without padding,
     bare, _ = astronaut_face
-    with FaceAnalyzer(max_faces=1, static_images=True) as padded:
+    with FaceAnalyzer(max_faces=1, static_images=True, task_file=None) as padded:
         lm = np.asarray(padded.process(frame(astronaut))[0].landmarks)
     # then the landmarks agree within a few pixels (MediaPipe's own variation with context).
     iod = np.hypot(*(bare[263, :2] - bare[33, :2]))
     assert np.median(np.linalg.norm(lm[:, :2] - bare[:, :2], axis=1)) < 0.05 * iod
+
+
+def test_the_face_landmarker_finds_the_tight_crop_padded_in_the_crop_pixels(
+    astronaut_face, face_landmarker_task
+) -> None:
+    bare, crop = astronaut_face
+    with FaceAnalyzer(max_faces=1, static_images=True, task_file=face_landmarker_task) as a:
+        found = a.process(frame(crop))
+    assert len(found) == 1 and found[0].blendshapes
+    centre = np.asarray(found[0].landmarks)[:, :2].mean(axis=0)
+    h, w = crop.shape[:2]
+    assert 0.25 * w < centre[0] < 0.75 * w and 0.25 * h < centre[1] < 0.75 * h, centre
 
 
 def test_pad_for_detection_adds_a_grey_border_of_the_asked_share() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop.contracts import StatusEvent, StatusKind
+from cer_desktop.testing.processes import wait_for_frames
 
 
 def _live(source: Any, sinks: list[Any], events: list[StatusEvent]) -> Any:
@@ -227,22 +228,10 @@ def settings_and_folders(root: Path) -> dict[str, Any]:
     }
 
 
-def _wait_frames(manifests: Any, proc: subprocess.Popen[bytes], want: int, timeout: float) -> int:
-    deadline, written = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline and proc.poll() is None and written < want:
-        for m in manifests():
-            try:
-                written = max(written, json.loads(m.read_text()).get("frames_written") or 0)
-            except (OSError, ValueError):
-                pass
-        time.sleep(0.1)
-    return written
-
-
 def _signal_run(cmd: list[str], manifests: Any, sig: int, env: dict[str, str]) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        written = _wait_frames(manifests, proc, 10, 120)
+        written = wait_for_frames(manifests, proc, 10, 120)
         started = proc.poll() is None and written >= 10
         if started:
             proc.send_signal(sig)

@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from cer_desktop.recording.video import count_frames
+from cer_desktop.testing.processes import wait_for_frames
 
 
 @pytest.mark.slow
@@ -34,15 +34,7 @@ def test_a_signal_stops_the_recording_cleanly_and_quits(tmp_path, sig):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        written = 0
-        while time.monotonic() < deadline and proc.poll() is None and written < 20:
-            for m in record.glob("*/manifest.json"):
-                try:
-                    written = json.loads(m.read_text()).get("frames_written") or 0
-                except ValueError:
-                    pass
-            time.sleep(0.1)
+        written = wait_for_frames(lambda: record.glob("*/manifest.json"), proc, 20, 90)
         assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
         assert written >= 20, "the app never recorded 20 frames"
         # when the signal arrives

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 
 import av
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 from cer_desktop.recording.video import count_frames
+from cer_desktop.testing.processes import wait_for_frames
 
 N = 1500
 
@@ -48,14 +48,7 @@ def test_a_signal_finalises_the_input_and_exits_128_plus_n(tmp_path, long_clip, 
     )
     manifest = out / "long.mp4" / "manifest.json"
     try:
-        deadline = time.monotonic() + 90
-        written = 0
-        while time.monotonic() < deadline and proc.poll() is None and written < 10:
-            try:
-                written = json.loads(manifest.read_text()).get("frames_written") or 0
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
+        written = wait_for_frames(lambda: [manifest], proc, 10, 90, poll=0.05)
         assert proc.poll() is None, "annotate ended before the signal"
         assert written >= 10, "annotate never wrote 10 frames"
         # when the signal arrives

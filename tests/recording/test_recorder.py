@@ -35,6 +35,20 @@ def session(tmp_path_factory):
     return folder, rec, accepted
 
 
+def disk_full_after(monkeypatch, frames: int) -> None:
+    """Make every video write after the first `frames` fail as a full disk does."""
+    real_write = recorder_mod.VideoWriter.write
+    calls = {"n": 0}
+
+    def write(self, image, t):
+        calls["n"] += 1
+        if calls["n"] > frames:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, image, t)
+
+    monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
+
+
 def test_video_has_every_submitted_frame(session):
     # given a recording of 300 frames, when the videos are decoded
     folder, rec, accepted = session
@@ -128,16 +142,7 @@ def test_full_queue_drops_and_counts_without_waiting(tmp_path, monkeypatch):
 
 def test_disk_full_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch):
     # given a disk that fills up after 40 frames
-    real_write = recorder_mod.VideoWriter.write
-    calls = {"n": 0}
-
-    def write(self, image, t):
-        calls["n"] += 1
-        if calls["n"] > 40:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, image, t)
-
-    monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
+    disk_full_after(monkeypatch, 40)
     errors: list[StatusEvent] = []
     rec = SessionRecorder(tmp_path / "s", block=True, on_error=errors.append)
     record(rec, 60)
@@ -225,16 +230,7 @@ def test_annotated_video_holds_the_painted_pixels_and_raw_the_camera_frame(sessi
 
 def test_frames_lost_to_a_disk_error_are_counted_once(tmp_path, monkeypatch):
     # given a disk that fills up after 40 of 60 frames
-    real_write = recorder_mod.VideoWriter.write
-    calls = {"n": 0}
-
-    def write(self, image, t):
-        calls["n"] += 1
-        if calls["n"] > 40:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, image, t)
-
-    monkeypatch.setattr(recorder_mod.VideoWriter, "write", write)
+    disk_full_after(monkeypatch, 40)
     rec = SessionRecorder(tmp_path / "s", queue_size=100)
     # when 60 frames are submitted at once (all queued before the writer fails)
     accepted = record(rec, 60)

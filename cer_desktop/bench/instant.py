@@ -10,8 +10,9 @@ the label set's labels plus "no face"), also written as a PNG. A missed face cou
 
 ``--demo`` instead reports per class on the demo script (`instant_demo`); ``--calibrate``
 prints the still-mode calibration measured on the images of the Neutral class: of the
-geometry AUs (`au_calibration`) and, when the face landmarker is in use, of the blendshape
-AUs (`au_blendshapes.STILL_PRIOR`, `STILL_SPREAD`).
+geometry AUs for the mesh in use (``mesh``; `au_calibration`: ``STILL_*`` for the legacy
+face mesh, ``LANDMARKER_*`` for the face landmarker) and, when the face landmarker is in
+use, of the blendshape AUs (`au_blendshapes.STILL_PRIOR`, `STILL_SPREAD`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def calibrate(data: Path, truth: dict[Path, str]) -> dict[str, Any]:
     neutral = [p for p, label in truth.items() if label.lower() == "neutral"]
     feats, scores = [], []
     with FaceAnalyzer(max_faces=1, static_images=True) as analyzer:
+        mesh = analyzer.landmark_model
         for i, path in enumerate(neutral):
             faces = analyzer.process(Frame(i, time.monotonic(), t0, _read_image(path)))
             if faces:
@@ -155,6 +157,9 @@ def calibrate(data: Path, truth: dict[Path, str]) -> dict[str, Any]:
     prior, spread = calibrate_features(np.array(feats))
     out: dict[str, Any] = {
         "neutral_faces": len(feats),
+        # the geometry prior is the mesh's own: `au_calibration`'s STILL_* for the face mesh,
+        # LANDMARKER_* for the face landmarker
+        "mesh": mesh,
         "still_prior": prior,
         "still_spread": spread,
     }

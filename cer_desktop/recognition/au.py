@@ -55,7 +55,9 @@ __all__ = [
     "face_features",
     "frontalize",
     "measure_aus",
+    "prior_vector",
     "raw_actions",
+    "spread_vector",
 ]
 
 AU_NAMES: tuple[str, ...] = (
@@ -90,12 +92,28 @@ _STRETCH_THINNING = 0.3
 #: Features of MediaPipe's canonical face model (a neutral face, as the 3-D model has it).
 CANONICAL_FEATURES: np.ndarray = face_features(canonical_landmarks())
 CANONICAL_FEATURES.flags.writeable = False
-#: The default baseline: a neutral face as MediaPipe measures real people (`au_calibration`;
-#: the canonical model's value for a feature it does not list).
-NEUTRAL_PRIOR: np.ndarray = np.array(
-    [STILL_PRIOR_VALUES.get(n, float(CANONICAL_FEATURES[i])) for i, n in enumerate(FEATURE_NAMES)]
-)
-NEUTRAL_PRIOR.flags.writeable = False
+
+
+def prior_vector(values: Mapping[str, float]) -> np.ndarray:
+    """A read-only feature vector (`FEATURE_NAMES` order) from calibrated median values (the
+    canonical model's value for a feature they do not list)."""
+    out = np.array(
+        [values.get(n, float(CANONICAL_FEATURES[i])) for i, n in enumerate(FEATURE_NAMES)]
+    )
+    out.flags.writeable = False
+    return out
+
+
+def spread_vector(values: Mapping[str, float]) -> np.ndarray:
+    """A read-only per-AU spread vector (`AU_NAMES` order) from a calibration's values."""
+    out = np.array([values[a] for a in AU_NAMES])
+    out.flags.writeable = False
+    return out
+
+
+#: The default baseline: a neutral face as the legacy face mesh measures real people
+#: (`au_calibration`; the face landmarker's mesh has its own, `au_blendshapes`).
+NEUTRAL_PRIOR: np.ndarray = prior_vector(STILL_PRIOR_VALUES)
 
 # Per AU: (dead zone, full scale), in inter-ocular units. Full scales are the displacement of
 # a strong action on an adult face (brows travel ~0.15 IOD, a wide jaw drop ~0.35 IOD);
@@ -121,7 +139,7 @@ _SCALES: dict[str, tuple[float, float]] = {
 }
 _DEAD = np.array([_SCALES[a][0] for a in AU_NAMES])
 _FULL = np.array([_SCALES[a][1] for a in AU_NAMES])
-_PRIOR_DEAD = np.array([STILL_SPREAD[a] for a in AU_NAMES])
+_PRIOR_DEAD = spread_vector(STILL_SPREAD)
 # In still mode an AU reaches full intensity this many between-people spreads beyond its
 # dead zone: a stranger's displacement is judged against how much neutral faces differ.
 _SPREADS_TO_FULL = 3.0
@@ -183,23 +201,29 @@ def raw_actions(d: np.ndarray) -> np.ndarray:
 
 
 def aus_from_features(
-    features: np.ndarray, baseline: np.ndarray | None = None, prior_share: float | None = None
+    features: np.ndarray,
+    baseline: np.ndarray | None = None,
+    prior_share: float | None = None,
+    spread: np.ndarray | None = None,
 ) -> np.ndarray:
     """AU intensities (0..5, `AU_NAMES` order) of a feature vector against a baseline vector.
 
     `prior_share` (0..1) says how much of the baseline is the population prior rather than
     this face's own rest pose; it widens the dead zones by that share of the spread between
     people. Default: 1 when `baseline` is None (the prior: still mode), else 0 (live mode).
+    `spread` is that per-AU spread (`spread_vector`; default the legacy face mesh's,
+    `au_calibration.STILL_SPREAD`, which goes with `NEUTRAL_PRIOR`).
     """
     base = NEUTRAL_PRIOR if baseline is None else np.asarray(baseline, dtype=np.float64)
+    between = _PRIOR_DEAD if spread is None else np.asarray(spread, dtype=np.float64)
     if base.shape != (len(FEATURE_NAMES),):
         raise LandmarkShapeError(
             f"baseline must have {len(FEATURE_NAMES)} features, got {base.shape}"
         )
     share = (1.0 if baseline is None else 0.0) if prior_share is None else float(prior_share)
     share = min(max(share, 0.0), 1.0)
-    dead = _DEAD + share * _SPREADS_DEAD * _PRIOR_DEAD
-    full = (1.0 - share) * _FULL + share * _SPREADS_TO_FULL * _PRIOR_DEAD
+    dead = _DEAD + share * _SPREADS_DEAD * between
+    full = (1.0 - share) * _FULL + share * _SPREADS_TO_FULL * between
     raw = raw_actions(np.asarray(features, dtype=np.float64) - base)
     return np.clip(AU_MAX * (raw - dead) / full, 0.0, AU_MAX)
 

@@ -35,6 +35,19 @@ And two shapes barely move on real faces: `cheekSquint` and `noseSneer` read 0.0
 on every class of the project's real-face set, so AU06 and AU09 come from the landmarks'
 geometry (`au_geometry`; the Tasks landmarker gives the same 478-point mesh).
 
+Three AUs need the blendshapes and the geometry to *agree* (`AGREE`: the smaller of the two
+intensities counts). The brow raisers AU01 and AU02: the brow shapes vary between neutral
+faces of different people (and with the head's pitch) about as much as with an expression --
+on the real-face set `browInnerUp` cleared its still-mode dead zone on 28 % of the neutral
+faces and 38 % of the disgusted ones, which then read as surprise -- while the geometry
+measures the brows over the eyes in the face's own frame and scale, with errors of its own;
+an inner or outer brow that both see raised is raised. And the lip stretcher AU20:
+`mouthStretch` moves with smiles and open jaws (the shares above are estimates), the
+geometry measures the mouth's width itself. On that set, agreement for these three moved the
+macro-recall from 0.438 to 0.467 (0.441 -> 0.466 on random halves, geometry calibrated on
+the other half's neutral faces); for the other AUs it changed nothing or lost (`AU07`'s
+geometry sees too little of a squint), so they keep their blendshapes alone.
+
 Each AU's *score* (0..1) is read against a baseline (the person's own rest face in live mode;
 in still mode the population prior: median scores of real neutral faces, `STILL_PRIOR`) and
 mapped to OpenFace's 0..5 intensity: ``clip(5 * (score - baseline - dead) / full, 0, 5)``.
@@ -43,7 +56,9 @@ normalised by MediaPipe's model: 0 at rest, 1 at the shape's extreme); in still 
 zone widens by half the spread of the score between neutral faces of different people.
 
 The feature vector of a face is its 17 AU scores followed by its geometry features
-(`au_geometry.FEATURE_NAMES`), so a learned baseline holds both.
+(`au_geometry.FEATURE_NAMES`), so a learned baseline holds both. In still mode the geometry
+is read against the face landmarker's own prior and spread (`au_calibration`'s
+`LANDMARKER_*`: its mesh sits differently from the legacy face mesh's on the same faces).
 """
 
 from __future__ import annotations
@@ -56,16 +71,20 @@ from cer_desktop.recognition.au import (
     AU_MAX,
     AU_NAMES,
     FEATURE_NAMES,
-    NEUTRAL_PRIOR,
     LandmarkShapeError,
     aus_from_features,
     face_features,
+    prior_vector,
+    spread_vector,
 )
+from cer_desktop.recognition.au_calibration import LANDMARKER_PRIOR_VALUES, LANDMARKER_SPREAD
 
 __all__ = [
+    "AGREE",
     "BLENDSHAPE_AUS",
     "BLEND_PRIOR",
     "FROM_GEOMETRY",
+    "LANDMARKER_PRIOR",
     "STILL_PRIOR",
     "STILL_SPREAD",
     "aus_from_blend_features",
@@ -97,6 +116,8 @@ assert tuple(BLENDSHAPE_AUS) == AU_NAMES
 
 #: AUs read from the landmarks' geometry instead (their blendshapes barely move).
 FROM_GEOMETRY: tuple[str, ...] = ("AU06", "AU09")
+#: AUs that count only as far as the blendshapes and the geometry both see them.
+AGREE: tuple[str, ...] = ("AU01", "AU02", "AU20")
 
 _IDX = {a: i for i, a in enumerate(AU_NAMES)}
 _N_AU = len(AU_NAMES)
@@ -152,8 +173,11 @@ STILL_SPREAD: np.ndarray = np.array(
 )  # fmt: skip
 for _a in (STILL_PRIOR, STILL_SPREAD):
     _a.flags.writeable = False
+#: Real neutral faces' geometry features as the face landmarker measures them.
+LANDMARKER_PRIOR: np.ndarray = prior_vector(LANDMARKER_PRIOR_VALUES)
+_LANDMARKER_SPREAD = spread_vector(LANDMARKER_SPREAD)
 #: The default baseline of the blendshape source: the prior scores, then the geometry prior.
-BLEND_PRIOR: np.ndarray = np.concatenate([STILL_PRIOR, NEUTRAL_PRIOR])
+BLEND_PRIOR: np.ndarray = np.concatenate([STILL_PRIOR, LANDMARKER_PRIOR])
 BLEND_PRIOR.flags.writeable = False
 
 _DEAD = 0.05  # a little above the frame-to-frame jitter of the scores
@@ -183,7 +207,9 @@ def aus_from_blend_features(
     dead = _DEAD + share * _SPREADS_DEAD * STILL_SPREAD
     raw = feats[:_N_AU] - base[:_N_AU]
     out = np.clip(AU_MAX * (raw - dead) / _FULL, 0.0, AU_MAX)
-    geometry = aus_from_features(feats[_N_AU:], base[_N_AU:], share)
+    geometry = aus_from_features(feats[_N_AU:], base[_N_AU:], share, _LANDMARKER_SPREAD)
     for au in FROM_GEOMETRY:
         out[_IDX[au]] = geometry[_IDX[au]]
+    for au in AGREE:
+        out[_IDX[au]] = min(out[_IDX[au]], geometry[_IDX[au]])
     return out

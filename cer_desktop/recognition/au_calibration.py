@@ -53,3 +53,52 @@ STILL_SPREAD: dict[str, float] = {
     "AU26": 0.093,
     "AU41": 0.027,
 }
+
+# --- the Tasks face landmarker's mesh -------------------------------------------------------
+# The face landmarker (`vision/landmarker_file.py`, the default since instant tier v3) fits
+# the same 478-point topology as the legacy face mesh, but places some points differently on
+# the same photographs: on the 40 neutral faces above its median brows sit 0.032 IOD higher
+# over the eyes, its mouth 0.032 IOD wider and its lips 0.030 IOD further apart. The geometry
+# AUs of the blendshape source are read from this mesh, so they have a prior of their own,
+# measured the same way (`cer bench instant --calibrate` with the landmarker, mediapipe
+# 0.10.21, `face_landmarker.task` sha256 64184e22...; rounded).
+
+#: Median feature values of real neutral faces as the face landmarker measures them.
+LANDMARKER_PRIOR_VALUES: dict[str, float] = {
+    "brow_inner": 0.325,
+    "brow_outer": 0.267,
+    "brow_gap": 0.453,
+    "upper_lid": 0.106,
+    "lower_lid": -0.048,
+    "cheek": -0.398,
+    "nose_wing": -0.593,
+    "upper_lip": -0.984,
+    "corner_raise": 0.002,
+    "mouth_width": 0.815,
+    "lip_gap": 0.106,
+    "lip_thickness": 0.252,
+    "lower_lip": -1.341,
+    "chin_lip": 0.474,
+    "jaw": 1.586,
+}
+
+#: Per AU: the spread of its displacement between neutral faces, face landmarker's mesh.
+LANDMARKER_SPREAD: dict[str, float] = {
+    "AU01": 0.044,
+    "AU02": 0.044,
+    "AU04": 0.057,
+    "AU05": 0.037,
+    "AU06": 0.025,
+    "AU07": 0.026,
+    "AU09": 0.053,
+    "AU10": 0.080,
+    "AU12": 0.030,
+    "AU15": 0.029,
+    "AU17": 0.079,
+    "AU20": 0.068,
+    "AU23": 0.052,
+    "AU24": 0.043,
+    "AU25": 0.091,
+    "AU26": 0.103,
+    "AU41": 0.033,
+}

@@ -33,7 +33,9 @@ from cer_desktop.recognition.prototypes import PrototypeScorer
 #: 1: eye-frame geometry against the canonical face; 2: population prior and between-people
 #: spread for stills, corners read from the mouth's middle, AU41, smile-gated Happiness.
 #: 3: AUs from MediaPipe's face blendshapes when the Tasks face landmarker is in use.
-INSTANT_VERSION = "3"
+#: 4: blendshape source: AU01, AU02 and AU20 need the geometry to agree; its geometry is read
+#: against the face landmarker's own prior.
+INSTANT_VERSION = "4"
 
 # Weight of the default baseline (prior or seeded), in frames, while a track's own baseline is
 # still being learned: the first frame reads against the default alone, later frames lean

@@ -10,11 +10,14 @@ from cer_desktop.contracts import Face
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.recognition.au import AU_NAMES, NEUTRAL_PRIOR, LandmarkShapeError
 from cer_desktop.recognition.au_blendshapes import (
+    AGREE,
     BLEND_PRIOR,
     BLENDSHAPE_AUS,
     FROM_GEOMETRY,
+    LANDMARKER_PRIOR,
     STILL_PRIOR,
     aus_from_blend_features,
+    blend_features,
     blendshape_scores,
 )
 from cer_desktop.recognition.au_geometry import canonical_landmarks
@@ -46,7 +49,7 @@ def blend_face(blend: dict[str, float], track_id: int = 1) -> Face:
 
 def features(scores: np.ndarray) -> np.ndarray:
     """A blendshape-source feature vector: these AU scores, and a neutral geometry."""
-    return np.concatenate([scores, NEUTRAL_PRIOR])
+    return np.concatenate([scores, LANDMARKER_PRIOR])
 
 
 @pytest.mark.parametrize("au", [a for a in AU_NAMES if a not in ("AU25", "AU26")])
@@ -112,6 +115,62 @@ def test_cheek_raise_and_nose_wrinkle_come_from_the_geometry() -> None:
         cheekSquintLeft=1.0, cheekSquintRight=1.0, noseSneerLeft=1.0, noseSneerRight=1.0
     )
     assert np.all(aus_from_blend_features(features(blendshape_scores(squint))) == 0.0)
+
+
+BROWS = (107, 66, 55, 65, 70, 63, 46, 53, 105, 52, 336, 296, 285, 295, 300, 293, 276, 283, 334, 282)
+
+
+def moved(moves: dict[int, tuple[float, float]]) -> np.ndarray:
+    """MediaPipe's canonical face with points moved by (dx, dy) inter-ocular units (y down)."""
+    out = canonical_landmarks()
+    iod = float(np.hypot(*((out[263, :2] + out[362, :2]) - (out[33, :2] + out[133, :2])) / 2))
+    for i, (dx, dy) in moves.items():
+        out[i, :2] += (dx * iod, dy * iod)
+    return out
+
+
+AGREEMENT_CASES = {
+    "AU01": ({"browInnerUp": 0.8}, {i: (0.0, -0.12) for i in BROWS}),
+    "AU02": ({"browOuterUpLeft": 0.8, "browOuterUpRight": 0.8}, {i: (0.0, -0.12) for i in BROWS}),
+    "AU20": (
+        {"mouthStretchLeft": 0.8, "mouthStretchRight": 0.8}, {61: (-0.08, 0.0), 291: (0.08, 0.0)}
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("au", list(AGREEMENT_CASES))
+def test_brow_raise_and_lip_stretch_count_only_as_far_as_both_sources_see_them(au) -> None:
+    assert set(AGREE) == set(AGREEMENT_CASES)
+    blend, moves = AGREEMENT_CASES[au]
+    rest_landmarks = canonical_landmarks()
+    rest = blend_features(shapes(), rest_landmarks)  # the person at rest (live mode)
+    i = AU_NAMES.index(au)
+
+    def read(blendshapes: dict[str, float], landmarks: np.ndarray) -> float:
+        return float(aus_from_blend_features(blend_features(blendshapes, landmarks), rest)[i])
+
+    both = read(shapes(**blend), moved(moves))
+    assert both > 1.0
+    # the blendshapes alone (the brows of some neutral people; a smile's or a jaw's share of
+    # mouthStretch) and the geometry alone (a mesh fit off the brows) read as no action
+    assert read(shapes(**blend), rest_landmarks) == 0.0
+    assert read(shapes(), moved(moves)) == 0.0
+    # the agreed intensity is the smaller of the two readings
+    weaker = read(shapes(**dict.fromkeys(blend, 0.3)), moved(moves))
+    assert 0.0 < weaker < both
+
+
+def test_still_mode_reads_the_geometry_against_the_landmarker_prior() -> None:
+    # the face landmarker's mesh sits differently from the legacy face mesh's on the same
+    # faces (brows higher over the eyes, a wider mouth): its own neutral reads as no action,
+    # and the two priors differ where the meshes do
+    assert np.all(aus_from_blend_features(features(STILL_PRIOR)) == 0.0)
+    names = ("brow_inner", "mouth_width")
+    from cer_desktop.recognition.au_geometry import FEATURE_INDEX
+
+    for name in names:
+        j = FEATURE_INDEX[name]
+        assert LANDMARKER_PRIOR[j] - NEUTRAL_PRIOR[j] > 0.02, name
 
 
 def test_wrong_sizes_are_a_named_error() -> None:
@@ -263,7 +322,8 @@ def test_an_open_mouth_alone_parts_the_lips_and_is_not_a_smile(landmarker_faces)
 
 def test_raised_brows_and_an_open_mouth_read_as_surprise(landmarker_faces) -> None:
     pred = read(landmarker_faces, "surprise")
-    assert pred.au["AU01"] >= 2.0 and pred.au["AU02"] >= 2.0, pred.au
+    # (brows count as far as blendshapes and geometry both see them raised)
+    assert pred.au["AU01"] >= 1.5 and pred.au["AU02"] >= 1.5, pred.au
     assert pred.top_label == "Surprise", pred.ranked(3)
 
 

@@ -121,3 +121,31 @@ def test_the_demo_report_covers_every_demo_expression_per_class(
         key = ("neutral", "surprise", "anger", "disgust")
     for name in key:
         assert rows[name]["correct"], (name, rows[name])
+
+
+@pytest.mark.parametrize("landmarker", ["none", "found"])
+def test_calibrate_measures_the_neutral_faces_with_the_mesh_in_use(
+    tmp_path, astronaut, landmarker: str, monkeypatch, request
+) -> None:
+    from cer_desktop.recognition.au import AU_NAMES, FEATURE_NAMES
+    from cer_desktop.recognition.au_calibration import LANDMARKER_SPREAD, STILL_SPREAD
+
+    if landmarker == "none":
+        monkeypatch.setenv("CER_FACE_LANDMARKER", "none")
+    else:
+        request.getfixturevalue("face_landmarker_task")  # skips (fails under CI) without it
+    for k in range(10):  # ten "people": the same face at other sizes
+        side = 300 + 20 * k
+        write(tmp_path / "Neutral" / f"{k}.png", cv2.resize(astronaut, (side, side)))
+    write(tmp_path / "Happiness" / "x.png", astronaut)  # not used: only Neutral calibrates
+    result = bench.run(_args(tmp_path, tmp_path / "out", "--calibrate"))
+    assert result["neutral_faces"] == 10
+    assert result["mesh"] == ("face mesh" if landmarker == "none" else "face landmarker")
+    assert list(result["still_prior"]) == list(FEATURE_NAMES)
+    assert list(result["still_spread"]) == list(AU_NAMES)
+    # one face at ten sizes: the features are size-free, so this "population" spreads less
+    # than real neutral faces do (their mean spread, au_calibration)
+    real = STILL_SPREAD if landmarker == "none" else LANDMARKER_SPREAD
+    mean = np.mean(list(result["still_spread"].values()))
+    assert mean < 0.5 * np.mean(list(real.values())), result["still_spread"]
+    assert ("blendshape_still_prior" in result) == (landmarker == "found")

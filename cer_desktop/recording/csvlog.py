@@ -7,7 +7,8 @@ set, the OpenFace-style AU columns `AU01_r` ..., `recognizer`, `latency_ms`, `fr
 (1 = predicted on this frame, 0 = carried over), `source_frame` (the source's frame id,
 which differs from `frame` when frames were dropped), and last `image` (the image file the row's
 frame was read from, for image inputs; empty for videos and cameras). The manifest's
-`frames_csv_schema` says which columns a session has (`CSV_SCHEMA_VERSION`; 1 = before `image`);
+`frames_csv_schema` says which columns a session has (`CSV_SCHEMA_VERSION`; 1 = before `image`,
+2 = before `AU41_r`);
 readers go by column name, so older sessions read the same. A face without a prediction yet has empty
 label, probability and AU cells. A frame without faces has no row (it is still in the video).
 
@@ -26,15 +27,17 @@ from pathlib import Path
 from cer_desktop.contracts import Annotation
 from cer_desktop.labels import LabelSet
 
-# OpenFace 2's intensity AUs, plus AU24 (lip pressor) which the compound prototypes use.
+# OpenFace 2's intensity AUs, plus AU24 (lip pressor) which the compound prototypes use and
+# AU41 (lid droop) which the instant tier measures for sadness. AU14 and AU45 stay empty
+# with the instant tier (it does not measure them); the columns keep OpenFace's layout.
 AU_NAMES: tuple[str, ...] = (
     "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
-    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU45",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU41", "AU45",
 )  # fmt: skip
 AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
 FIRST_PART = "frames.csv"
-#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added.
-CSV_SCHEMA_VERSION = 2
+#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`.
+CSV_SCHEMA_VERSION = 3
 _FileIO = io.FileIO  # the file class parts are written with (tests give a disk that fills up)
 _PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 

@@ -11,7 +11,7 @@ import pytest
 
 from cer_desktop.contracts import Frame
 from cer_desktop.labels import RAF_BASIC
-from cer_desktop.recognition.instant import InstantRecognizer
+from cer_desktop.recognition.instant import INSTANT_VERSION, InstantRecognizer
 from cer_desktop.recording.annotate import annotate
 from cer_desktop.recording.csvlog import read_rows
 from cer_desktop.recording.manifest import read_manifest
@@ -65,7 +65,7 @@ def test_each_still_of_a_folder_reads_as_it_does_alone(stills, tmp_path) -> None
     manifest = read_manifest(folder)
     assert manifest["recognizer_mode"] == "still", manifest
     # with the version of the instant tier and where its AUs came from
-    assert manifest["recognizer_version"] == "3", manifest
+    assert manifest["recognizer_version"] == INSTANT_VERSION == "4", manifest
     from cer_desktop.vision.landmarker_file import find_landmarker
 
     assert manifest["au_source"] == find_landmarker().au_source, manifest

@@ -46,8 +46,23 @@ def test_each_row_names_its_image_file(stills_session):
     ], "natural order, one row per face, the file beside its probabilities"
     assert (session / "inputs.csv").exists(), "inputs.csv is kept too"
     m = read_manifest(session)
-    assert m["frames_csv_schema"] == CSV_SCHEMA_VERSION == 2
+    assert m["frames_csv_schema"] == CSV_SCHEMA_VERSION == 3
     assert m["recognizer"] == "instant" and m["recognizer_version"]
+
+
+def test_every_action_unit_the_instant_tier_measures_has_its_filled_column(stills_session):
+    from cer_desktop.recognition.au import AU_NAMES as MEASURED
+    from cer_desktop.recording.csvlog import AU_COLUMNS
+
+    _, session = stills_session
+    rows = list(read_rows(session))
+    assert rows and all(r["label"] for r in rows)
+    for au in MEASURED:  # AU41 (lid droop, used for sadness) included
+        assert f"{au}_r" in AU_COLUMNS
+        assert all(r[f"{au}_r"] != "" for r in rows), au
+    # and the columns it does not measure say so by staying empty, not by a made-up 0
+    for col in sorted(set(AU_COLUMNS) - {f"{au}_r" for au in MEASURED}):
+        assert all(r[col] == "" for r in rows), col
 
 
 def test_report_reads_a_session_written_before_the_image_column(stills_session, tmp_path):
@@ -56,11 +71,11 @@ def test_report_reads_a_session_written_before_the_image_column(stills_session, 
     _, session = stills_session
     old = tmp_path / "old-session"
     shutil.copytree(session, old, ignore=shutil.ignore_patterns("report"))
-    # Given the same session as an older version wrote it: no `image`, no `source_frame`
-    # column, no schema version in the manifest
+    # Given the same session as an older version wrote it: no `image`, `source_frame` or
+    # `AU41_r` column, no schema version in the manifest
     with open(old / "frames.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    header = [c for c in rows[0] if c not in ("image", "source_frame")]
+    header = [c for c in rows[0] if c not in ("image", "source_frame", "AU41_r")]
     with open(old / "frames.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore", lineterminator="\n")
         w.writeheader()

@@ -235,6 +235,7 @@ class Pipeline:
 
     def _live_loop(self) -> None:
         try:
+            self.frames.warm_up()  # before the source opens: no gap after its first frame
             if not self._open_source():
                 return
             fps = self.source.fps

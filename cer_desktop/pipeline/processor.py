@@ -144,6 +144,16 @@ class FrameProcessor:
         self.display_rate.tick()
         self._count("displayed")
 
+    def warm_up(self) -> None:
+        """Let the analyzer start its models now (`FaceAnalyzer.warm_up`), so the first frame
+        is not held up by it; a failure is logged here and shows on the first frame."""
+        warm_up = getattr(self.analyzer, "warm_up", None)
+        if warm_up is not None:
+            try:
+                warm_up()
+            except Exception:
+                log.exception("warming up the face analyzer failed")
+
     # -- per frame ------------------------------------------------------------------------
     def analyse(self, frame: Frame) -> tuple[Frame, list[Face]]:
         """The frame as RGB and its faces (an analyzer failure is reported: no faces)."""

@@ -131,6 +131,17 @@ class FaceAnalyzer:
             )
         return self._detector
 
+    def warm_up(self) -> None:
+        """Build the landmark model and load the tracker's solver now, not on the first frame.
+
+        Both happen on first use otherwise, and hold that frame up: about 0.5 s for MediaPipe's
+        graph and 0.1-0.2 s for SciPy's assignment solver on this project's 2-core machine, a
+        gap at the start of every live run and recording. Safe to call more than once.
+        """
+        from scipy.optimize import linear_sum_assignment  # noqa: F401  (cached import)
+
+        self._get_detector()
+
     def process(self, frame: Frame) -> list[Face]:
         """The faces of one frame, sorted by track id. [] when there is none.
 

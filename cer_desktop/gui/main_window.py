@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QObject, QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu
 
@@ -273,6 +273,10 @@ class MainWindow(QMainWindow):
         self.record_action.setChecked(recording)
         self.record_action.setText("■ Stop recording" if recording else "● Record")
         self.marker_action.setEnabled(recording)
+        if self.label_combo.currentData() != self.session.label_set.name:
+            # the session changed it (a model trained on another set): show, do not re-apply
+            with QSignalBlocker(self.label_combo):
+                select_label_set(self.label_combo, self.session.label_set)
         self._refresh_status()
 
     @Slot()

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from cer_desktop.contracts import Recognizer
 from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
+from cer_desktop.labels import LabelSet
 from cer_desktop.session.live import LiveSession
 
 
@@ -117,6 +118,13 @@ class ModelController(QObject):
         self._close_progress()
         self._remember(choice)
         self._session.set_recognizer(recognizer, choice.describe())
+        # an adapter (or a served model's metadata) knows the label set it was trained on:
+        # use it, as `cer annotate` does; the label list can still change it afterwards
+        own = getattr(recognizer, "label_set", None)
+        if isinstance(own, LabelSet) and own.labels != self._session.label_set.labels:
+            self._session.set_label_set(own)
+            self._say(f"Model ready: {choice.describe()} — labels: {own.title or own.name}")
+            return
         self._say(f"Model ready: {choice.describe()}")
 
     @Slot(str, object)

@@ -164,3 +164,34 @@ def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
     qtbot.waitUntil(
         lambda: w.session.running and w.session.stats.recognizer == "lvlm", timeout=5000
     )
+
+
+def test_a_model_trained_on_another_label_set_switches_the_labels_to_it(
+    make_window, qtbot, monkeypatch
+):
+    from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
+
+    class Adapter(FixedRecognizer):
+        label_set = RAF_COMPOUND  # what its metadata says it was trained on
+
+    class Factory(SlowFactory):
+        def __call__(self, spec, *, progress=None, cancel=None):
+            return Adapter(top=0, name="lvlm")
+
+    # Given the window on RAF-DB basic
+    w = make_window(recognizer=FixedRecognizer(top=0, name="first"), recognizer_factory=Factory())
+    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    w.label_combo.setCurrentIndex(w.label_combo.findData(RAF_BASIC.name))
+    assert w.session.label_set.name == RAF_BASIC.name
+    # When a model trained on RAF-DB compound is loaded
+    w.load_model(ModelChoice("base", "/adapters/compound"))
+    qtbot.waitUntil(lambda: w.recognizer is not None and w.recognizer.name == "lvlm", timeout=5000)
+    message = w.statusBar().currentMessage()
+    # Then the session scores its labels, the label list shows them and the user is told
+    assert w.session.label_set.labels == RAF_COMPOUND.labels
+    qtbot.waitUntil(lambda: w.label_combo.currentData() == RAF_COMPOUND.name, timeout=5000)
+    assert "labels: " + RAF_COMPOUND.title in message, message
+    assert w.settings.label_set == RAF_BASIC.name, "the user's own choice stays remembered"
+    # and the user can still choose another set
+    w.label_combo.setCurrentIndex(w.label_combo.findData(RAF_BASIC.name))
+    assert w.session.label_set.name == RAF_BASIC.name

@@ -89,6 +89,14 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("cer-desktop"))
 
 
+def cache_dir() -> Path:
+    """Where fetched files live (the face landmarker model, Qwen2's vocabulary):
+    ``${XDG_CACHE_HOME:-~/.cache}/cer-desktop``, the folder `scripts/fetch-*.sh` write to (on
+    every platform, so the scripts and the app agree; not platformdirs' cache folder)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root).expanduser() / "cer-desktop"
+
+
 def settings_path() -> Path:
     return config_dir() / FILE_NAME
 

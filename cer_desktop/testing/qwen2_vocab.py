@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cer_desktop.settings import cache_dir
+
 VOCAB_FILE = "ggml-vocab-qwen2.gguf"
 VOCAB_SHA256 = "44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c"
 FETCH_HINT = "run scripts/fetch-qwen2-vocab.sh (it downloads llama-cpp-python's sdist from PyPI)"
@@ -70,8 +72,7 @@ def default_vocab_path() -> Path:
     """`$CER_QWEN2_VOCAB`, else `${XDG_CACHE_HOME:-~/.cache}/cer-desktop/vocab/<file>`."""
     if os.environ.get("CER_QWEN2_VOCAB"):
         return Path(os.environ["CER_QWEN2_VOCAB"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cer-desktop" / "vocab" / VOCAB_FILE
+    return cache_dir() / "vocab" / VOCAB_FILE
 
 
 def _sha256(path: Path) -> str:

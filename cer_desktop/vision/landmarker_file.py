@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cer_desktop.settings import cache_dir
+
 log = logging.getLogger(__name__)
 
 ENV_TASK = "CER_FACE_LANDMARKER"
@@ -54,8 +56,7 @@ class LandmarkerChoice:
 
 def cache_path() -> Path:
     """The default location: ``${XDG_CACHE_HOME:-~/.cache}/cer-desktop/models/``."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root).expanduser() / "cer-desktop" / "models" / FILE_NAME
+    return cache_dir() / "models" / FILE_NAME
 
 
 def _bundled_path() -> Path | None:

@@ -19,15 +19,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
-from cer_desktop.contracts import (
-    Face,
-    Frame,
-    Recognizer,
-    Severity,
-    StatusEvent,
-    StatusKind,
-)
+from cer_desktop.contracts import Face, Frame, Recognizer, Severity, StatusEvent, StatusKind
 from cer_desktop.labels import LabelSet
+from cer_desktop.pipeline import gc_pause
 from cer_desktop.pipeline.display import DisplayCallback
 from cer_desktop.pipeline.inflight import InOrderRequests, concurrency_of
 from cer_desktop.pipeline.processor import NO_FACE, Analyzer, FrameProcessor
@@ -181,6 +175,7 @@ class Pipeline:
             raise RuntimeError("a pipeline starts once; make a new one for a new run")
         self._started = True
         self._running = True
+        gc_pause.hold()  # no full garbage collection stalls while it runs (released at its end)
         self._worker.start()
         if self.frames.display is not None:
             self.frames.display.start()
@@ -234,8 +229,9 @@ class Pipeline:
         return tuple(ts)
 
     def _live_loop(self) -> None:
+        self.frames.warm_up()  # before the source opens: no gap after its first frame
+        gc_pause.freeze_new()  # the face model is as long-lived as the run
         try:
-            self.frames.warm_up()  # before the source opens: no gap after its first frame
             if not self._open_source():
                 return
             fps = self.source.fps
@@ -251,6 +247,7 @@ class Pipeline:
                 if frame is None:
                     break
                 n += 1
+                gc_pause.tick()
                 try:
                     self.frames.process(frame, self._recognize_live)
                 except Exception as exc:  # one bad frame never ends the live view
@@ -263,6 +260,7 @@ class Pipeline:
             self._worker.stop(wait=False)
             if self.frames.display is not None:
                 self.frames.display.stop(join=False)
+            gc_pause.release()
             self._running = False
             self.status.ended()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from cer_desktop.contracts import Face, Prediction, Recognizer
 from cer_desktop.labels import LabelSet
+from cer_desktop.pipeline import gc_pause
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,10 @@ class RecognizerWorker:
                 fallback = self._fallback
                 self._busy = request is not None
                 closable = self._take_closable()
-            _close_all(closable)
+            if closable:
+                _close_all(closable)
+                del closable[:]  # the worker's last references to the replaced recognizers
+                gc_pause.thaw()  # their reference cycles (a model's memory) can be freed
             if request is None:
                 continue
             try:

@@ -65,11 +65,12 @@ def _face_mesh() -> Check:
 
 def _au_source() -> Check:
     """Which landmark model and action-unit source the instant tier uses here."""
+    from cer_desktop.recognition.instant import INSTANT_VERSION
     from cer_desktop.vision.landmarker_file import find_landmarker
 
     choice = find_landmarker()
     # the legacy mesh works, it is only weaker on real faces: a note, not a failure
-    return Check("instant AUs", True, choice.describe())
+    return Check("instant AUs", True, f"tier v{INSTANT_VERSION}, {choice.describe()}")
 
 
 def _torch_devices() -> Check:

@@ -43,3 +43,7 @@ def test_doctor_says_which_landmark_model_and_au_source_the_instant_tier_uses(
     monkeypatch.setenv("CER_FACE_LANDMARKER", "none")
     fallback = _au_source()
     assert fallback.ok and "legacy face mesh, geometry AUs" in fallback.detail
+    # and it says which version of the instant tier reads them (its AUs change meaning)
+    from cer_desktop.recognition.instant import INSTANT_VERSION
+
+    assert found.detail.startswith(f"tier v{INSTANT_VERSION}, ")

@@ -43,10 +43,11 @@ faces and 38 % of the disgusted ones, which then read as surprise -- while the g
 measures the brows over the eyes in the face's own frame and scale, with errors of its own;
 an inner or outer brow that both see raised is raised. And the lip stretcher AU20:
 `mouthStretch` moves with smiles and open jaws (the shares above are estimates), the
-geometry measures the mouth's width itself. On that set, agreement for these three moved the
-macro-recall from 0.438 to 0.467 (0.441 -> 0.466 on random halves, geometry calibrated on
-the other half's neutral faces); for the other AUs it changed nothing or lost (`AU07`'s
-geometry sees too little of a squint), so they keep their blendshapes alone.
+geometry measures the mouth's width itself. On that set, agreement for these three (with the
+landmarker's own geometry prior, below) moved the macro-recall from 0.438 to 0.463 (0.441 ->
+0.466 on random halves, geometry calibrated on the other half's neutral faces); for the other
+AUs it changed nothing or lost (`AU07`'s geometry sees too little of a squint), so they keep
+their blendshapes alone.
 
 Each AU's *score* (0..1) is read against a baseline (the person's own rest face in live mode;
 in still mode the population prior: median scores of real neutral faces, `STILL_PRIOR`) and

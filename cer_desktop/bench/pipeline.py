@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if painted
         else 0.0,
         "capture_to_display_ms_median": round(_median([ms for _, ms in displayed]), 2),
-        "landmark_model": _landmark_model(),
+        "landmark_model": FaceAnalyzer(max_faces=1).landmark_model,  # built lazily: free
         "landmarks_ms_median": round(lm_ms, 2),
         "align_ms_median": round(al_ms, 2),
         "landmarks_plus_align_ms_per_face": round((lm_ms + al_ms) / max(1.0, faces_per_frame), 2),
@@ -202,11 +202,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "last_error": stats.last_error,
         **facts,
     }
-
-
-def _landmark_model() -> str:
-    """What `FaceAnalyzer` uses here: the Tasks face landmarker or the legacy face mesh
-    (`CER_FACE_LANDMARKER=none` measures the latter)."""
-    from cer_desktop.vision.landmarker_file import find_landmarker
-
-    return "face landmarker" if find_landmarker().path is not None else "face mesh"

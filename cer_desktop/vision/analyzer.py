@@ -138,8 +138,7 @@ class FaceAnalyzer:
         graph and 0.1-0.2 s for SciPy's assignment solver on this project's 2-core machine, a
         gap at the start of every live run and recording. Safe to call more than once.
         """
-        from scipy.optimize import linear_sum_assignment  # noqa: F401  (cached import)
-
+        self.tracker.warm_up()
         self._get_detector()
 
     def process(self, frame: Frame) -> list[Face]:

@@ -17,7 +17,8 @@ from cer_desktop.extras import MissingExtraError, extra_for_module
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`.
 COMMAND_MODULES = (
-    "cer_desktop.recording.commands",  # annotate, recover, report
+    "cer_desktop.annotate.commands",  # annotate
+    "cer_desktop.recording.commands",  # recover, report
     "cer_desktop.training.commands",  # train, eval, data
     "cer_desktop.recognition.lvlm.commands",  # models
     "cer_desktop.recognition.lvlm.export",  # export --merge

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cer_desktop.vocab import QUANTS
+from cer_desktop.option_values import QUANTS
 
 __all__ = ["QUANTS", "AppSettings", "load_settings", "save_settings"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cer_desktop.vocab import (
+from cer_desktop.option_values import (
     IMAGE_SUFFIXES,
     VocabularyError,
     device_name,
@@ -48,17 +48,17 @@ def test_suffixes():
 
 
 def test_every_reader_uses_the_same_image_suffixes():
+    from cer_desktop.annotate import batch as annotate
     from cer_desktop.capture import files
-    from cer_desktop.recording import annotate
 
     assert files.IMAGE_SUFFIXES is IMAGE_SUFFIXES and annotate.IMAGE_SUFFIXES is IMAGE_SUFFIXES
 
 
 def test_spec_recipe_and_settings_accept_the_same_names():
+    from cer_desktop.option_values import QUANTS as VOCAB_QUANTS
     from cer_desktop.recognition.lvlm.spec import ModelSpec, SpecError
     from cer_desktop.settings import QUANTS
     from cer_desktop.training.recipe import Recipe, RecipeError, verify_recipe
-    from cer_desktop.vocab import QUANTS as VOCAB_QUANTS
 
     assert QUANTS is VOCAB_QUANTS
     assert ModelSpec(base="m", quant="4bit", dtype="bfloat16").dtype == "bf16"

@@ -34,11 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.capture.base import SourceError
-from cer_desktop.contracts import Annotation, Recognizer
-from cer_desktop.labels import LabelSet, get_label_set
-from cer_desktop.pipeline.stats import EndReason, PipelineStats
-from cer_desktop.recording.annotate_inputs import (
+from cer_desktop.annotate.inputs import (
     DEFAULT_IMAGE_FPS,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -50,8 +46,12 @@ from cer_desktop.recording.annotate_inputs import (
     is_done,
     open_source,
 )
+from cer_desktop.annotate.stop_signals import StopRequest
+from cer_desktop.capture.base import SourceError
+from cer_desktop.contracts import Annotation, Recognizer
+from cer_desktop.labels import LabelSet, get_label_set
+from cer_desktop.pipeline.stats import EndReason, PipelineStats
 from cer_desktop.recording.manifest import read_manifest, recognizer_fields, write_manifest
-from cer_desktop.recording.stop_signals import StopRequest
 
 __all__ = [
     "DEFAULT_IMAGE_FPS",
@@ -321,7 +321,7 @@ def annotate(
         out.mkdir(parents=True, exist_ok=True)
     items = expand_inputs(inputs)
     if shard is not None:
-        from cer_desktop.recording.shards import select_shard
+        from cer_desktop.annotate.shards import select_shard
 
         items = select_shard(items, [i.name for i in items], *shard)
     shared: Recognizer | None = None

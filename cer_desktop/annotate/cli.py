@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cer_desktop.annotate.batch import DEFAULT_LABEL_SET, annotate
+from cer_desktop.annotate.stop_signals import stop_on_signals
 from cer_desktop.labels import get_label_set
-from cer_desktop.recording.annotate import DEFAULT_LABEL_SET, annotate
-from cer_desktop.recording.stop_signals import stop_on_signals
-from cer_desktop.vocab import QUANTS
+from cer_desktop.option_values import QUANTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cer_desktop.recording.shards import add_remote_arguments
+    from cer_desktop.annotate.shards import add_remote_arguments
 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    from cer_desktop.recording.shards import remote_options
+    from cer_desktop.annotate.shards import remote_options
 
     try:
         spec, shard = remote_options(args)

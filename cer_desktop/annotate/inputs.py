@@ -20,8 +20,8 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
+from cer_desktop.option_values import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from cer_desktop.recording.manifest import ManifestError, read_manifest
-from cer_desktop.vocab import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 __all__ = ["DEFAULT_IMAGE_FPS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputItem", "RetimedSource"]
 

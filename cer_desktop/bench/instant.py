@@ -2,7 +2,7 @@
 
 DIR holds one sub-folder of images per true class (``Anger/``, ``Happiness/``...) and,
 optionally, ``labels.csv`` (``path,label``, paths relative to DIR), which then decides the
-labels. The bench runs the app's own annotate path (`recording.annotate.annotate`: still
+labels. The bench runs the app's own annotate path (`annotate.batch.annotate`: still
 images, so the instant recognizer's still mode and padded detection) into a scratch folder,
 keeps the largest face of each image, and reports faces found, per-class recall,
 macro-recall over the true classes, and the confusion matrix (rows: true classes; columns:
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.vocab import IMAGE_SUFFIXES
+from cer_desktop.option_values import IMAGE_SUFFIXES
 
 NO_FACE = "no face"
 _PNG_NAME = "instant_confusion.png"
@@ -175,9 +175,9 @@ def calibrate(data: Path, truth: dict[Path, str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from cer_desktop.annotate.batch import annotate
     from cer_desktop.labels import get_label_set
     from cer_desktop.recognition.instant import INSTANT_VERSION
-    from cer_desktop.recording.annotate import annotate
 
     if args.demo:
         from cer_desktop.bench.instant_demo import demo_report

@@ -62,7 +62,7 @@ def make_lvlm(
         folder = build_tiny_qwen2vl(Path(tmp.name) / "model", **SMALL_SHAPE)
         built = True
     recognizer = create_recognizer(ModelSpec(base=str(folder), device="cpu"))
-    threads = limit_for_live_view(args.threads)  # as the window does (session/models.py)
+    threads = limit_for_live_view(args.threads)  # as the window does (session/model_store.py)
     facts = {
         "lvlm_model": "qwen2vl-shaped random weights (built)" if built else str(folder),
         "lvlm_torch_threads": threads,

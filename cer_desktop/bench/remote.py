@@ -147,9 +147,9 @@ def _annotate_part(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import cv2
     from skimage import data
 
+    from cer_desktop.annotate.batch import annotate
     from cer_desktop.labels import RAF_COMPOUND
     from cer_desktop.recognition.remote.client import ServerConfig
-    from cer_desktop.recording.annotate import annotate
     from cer_desktop.testing.remote_server import FakeServer
 
     clip = root / "clip"

@@ -16,7 +16,7 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError
 from cer_desktop.capture.convert import to_rgb
 from cer_desktop.contracts import Frame
-from cer_desktop.vocab import IMAGE_SUFFIXES
+from cer_desktop.option_values import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderSource", "VideoFileSource"]
 

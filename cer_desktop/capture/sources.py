@@ -18,7 +18,7 @@ from cer_desktop.capture.convert import to_rgb
 from cer_desktop.capture.demo import DEFAULT_SCRIPT, DemoSource, DemoStep
 from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
 from cer_desktop.capture.pacing import Pacer
-from cer_desktop.vocab import IMAGE_SUFFIXES
+from cer_desktop.option_values import IMAGE_SUFFIXES
 
 __all__ = [
     "DEFAULT_SCRIPT",

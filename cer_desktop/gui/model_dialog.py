@@ -75,7 +75,7 @@ class ModelChoice:
             )
         if not self.base.strip():
             return None
-        from cer_desktop.session.models import model_spec
+        from cer_desktop.session.model_store import model_spec
 
         return model_spec(self.base.strip(), self.adapter.strip(), self.quant, self.threshold)
 
@@ -265,7 +265,7 @@ class ModelLoader(QObject):
         try:
             factory = self._factory
             if factory is None:
-                from cer_desktop.session.models import load_recognizer
+                from cer_desktop.session.model_store import load_recognizer
 
                 factory = load_recognizer
             spec = self.choice.spec()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cer_desktop.session import models
+from cer_desktop.session import model_store
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ class ModelList(QWidget):
         puller: Puller | None = None,
     ) -> None:
         super().__init__(parent)
-        self._finder = finder or models.local_models
-        self._puller = puller or models.pull_model
+        self._finder = finder or model_store.local_models
+        self._puller = puller or model_store.pull_model
         self.download: _Download | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -84,7 +84,7 @@ class ModelList(QWidget):
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemClicked.connect(self._on_activated)
         layout.addWidget(self.tree)
-        recommended = models.recommended_model()
+        recommended = model_store.recommended_model()
         self.recommended_label = QLabel(
             f"Recommended small model: <b>{recommended}</b> (about 4.5 GB, runs on a CPU)"
         )

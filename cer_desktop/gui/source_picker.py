@@ -10,8 +10,8 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
 from cer_desktop.gui.toolbar import SOURCE_FILE, SOURCE_FOLDER
+from cer_desktop.option_values import VIDEO_SUFFIXES
 from cer_desktop.settings import AppSettings
-from cer_desktop.vocab import VIDEO_SUFFIXES
 
 NO_CAMERA_MESSAGE = "No camera found — showing the built-in demo"
 VIDEO_FILTER = f"Videos ({' '.join('*' + s for s in sorted(VIDEO_SUFFIXES))});;All files (*)"

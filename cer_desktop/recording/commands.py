@@ -1,4 +1,4 @@
-"""Registers `cer annotate`, `cer recover` and `cer report`."""
+"""Registers `cer recover` and `cer report` (the session-folder commands)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,6 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from cer_desktop.recording import annotate, annotate_cli
-
-    p = sub.add_parser(
-        "annotate",
-        help="annotate videos, images and folders headless (every frame; resumable)",
-        description=f"{annotate.__doc__}\n{annotate_cli.__doc__}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    annotate_cli.add_arguments(p)
-    p.set_defaults(func=annotate_cli.run)
-
     p = sub.add_parser(
         "recover",
         help="repair sessions a crash left unfinished (video and CSV made to agree)",

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cer_desktop.vocab import DTYPES, QUANTS
+from cer_desktop.option_values import DTYPES, QUANTS
 
 FORMATS = ("rafdb", "cexpr", "folder", "csv", "frames")
 

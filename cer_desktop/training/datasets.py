@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cer_desktop.labels import C_EXPR, RAF_BASIC, RAF_COMPOUND, LabelSet, LabelSetError
-from cer_desktop.vocab import IMAGE_SUFFIXES
+from cer_desktop.option_values import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

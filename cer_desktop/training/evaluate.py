@@ -232,8 +232,8 @@ def write_outputs(result: EvalResult, out_dir: str | Path, *, title: str = "") -
 
 def read_frames(root: str | Path, label_set: LabelSet = C_EXPR) -> LabeledImages:
     """Unlabelled frames (e.g. the ABAW test set): every image under root, key = relative path."""
+    from cer_desktop.option_values import IMAGE_SUFFIXES
     from cer_desktop.training.datasets import DatasetError
-    from cer_desktop.vocab import IMAGE_SUFFIXES
 
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cer_desktop.labels import LabelSetError, get_label_set
-from cer_desktop.vocab import VocabularyError, dtype_name, quant_name
+from cer_desktop.option_values import VocabularyError, dtype_name, quant_name
 
 
 class RecipeError(ValueError):

@@ -87,8 +87,8 @@ def recipe_limits(recipe: Recipe) -> ImageLimits:
 def compute_dtype(name: str) -> torch.dtype:
     """The torch dtype a recipe's dtype name means on this machine: the app's own rule
     (`resolve_dtype`), so "auto" means the same in training and at run time."""
+    from cer_desktop.option_values import dtype_name
     from cer_desktop.recognition.lvlm.loading import resolve_device, resolve_dtype
-    from cer_desktop.vocab import dtype_name
 
     dtype: torch.dtype = resolve_dtype(dtype_name(name), resolve_device("auto"))
     return dtype

@@ -10,16 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
+from cer_desktop.annotate import commands as annotate_commands
+from cer_desktop.annotate.shards import ShardError, parse_shard, select_shard
 from cer_desktop.recording import commands
 from cer_desktop.recording.csvlog import read_rows
 from cer_desktop.recording.manifest import read_manifest
-from cer_desktop.recording.shards import ShardError, parse_shard, select_shard
 from cer_desktop.testing.remote_server import FakeServer
 
 
 def _cer(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    annotate_commands.register(sub)
+    commands.register(sub)
     args = parser.parse_args(list(argv))
     return args.func(args)
 

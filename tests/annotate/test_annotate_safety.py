@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from cer_desktop.recording.annotate import annotate
+from cer_desktop.annotate.batch import annotate
 from cer_desktop.recording.manifest import read_manifest
 
 
@@ -101,8 +101,8 @@ def test_an_output_folder_inside_an_input_is_refused_without_raising(tmp_path, c
 
 
 def test_a_failed_source_is_told_by_its_end_reason_not_its_words():
+    from cer_desktop.annotate.batch import source_failed
     from cer_desktop.pipeline.stats import EndReason, PipelineStats
-    from cer_desktop.recording.annotate import source_failed
 
     reworded = PipelineStats(end_reason=EndReason.SOURCE_ERROR, last_error="the file ends early")
     assert source_failed(reworded)

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cer_desktop.annotate.batch import annotate
 from cer_desktop.contracts import Frame
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.recognition.instant import INSTANT_VERSION, InstantRecognizer
-from cer_desktop.recording.annotate import annotate
 from cer_desktop.recording.csvlog import read_rows
 from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.vision.analyzer import FaceAnalyzer

@@ -10,6 +10,7 @@ import json
 import cv2
 import pytest
 
+from cer_desktop.annotate import commands as annotate_commands
 from cer_desktop.recording import commands
 from cer_desktop.recording.csvlog import CSV_SCHEMA_VERSION, read_rows
 from cer_desktop.recording.manifest import read_manifest
@@ -17,7 +18,9 @@ from cer_desktop.recording.manifest import read_manifest
 
 def _cer(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    annotate_commands.register(sub)
+    commands.register(sub)
     args = parser.parse_args(list(argv))
     return args.func(args)
 

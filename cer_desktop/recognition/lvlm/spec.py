@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cer_desktop.contracts import RecognizerError
-from cer_desktop.vocab import (
+from cer_desktop.option_values import (
     DTYPES,
     QUANTS,
     VocabularyError,
@@ -28,7 +28,7 @@ class ModelSpec:
     """A base model (hub id or folder), an optional LoRA adapter, and how to run them.
 
     `quant`: "none" (weights in `dtype`), "nf4" (4-bit NormalFloat with double quantisation,
-    computing in `dtype`) or "int8". `dtype` "auto": see `cer_desktop.vocab.DTYPES` (bf16 on
+    computing in `dtype`) or "int8". `dtype` "auto": see `cer_desktop.option_values.DTYPES` (bf16 on
     CUDA, fp16 on MPS, on the CPU bf16 where it is native, else fp32). `mode`: "score" (closed-set label likelihoods, the default) or "generate" (free
     generation, parsed to a label). `threshold`: below this top probability a face is shown as
     "uncertain". `local_files_only`: never download (the app's default; `cer models pull`

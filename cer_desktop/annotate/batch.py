@@ -44,7 +44,7 @@ from cer_desktop.annotate.inputs import (
     expand_inputs,
     inputs_containing,
     is_done,
-    open_source,
+    open_input,
 )
 from cer_desktop.annotate.stop_signals import StopRequest
 from cer_desktop.capture.base import SourceError
@@ -163,7 +163,7 @@ def annotate_one(
         return result
     t_start = time.monotonic()
     try:
-        source, total = open_source(item, fps)
+        source, total = open_input(item, fps)
     except SourceError as exc:
         result.message = str(exc)
         return result

@@ -132,7 +132,7 @@ class RetimedSource(FrameSource):
         self.inner.close()
 
 
-def open_source(item: InputItem, fps: float | None) -> tuple[RetimedSource, int | None]:
+def open_input(item: InputItem, fps: float | None) -> tuple[RetimedSource, int | None]:
     from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
 
     inner: FrameSource

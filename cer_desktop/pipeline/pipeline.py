@@ -2,7 +2,7 @@
 
 `cer_desktop.session.LiveSession` composes it (sources, analyzer reuse, fallbacks, recording);
 docs/architecture.md describes the data flow and the named policy of every consumer:
-- recognizer: `ONE_PENDING_NEWEST_WINS` live (worker.py), results never painted older-over-newer;
+- recognizer: `RequestPolicy.ONE_PENDING_NEWEST_WINS` live (worker.py), results never painted older-over-newer;
   offline, every frame is recognised, up to `max_in_flight` requests at once, in frame order;
 - display (`on_display`): `DeliveryPolicy.NEWEST_ONLY` (display.py), replaced frames counted;
 - sinks (recorder...): every painted frame is offered; live, `submit` must not block and
@@ -83,7 +83,7 @@ class Pipeline:
         # When the worker is idle at submit time, wait this long for a fresh result so a fast
         # recognizer labels the very frame it saw; a busy worker is never waited for.
         self.fresh_wait_ms = fresh_wait_ms
-        self.frames = FrameProcessor(
+        self.processor = FrameProcessor(
             analyzer,
             label_set,
             self.status.report,
@@ -97,7 +97,7 @@ class Pipeline:
             recognizer, fallback=fallback, on_error=self._on_recognizer_error
         )
         self._stop = threading.Event()
-        self._gap = SourceGap(self.status.report, lambda: self.frames.sinks)
+        self._gap = SourceGap(self.status.report, lambda: self.processor.sinks)
         self._thread: threading.Thread | None = None
         self._running = False
         self._started = False
@@ -105,35 +105,35 @@ class Pipeline:
     # -- configuration (thread-safe) ------------------------------------------------------
     @property
     def analyzer(self) -> Analyzer:
-        return self.frames.analyzer
+        return self.processor.analyzer
 
     @property
     def label_set(self) -> LabelSet:
-        return self.frames.label_set
+        return self.processor.label_set
 
     def set_label_set(self, label_set: LabelSet) -> None:
         """Score over `label_set` from the next frame on (smoothing state restarts)."""
-        self.frames.set_label_set(label_set)
+        self.processor.set_label_set(label_set)
 
     @property
     def smoothing(self) -> float:
-        return self.frames.smoothing
+        return self.processor.smoothing
 
     def set_smoothing(self, strength: float) -> None:
         """0 = off .. 0.99 = very smooth."""
-        self.frames.set_smoothing(strength)
+        self.processor.set_smoothing(strength)
 
     @property
     def show_aus(self) -> bool:
-        return self.frames.show_aus
+        return self.processor.show_aus
 
     @show_aus.setter
     def show_aus(self, on: bool) -> None:
-        self.frames.show_aus = bool(on)
+        self.processor.show_aus = bool(on)
 
     def set_threshold(self, threshold: float | None) -> None:
         """Below this top probability faces show "uncertain" (None = the recognizer's own)."""
-        self.frames.threshold = threshold
+        self.processor.threshold = threshold
 
     def set_recognizer(self, recognizer: Recognizer) -> None:
         """Use `recognizer` from the next request on; the replaced one is closed by the worker."""
@@ -148,23 +148,23 @@ class Pipeline:
         return self._worker.recognizer
 
     def add_sink(self, sink: AnnotationSink) -> None:
-        self.frames.add_sink(sink)
+        self.processor.add_sink(sink)
 
     def remove_sink(self, sink: AnnotationSink) -> None:
-        self.frames.remove_sink(sink)
+        self.processor.remove_sink(sink)
 
     @property
     def sinks(self) -> tuple[AnnotationSink, ...]:
-        return self.frames.sinks
+        return self.processor.sinks
 
     def reset_timings(self) -> None:
         """Start the timing medians afresh (e.g. after a benchmark's warm-up)."""
-        self.frames.reset_timings()
+        self.processor.reset_timings()
 
     def note_displayed(self) -> None:
         """The consumer of `on_display` calls this when a frame really reached the screen, so
         display fps measures what the user sees (else on_display deliveries are counted)."""
-        self.frames.note_displayed()
+        self.processor.note_displayed()
 
     # -- live -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -177,8 +177,8 @@ class Pipeline:
         self._running = True
         gc_pause.hold()  # no full garbage collection stalls while it runs (released at its end)
         self._worker.start()
-        if self.frames.display is not None:
-            self.frames.display.start()
+        if self.processor.display is not None:
+            self.processor.display.start()
         self._thread = threading.Thread(target=self._live_loop, name="cer-capture", daemon=True)
         self._thread.start()
 
@@ -197,8 +197,8 @@ class Pipeline:
             if t.is_alive():
                 log.warning("capture thread did not stop within %.0f s", timeout)
         self._worker.stop(wait=wait_for_recognizer)
-        if self.frames.display is not None:
-            self.frames.display.stop()
+        if self.processor.display is not None:
+            self.processor.display.stop()
         self._close_source()
         self._running = False
 
@@ -224,12 +224,12 @@ class Pipeline:
         ts: list[threading.Thread] = [self._worker._thread]
         if self._thread is not None:
             ts.append(self._thread)
-        if self.frames.display is not None:
-            ts.append(self.frames.display.thread)
+        if self.processor.display is not None:
+            ts.append(self.processor.display.thread)
         return tuple(ts)
 
     def _live_loop(self) -> None:
-        self.frames.warm_up()  # before the source opens: no gap after its first frame
+        self.processor.warm_up()  # before the source opens: no gap after its first frame
         gc_pause.freeze_new()  # the face model is as long-lived as the run
         try:
             if not self._open_source():
@@ -249,7 +249,7 @@ class Pipeline:
                 n += 1
                 gc_pause.tick()
                 try:
-                    self.frames.process(frame, self._recognize_live)
+                    self.processor.process(frame, self._recognize_live)
                 except Exception as exc:  # one bad frame never ends the live view
                     log.exception("frame %s failed", frame.frame_id)
                     message = f"Frame {frame.frame_id} failed: {type(exc).__name__}: {exc}"
@@ -258,8 +258,8 @@ class Pipeline:
             self._close_source()
             # ends after its call in progress; stop() or join() wait for it where asked to
             self._worker.stop(wait=False)
-            if self.frames.display is not None:
-                self.frames.display.stop(join=False)
+            if self.processor.display is not None:
+                self.processor.display.stop(join=False)
             gc_pause.release()
             self._running = False
             self.status.ended()
@@ -293,7 +293,7 @@ class Pipeline:
                 frame = self._next_frame()
                 if frame is None:
                     break
-                frame, faces = self.frames.analyse(frame)
+                frame, faces = self.processor.analyse(frame)
                 request = None
                 if faces:
                     request = RecognitionRequest(frame.frame_id, tuple(faces), self.label_set)
@@ -313,8 +313,8 @@ class Pipeline:
     def _paint_offline(
         self, frame: Frame, faces: list[Face], result: RecognitionResult | None
     ) -> None:
-        self.frames.process(frame, lambda *_: result, analysed=faces)
-        self.frames.drain_display()
+        self.processor.process(frame, lambda *_: result, analysed=faces)
+        self.processor.drain_display()
 
     def request_stop(self) -> None:
         """Ask a running `run()` or live loop to stop after the current frame (no join)."""
@@ -330,7 +330,7 @@ class Pipeline:
         except Exception as exc:  # whatever a source raises, the run ends with a message
             self._source_failed(exc)
             return False
-        self.frames.t_start = time.monotonic()
+        self.processor.t_start = time.monotonic()
         return True
 
     def _next_frame(self) -> Frame | None:
@@ -349,7 +349,7 @@ class Pipeline:
 
     def _source_failed(self, exc: BaseException) -> None:
         detail = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
-        lost = self.source.is_live and self.frames.frames_captured() > 0
+        lost = self.source.is_live and self.processor.frames_captured() > 0
         kind = StatusKind.SOURCE_LOST if lost else StatusKind.SOURCE_ERROR
         self.status.set_end(EndReason.SOURCE_ERROR, kind, f"Source error: {detail}", Severity.ERROR)
 
@@ -383,7 +383,7 @@ class Pipeline:
             recognizer_errors=w.errors,
             fallback_calls=w.fallback_calls,
             **self.status.snapshot(),
-            **self.frames.snapshot(),
+            **self.processor.snapshot(),
         )
 
     def stats_dict(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ NO_FACE = "No face found"
 #: Given a frame and its faces, the recognizer result to absorb (None: nothing new).
 Recognize = Callable[[Frame, list[Face]], RecognitionResult | None]
 #: Reports a typed status event (kind, message, severity, payload) and returns it.
-Report = Callable[..., StatusEvent]
+ReportStatus = Callable[..., StatusEvent]
 
 
 class Analyzer(Protocol):
@@ -63,7 +63,7 @@ class FrameProcessor:
         self,
         analyzer: Analyzer,
         label_set: LabelSet,
-        report: Report,
+        report: ReportStatus,
         *,
         smoothing: float = 0.5,
         sinks: Iterable[AnnotationSink] = (),

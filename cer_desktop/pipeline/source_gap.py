@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 RECONNECT_POLL_S = 0.25  # how often a lost source is read again (it paces its own retries)
 
-Report = Callable[..., StatusEvent]
+ReportStatus = Callable[..., StatusEvent]
 
 
 class SourceGap:
     """Reports a loss once and its end with `gap_s`; passes both to the sinks."""
 
-    def __init__(self, report: Report, sinks: Callable[[], Sequence[object]]) -> None:
+    def __init__(self, report: ReportStatus, sinks: Callable[[], Sequence[object]]) -> None:
         self._report = report
         self._sinks = sinks
         self.lost_at: float | None = None

@@ -1,6 +1,6 @@
 """The recognizer worker: one thread, one pending request, the newest request wins.
 
-Policy `ONE_PENDING_NEWEST_WINS`: while the recognizer is busy with one request, at most one
+Policy `RequestPolicy.ONE_PENDING_NEWEST_WINS`: while the recognizer is busy with one request, at most one
 more waits; a newer request replaces the waiting one (the replaced request is counted in
 `stats.replaced`, never silently lost). Results carry the `frame_id` they were computed on and
 the newest-result slot refuses anything older than what it holds, so an old result is never
@@ -9,6 +9,7 @@ painted over a newer one.
 
 from __future__ import annotations
 
+import enum
 import logging
 import statistics
 import threading
@@ -23,8 +24,15 @@ from cer_desktop.pipeline import gc_pause
 
 log = logging.getLogger(__name__)
 
-#: The named policy of the recognizer's request slot (see the module docstring).
-ONE_PENDING_NEWEST_WINS = "one_pending_newest_wins"
+
+class RequestPolicy(enum.Enum):
+    """What the recognizer's request slot does when requests come faster than answers.
+
+    ONE_PENDING_NEWEST_WINS: live; one request waits, a newer one replaces it (counted).
+    Offline runs submit in order instead (`inflight.py`): every frame is answered.
+    """
+
+    ONE_PENDING_NEWEST_WINS = "one_pending_newest_wins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,7 @@ ResultCallback = Callable[[RecognitionResult], None]
 
 
 class RecognizerWorker:
-    """Runs a `Recognizer` on its own thread with policy `ONE_PENDING_NEWEST_WINS`.
+    """Runs a `Recognizer` on its own thread with policy `RequestPolicy.ONE_PENDING_NEWEST_WINS`.
 
     `submit()` never blocks. Exceptions from the recognizer are caught, passed to
     `on_error(exc, recognizer_name)` and, when a `fallback` recognizer is given, the same
@@ -102,7 +110,7 @@ class RecognizerWorker:
     thread to end and joins it; a call in progress finishes first.
     """
 
-    policy = ONE_PENDING_NEWEST_WINS
+    policy = RequestPolicy.ONE_PENDING_NEWEST_WINS
 
     def __init__(
         self,

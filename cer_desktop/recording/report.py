@@ -44,7 +44,7 @@ class FaceSeries:
 
 
 @dataclass
-class Report:
+class SessionReport:
     """What `make_report` wrote and the table it printed."""
 
     png: Path
@@ -215,7 +215,7 @@ def make_report(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     max_faces: int = 6,
-) -> Report:
+) -> SessionReport:
     """Write `timeline.png`, `summary.csv` and `summary.md` for a session folder.
 
     `out_dir` defaults to `SESSION/report`. Raises `ReportError` for a folder that is not a
@@ -253,4 +253,4 @@ def make_report(
         f"# {folder.name}\n\nShare of each face's time per top label (%).\n\n{table}\n",
         encoding="utf-8",
     )
-    return Report(png, csv_path, md, table)
+    return SessionReport(png, csv_path, md, table)

@@ -22,7 +22,7 @@ import numpy as np
 
 from cer_desktop.labels import C_EXPR, LabelSet
 from cer_desktop.training.datasets import ImagePreparer, LabeledImages, Sample
-from cer_desktop.training.metrics import Report, report, save_confusion_png
+from cer_desktop.training.metrics import ClassificationReport, report, save_confusion_png
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class EvalResult:
     label_set: LabelSet
     samples: list[Sample]
     probs: np.ndarray  # n x labels
-    report: Report | None  # None when the data has no labels
+    report: ClassificationReport | None  # None when the data has no labels
     inputs: str = ""
     seconds: float = 0.0
     no_face: int = 0

@@ -34,7 +34,7 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
-class Report:
+class ClassificationReport:
     """Everything `cer eval` prints for one label set."""
 
     labels: tuple[str, ...]
@@ -82,7 +82,9 @@ def _div(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
 
 
-def report(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> Report:
+def report(
+    y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]
+) -> ClassificationReport:
     """Accuracy, macro-F1 (unweighted mean of per-class F1) and the per-class scores.
 
     Macro-F1 averages over every class of the label set, including classes absent from
@@ -92,7 +94,7 @@ def report(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) 
     return report_from_confusion(cm, labels)
 
 
-def report_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> Report:
+def report_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> ClassificationReport:
     """The same scores from a confusion matrix (rows true, columns predicted)."""
     cm = np.asarray(cm, dtype=np.int64)
     tp = np.diag(cm)
@@ -107,10 +109,10 @@ def report_from_confusion(cm: np.ndarray, labels: Sequence[str]) -> Report:
     total = cm.sum()
     acc = _div(tp.sum(), total)
     macro = float(np.mean([c.f1 for c in per])) if per else 0.0
-    return Report(tuple(str(x) for x in labels), cm, acc, macro, tuple(per))
+    return ClassificationReport(tuple(str(x) for x in labels), cm, acc, macro, tuple(per))
 
 
-def save_confusion_png(rep: Report, path: str | Path, title: str = "") -> Path:
+def save_confusion_png(rep: ClassificationReport, path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix with counts, written as a PNG (matplotlib, no display)."""
     import matplotlib
 

@@ -6,10 +6,10 @@ import pytest
 
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.pipeline.worker import (
-    ONE_PENDING_NEWEST_WINS,
     RecognitionRequest,
     RecognitionResult,
     RecognizerWorker,
+    RequestPolicy,
     ResultSlot,
 )
 from cer_desktop.testing.fakes import FailingRecognizer, FixedRecognizer, GatedRecognizer, make_face
@@ -41,7 +41,7 @@ def test_newest_request_replaces_the_pending_one(gated):
     finally:
         w.stop()
     # Then only the newest pending request (4) ran after 1; 2 and 3 were replaced and counted
-    assert w.policy == ONE_PENDING_NEWEST_WINS
+    assert w.policy is RequestPolicy.ONE_PENDING_NEWEST_WINS
     assert gated.seen == [1, 4], f"recognizer saw frames {gated.seen}"
     assert replaced == [False, True, True]
     assert w.stats.replaced == 2

@@ -51,7 +51,8 @@ from cer_desktop.capture.base import SourceError
 from cer_desktop.contracts import Annotation, Recognizer
 from cer_desktop.labels import LabelSet, get_label_set
 from cer_desktop.pipeline.stats import EndReason, PipelineStats
-from cer_desktop.recording.manifest import read_manifest, recognizer_fields, write_manifest
+from cer_desktop.recording.session_folder import Manifest, SessionPaths
+from cer_desktop.session.recognizers import label_set_for
 
 __all__ = [
     "DEFAULT_IMAGE_FPS",
@@ -152,9 +153,8 @@ def annotate_one(
     """
     from tqdm import tqdm
 
-    from cer_desktop.recording.recorder import RecordingError, SessionRecorder
-    from cer_desktop.session.offline import concurrency_of, run_offline
-    from cer_desktop.vision.analyzer import FaceAnalyzer
+    from cer_desktop.recording.recorder import RecordingError
+    from cer_desktop.session.offline import OfflineSession
 
     folder = out / item.name
     result = InputResult(item, "failed", folder=folder)
@@ -179,24 +179,24 @@ def annotate_one(
         **(manifest_extra or {}),
     }
     recognizer = None
-    analyzer = None
-    recorder = None
+    session = None
     try:
         refused = claim_folder(folder, item, force=force)
         if refused:
             result.message = refused
             return result
         recognizer = make_recognizer(item, source)
-        for key, value in recognizer_fields(recognizer, label_set).items():
-            extra.setdefault(key, value)
-        recorder = SessionRecorder(
-            folder, record_raw=record_raw, fps=source.fps or 30.0, block=True, manifest_extra=extra
+        # Independent stills are never smoothed together: the tracker may give faces of
+        # consecutive photos one track id, and an average over them is no one's label.
+        session = OfflineSession(
+            source,
+            recognizer,
+            label_set,
+            max_faces=max_faces,
+            smoothing=0.5 if source.sequence else 0.0,
+            static_images=not source.sequence,
         )
-        # The crop the model was trained on (adapter metadata), 224 otherwise.
-        crop = int(getattr(recognizer, "crop_size", 224) or 224)
-        analyzer = FaceAnalyzer(
-            max_faces=max_faces, crop_size=crop, static_images=not source.sequence
-        )
+        recorder = session.record(folder, record_raw=record_raw, manifest=extra)
         with tqdm(
             total=total, desc=item.name[:40], unit="frame", disable=not progress, leave=False
         ) as bar:
@@ -204,22 +204,12 @@ def annotate_one(
             if stop is not None:
                 stop.attach(source)  # a signal ends the input like the end of its file
             try:
-                # Independent stills are never smoothed together: the tracker may give faces
-                # of consecutive photos one track id, and an average over them is no one's
-                # label.
-                stats = run_offline(
-                    source,
-                    analyzer,
-                    recognizer,
-                    label_set,
-                    sinks=[recorder, counter],
-                    smoothing=0.5 if source.sequence else 0.0,
-                    max_in_flight=concurrency_of(recognizer),  # a remote server: --concurrency
-                )
+                # a remote server answers --concurrency requests at once (the default)
+                stats = session.run(sinks=[counter])
             finally:
                 if stop is not None:
                     stop.attach(None)
-        recorder.close()
+        session.finish_recording()
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
@@ -237,28 +227,27 @@ def annotate_one(
                 result.message += f" ({result.frames} frames before it kept in {folder})"
         else:
             result.status = "done"
-            m = read_manifest(folder)
-            m["input_complete"] = True
+            m = Manifest.read(folder)
+            m.input_complete = True
             if skipped:
-                m["unreadable_images"] = [[str(p), why] for p, why in skipped]
+                m.unreadable_images = [[str(p), why] for p, why in skipped]
                 result.message = (
                     f"{result.frames} frames; {len(skipped)} unreadable images skipped: "
                     + ", ".join(Path(p).name for p, _ in skipped)
                 )
             if source.paths:
-                m["files"]["inputs"] = "inputs.csv"
-                _write_inputs(folder / "inputs.csv", source.paths)
-            write_manifest(folder, m)
+                paths = SessionPaths(folder)
+                m.files["inputs"] = paths.inputs.name
+                _write_inputs(paths.inputs, source.paths)
+            m.write(folder)
     except RecordingError as exc:
         result.message = str(exc)
     except Exception as exc:  # noqa: BLE001 - report and go on with the next input
         log.debug("annotating %s failed", item.path, exc_info=True)
         result.message = f"{type(exc).__name__}: {exc}"
     finally:
-        if recorder is not None:
-            recorder.close()
-        if analyzer is not None:
-            analyzer.close()
+        if session is not None:
+            session.close()
         if recognizer is not None and close_recognizer:
             recognizer.close()
         source.close()
@@ -331,9 +320,8 @@ def annotate(
 
         shared = create_recognizer(model_spec)
         factory = lambda item, source: shared  # noqa: E731 - one model for every input
-        # An adapter knows the label set it was trained on; use it unless told otherwise.
-        label_set = label_set or getattr(shared, "label_set", None)
-    label_set = label_set or get_label_set(DEFAULT_LABEL_SET)
+    # An adapter knows the label set it was trained on; use it unless told otherwise.
+    label_set = label_set_for(shared, label_set) or get_label_set(DEFAULT_LABEL_SET)
     extra: dict[str, Any] = {"label_set": label_set.name, "labels": list(label_set.labels)}
     remote_manifest = getattr(shared, "manifest", None)  # a remote recognizer's server, mode
     if callable(remote_manifest):

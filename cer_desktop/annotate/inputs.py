@@ -21,7 +21,7 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
 from cer_desktop.option_values import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from cer_desktop.recording.manifest import ManifestError, read_manifest
+from cer_desktop.recording.session_folder import Manifest, ManifestError
 
 __all__ = ["DEFAULT_IMAGE_FPS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputItem", "RetimedSource"]
 
@@ -160,10 +160,10 @@ def open_input(item: InputItem, fps: float | None) -> tuple[RetimedSource, int |
 
 def is_done(folder: Path, item: InputItem) -> bool:
     try:
-        m = read_manifest(folder)
+        m = Manifest.read(folder)
     except ManifestError:
         return False
-    return bool(m.get("input_complete")) and m.get("input") == str(item.path.resolve())
+    return bool(m.input_complete) and m.input == str(item.path.resolve())
 
 
 def claim_folder(folder: Path, item: InputItem, *, force: bool = False) -> str | None:
@@ -182,11 +182,11 @@ def claim_folder(folder: Path, item: InputItem, *, force: bool = False) -> str |
         folder.rmdir()
         return None
     try:
-        m = read_manifest(folder)
+        m: Manifest | None = Manifest.read(folder)
     except ManifestError:
-        m = {}
-    ours = m.get("mode") == "annotate" and m.get("input") == str(item.path.resolve())
-    if not ours or (m.get("input_complete") and not force):
+        m = None
+    ours = m is not None and m.mode == "annotate" and m.input == str(item.path.resolve())
+    if m is None or not ours or (m.input_complete and not force):
         return (
             f"{folder} exists and is not an earlier annotation of {item.path};"
             " not touching it (move it away or choose another output folder)"

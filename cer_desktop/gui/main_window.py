@@ -29,8 +29,8 @@ from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
 from cer_desktop.session import events as ev
 from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, list_camera_specs
+from cer_desktop.session.library import recover_unfinished
 from cer_desktop.session.live import LiveSession
-from cer_desktop.session.model_store import recover_unfinished
 from cer_desktop.settings import AppSettings, save_settings
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from cer_desktop.contracts import Recognizer
 from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
-from cer_desktop.labels import LabelSet
 from cer_desktop.session.live import LiveSession
+from cer_desktop.session.recognizers import label_set_for
 
 
 class ModelController(QObject):
@@ -120,8 +120,8 @@ class ModelController(QObject):
         self._session.set_recognizer(recognizer, choice.describe())
         # an adapter (or a served model's metadata) knows the label set it was trained on:
         # use it, as `cer annotate` does; the label list can still change it afterwards
-        own = getattr(recognizer, "label_set", None)
-        if isinstance(own, LabelSet) and own.labels != self._session.label_set.labels:
+        own = label_set_for(recognizer)
+        if own is not None and own.labels != self._session.label_set.labels:
             self._session.set_label_set(own)
             self._say(f"Model ready: {choice.describe()} — labels: {own.title or own.name}")
             return

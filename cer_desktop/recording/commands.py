@@ -40,14 +40,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _recover(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cer_desktop.recording.manifest import MANIFEST_FILE
     from cer_desktop.recording.recover import RecoveryError, find_unfinished, recover_session
+    from cer_desktop.recording.session_folder import SessionPaths
 
     failed = 0
     for name in args.folders:
         folder = Path(name)
         # A record folder (sessions inside) or one session folder.
-        targets = [folder] if (folder / MANIFEST_FILE).exists() else find_unfinished(folder)
+        targets = [folder] if SessionPaths(folder).is_session() else find_unfinished(folder)
         if not targets:
             print(f"{folder}: no unfinished session found")
         for target in targets:
@@ -65,10 +65,10 @@ def _recover(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cer_desktop.recording.manifest import MANIFEST_FILE
     from cer_desktop.recording.report import ReportError, make_report
+    from cer_desktop.recording.session_folder import SessionPaths
 
-    if len(args.session) > 1 or not (Path(args.session[0]) / MANIFEST_FILE).exists():
+    if len(args.session) > 1 or not SessionPaths(Path(args.session[0])).is_session():
         return _merged_report(args)
     try:
         report = make_report(args.session[0], args.out, max_faces=args.max_faces)

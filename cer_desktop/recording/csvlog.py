@@ -12,7 +12,7 @@ frame was read from, for image inputs; empty for videos and cameras). The manife
 readers go by column name, so older sessions read the same. A face without a prediction yet has empty
 label, probability and AU cells. A frame without faces has no row (it is still in the video).
 
-A label-set change starts a new part: `frames.csv`, then `frames.part2.csv`, `frames.part3.csv`.
+A label-set change starts a new part (`session_folder.SessionPaths.csv_part`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cer_desktop.contracts import Annotation
 from cer_desktop.labels import LabelSet
+from cer_desktop.recording.session_folder import FRAMES_CSV_SCHEMA, SessionPaths, csv_part_name
 
 # OpenFace 2's intensity AUs, plus AU24 (lip pressor) which the compound prototypes use and
 # AU41 (lid droop) which the instant tier measures for sadness. AU14 and AU45 stay empty
@@ -35,26 +36,14 @@ AU_NAMES: tuple[str, ...] = (
     "AU14", "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU41", "AU45",
 )  # fmt: skip
 AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
-FIRST_PART = "frames.csv"
-#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`.
-CSV_SCHEMA_VERSION = 3
+#: The frames.csv column layout (`session_folder.FRAMES_CSV_SCHEMA`).
+CSV_SCHEMA_VERSION = FRAMES_CSV_SCHEMA
 _FileIO = io.FileIO  # the file class parts are written with (tests give a disk that fills up)
-_PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
-
-
-def part_name(index: int) -> str:
-    """File name of CSV part `index` (1-based): frames.csv, frames.part2.csv, ..."""
-    return FIRST_PART if index <= 1 else f"frames.part{index}.csv"
 
 
 def list_parts(folder: str | os.PathLike[str]) -> list[Path]:
     """The CSV parts of a session folder in order."""
-    found: list[tuple[int, Path]] = []
-    for p in Path(folder).iterdir():
-        m = _PART_RE.match(p.name)
-        if m:
-            found.append((int(m.group(1) or 1), p))
-    return [p for _, p in sorted(found)]
+    return SessionPaths(Path(folder)).csv_parts()
 
 
 def header_for(label_set: LabelSet) -> list[str]:
@@ -139,7 +128,7 @@ class CsvLog:
 
     def _start_part(self, label_set: LabelSet) -> None:
         self._close_file()
-        path = self.folder / part_name(len(self.parts) + 1)
+        path = self.folder / csv_part_name(len(self.parts) + 1)
         self._file = _FileIO(path, "w")  # unbuffered: one write() per flush
         self.parts.append(path)
         self.part_label_sets.append(label_set.name)

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-EVENTS_FILE = "events.jsonl"
-
 
 class EventLog:
     """Appends one JSON object per line and syncs it at once (events are rare and precious).

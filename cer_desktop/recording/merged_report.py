@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cer_desktop.labels import UNCERTAIN
-from cer_desktop.recording.manifest import MANIFEST_FILE
 from cer_desktop.recording.report import load_series
+from cer_desktop.recording.session_folder import SessionPaths
 
 ALL = "ALL"
 
@@ -36,12 +36,10 @@ def find_sessions(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], 
     failed: list[str] = []
     for name in paths:
         p = Path(name)
-        if (p / MANIFEST_FILE).is_file():
+        if SessionPaths(p).is_session():
             sessions.append(p)
             continue
-        inner = (
-            sorted(q for q in p.iterdir() if (q / MANIFEST_FILE).is_file()) if p.is_dir() else []
-        )
+        inner = sorted(q for q in p.iterdir() if SessionPaths(q).is_session()) if p.is_dir() else []
         if inner:
             sessions += inner
         else:

@@ -28,34 +28,27 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
+from cer_desktop.contracts import Annotation, Severity, StatusEvent, StatusKind, status
 from cer_desktop.pipeline.sinks import DeliveryPolicy
-from cer_desktop.recording.csvlog import CsvLog
-from cer_desktop.recording.events import EVENTS_FILE, EventLog
-from cer_desktop.recording.manifest import (
-    MANIFEST_FILE,
-    new_manifest,
-    write_manifest,
-)
-from cer_desktop.recording.recorder_writer import SessionWriter
-from cer_desktop.recording.session_files import (
-    ANNOTATED_VIDEO,
+from cer_desktop.recording.session_folder import (
     DROP_QUEUE_FULL,
     DROP_WRITE_ERROR,
-    RAW_VIDEO,
+    Manifest,
     RecordingError,
+    SessionPaths,
     describe_os_error,
     new_session_folder,
+    os_error_reason,
 )
+from cer_desktop.recording.session_writer import DeliveryCounts, SessionFiles
 from cer_desktop.recording.video import VideoWriter
 
 __all__ = [
-    "ANNOTATED_VIDEO",
     "DROP_QUEUE_FULL",
     "DROP_WRITE_ERROR",
-    "RAW_VIDEO",
     "RecordingError",
     "SessionRecorder",
+    "VideoWriter",
     "describe_os_error",
     "new_session_folder",
 ]
@@ -63,7 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class SessionRecorder(SessionWriter):
+class SessionRecorder:
     """An `AnnotationSink` that records a session into `folder` (created if needed).
 
     Args:
@@ -101,6 +94,7 @@ class SessionRecorder(SessionWriter):
         on_error: Callable[[StatusEvent], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.paths = SessionPaths(self.folder)
         self.record_raw = record_raw
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.policy = DeliveryPolicy.BLOCK_WHEN_FULL if block else DeliveryPolicy.DROP_WHEN_FULL
@@ -110,25 +104,19 @@ class SessionRecorder(SessionWriter):
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RecordingError(describe_os_error(exc, self.folder)) from exc
-        if (self.folder / MANIFEST_FILE).exists():
+        if self.paths.is_session():
             raise RecordingError(f"{self.folder} already holds a recorded session")
-        self._manifest = new_manifest(manifest_extra)
-        self._manifest.update(
+        manifest = Manifest.new(manifest_extra)
+        manifest.update(
             fps_nominal=self.fps,
             record_raw=record_raw,
             delivery_policy=self.policy.value,
             queue_size=queue_size,
-            files={
-                "annotated_video": ANNOTATED_VIDEO,
-                "raw_video": RAW_VIDEO if record_raw else None,
-                "csv": [],
-                "events": EVENTS_FILE,
-            },
         )
         try:
-            write_manifest(self.folder, self._manifest)
-            self._events = EventLog(self.folder / EVENTS_FILE)
-            self._events.add("start", folder=str(self.folder))
+            self._files = SessionFiles(
+                self.paths, manifest, fps=self.fps, record_raw=record_raw, preset=preset
+            )
         except OSError as exc:
             raise RecordingError(describe_os_error(exc, self.folder)) from exc
 
@@ -139,7 +127,6 @@ class SessionRecorder(SessionWriter):
         self._t_start = time.monotonic()
         self._t_end: float | None = None
         self._accepted = 0  # frames put on the queue = index of the next video frame
-        self._written = 0
         self._drops: Counter[str] = Counter()
         self._last_frame: tuple[int, int, float] | None = None  # (index, source id, t_capture)
         self._t0_capture: float | None = None
@@ -147,13 +134,6 @@ class SessionRecorder(SessionWriter):
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
-        self._csv = CsvLog(self.folder)
-        self._video = VideoWriter(self.folder / ANNOTATED_VIDEO, fps=self.fps, preset=preset)
-        self._raw = (
-            VideoWriter(self.folder / RAW_VIDEO, fps=self.fps, preset=preset)
-            if record_raw
-            else None
-        )
         self._thread = threading.Thread(target=self._run, name="SessionRecorder", daemon=True)
         self._thread.start()
 
@@ -210,7 +190,7 @@ class SessionRecorder(SessionWriter):
             fields.update(frame=None, source_frame=None, t=None)
         fields["elapsed_s"] = round(self.elapsed_s, 3)
         try:
-            return self._events.add("marker", **fields)
+            return self._files.events.add("marker", **fields)
         except (OSError, ValueError) as exc:
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
@@ -224,7 +204,7 @@ class SessionRecorder(SessionWriter):
         with self._lock:
             last = self._last_frame
         try:
-            self._events.add(
+            self._files.events.add(
                 event.kind.value,
                 frame=last[0] if last is not None else None,
                 message=event.message,
@@ -263,7 +243,12 @@ class SessionRecorder(SessionWriter):
 
     @property
     def frames_written(self) -> int:
-        return self._written
+        return self._files.written
+
+    @property
+    def frames_dropped(self) -> int:
+        with self._lock:
+            return sum(self._drops.values())
 
     @property
     def frames_submitted(self) -> int:
@@ -299,5 +284,91 @@ class SessionRecorder(SessionWriter):
         return self._writer_cpu_s
 
     @property
-    def manifest(self) -> dict[str, Any]:
-        return dict(self._manifest)
+    def manifest(self) -> Manifest:
+        """The manifest as the recorder last wrote it (the writer thread updates it)."""
+        return self._files.manifest
+
+    # -- the writer thread ---------------------------------------------------------------
+    def _submitted_locked(self) -> int:
+        # Frames refused at the door were never accepted; frames lost to a write error were
+        # (they are part of `_accepted`), so only the first kind adds to the count.
+        return self._accepted + self._drops[DROP_QUEUE_FULL]
+
+    def _counts(self) -> DeliveryCounts:
+        with self._lock:
+            return DeliveryCounts(self._submitted_locked(), dict(self._drops))
+
+    def _run(self) -> None:
+        cpu0 = time.thread_time()
+        last_flush = time.monotonic()
+        flushed = 0
+        files = self._files
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                    if not self._stopping.is_set():
+                        # Idle: make the last frames durable once, then stay quiet.
+                        if files.written != flushed and (
+                            time.monotonic() - last_flush >= self.flush_interval_s
+                        ):
+                            files.flush(self._counts())
+                            flushed, last_flush = files.written, time.monotonic()
+                        continue
+                if item is None:
+                    if self._stopping.is_set() and self._queue.empty():
+                        break
+                    continue
+                index, annotation, painted = item
+                assert self._t0_capture is not None  # set when frame 0 was accepted
+                files.write(
+                    index, annotation, painted, annotation.frame.t_capture - self._t0_capture
+                )
+                if time.monotonic() - last_flush >= self.flush_interval_s:
+                    files.flush(self._counts())
+                    flushed, last_flush = files.written, time.monotonic()
+                self._writer_cpu_s = time.thread_time() - cpu0
+            files.finish(self._counts())
+        except Exception as exc:  # noqa: BLE001 - any failure ends the recording, not the app
+            self._fail(exc)
+        finally:
+            self._writer_cpu_s = time.thread_time() - cpu0
+
+    def _fail(self, exc: BaseException) -> None:
+        written = self._files.written
+        message = (
+            describe_os_error(exc, self.folder)
+            if isinstance(exc, OSError)
+            else f"recording stopped: {type(exc).__name__}: {exc}"
+        )
+        message += f" (recording stopped after {written} frames)"
+        log.error("%s", message)
+        self._error = status(
+            StatusKind.RECORDING_FAILED,
+            message,
+            Severity.ERROR,
+            reason=os_error_reason(exc),
+            folder=str(self.folder),
+            frames_written=written,
+        )
+        with self._lock:
+            self._stopping.set()
+        self._files.abort()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        with self._lock:
+            # Every accepted frame not written (queued, or being written when it failed) is lost.
+            lost = max(0, self._accepted - written)
+            if lost:
+                self._drops[DROP_WRITE_ERROR] += lost
+        self._files.record_failure(self._counts(), message)
+        if self._on_error is not None:
+            try:
+                self._on_error(self._error)
+            except Exception:  # noqa: BLE001 - a broken callback must not hide the error
+                log.exception("recording error callback failed")

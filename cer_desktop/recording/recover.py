@@ -33,20 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cer_desktop.contracts import Severity, StatusEvent, StatusKind, status
-from cer_desktop.recording.csvlog import list_parts
-from cer_desktop.recording.events import EVENTS_FILE
-from cer_desktop.recording.manifest import (
-    MANIFEST_FILE,
-    STATUS_COMPLETE,
-    STATUS_FAILED,
-    STATUS_RECORDING,
-    STATUS_RECOVERED,
-    ManifestError,
-    now_iso,
-    read_manifest,
-    write_manifest,
-)
-from cer_desktop.recording.recorder import ANNOTATED_VIDEO, RAW_VIDEO
 from cer_desktop.recording.recover_files import (
     ORIG_SUFFIX,
     is_fragmented,
@@ -54,6 +40,13 @@ from cer_desktop.recording.recover_files import (
     read_part,
     truncate_to_last_line,
     write_part,
+)
+from cer_desktop.recording.session_folder import (
+    Manifest,
+    ManifestError,
+    SessionPaths,
+    SessionStatus,
+    now_iso,
 )
 from cer_desktop.recording.video import VideoError, count_frames, remux
 
@@ -128,15 +121,15 @@ def is_unfinished(folder: str | os.PathLike[str]) -> bool:
     """True if `folder` holds a session still marked "recording" whose recorder is gone, or
     one a disk error stopped ("failed")."""
     try:
-        m = read_manifest(folder)
+        m = Manifest.read(folder)
     except ManifestError:
         return False
-    if m.get("status") == STATUS_FAILED:
+    if m.status is SessionStatus.FAILED:
         return True  # stopped by a disk error: its files may disagree by a few frames
-    if m.get("status") != STATUS_RECORDING:
+    if m.status is not SessionStatus.RECORDING:
         return False
-    pid = m.get("pid")
-    same_host = m.get("host") in (None, socket.gethostname())
+    pid = m.pid
+    same_host = m.host in (None, socket.gethostname())
     if same_host and isinstance(pid, int) and _pid_alive(pid):
         return False  # a live recorder (maybe this very process) owns it
     return True
@@ -145,12 +138,12 @@ def is_unfinished(folder: str | os.PathLike[str]) -> bool:
 def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
     """Sessions under `root` (the folder itself and its sub-folders) left "recording" by a
     recorder that is gone (crashed or killed) or stopped by a disk error: the app recovers
-    them on start (`recover_all`)."""
+    them on start (`session.library.recover_unfinished`)."""
     root = Path(root)
     if not root.is_dir():
         return []
     candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
+    return [p for p in candidates if SessionPaths(p).is_session() and is_unfinished(p)]
 
 
 def _video_frames(path: Path, report: RecoveryReport) -> int | None:
@@ -217,20 +210,21 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     process is still alive.
     """
     folder = Path(folder)
+    paths = SessionPaths(folder)
     try:
-        m = read_manifest(folder)
+        m = Manifest.read(folder)
     except ManifestError as exc:
         raise RecoveryError(str(exc)) from exc
-    status = str(m.get("status"))
-    report = RecoveryReport(folder=str(folder), needed=False, status_before=status)
-    if status not in (STATUS_RECORDING, STATUS_FAILED) and not force:
+    status = m.status
+    report = RecoveryReport(folder=str(folder), needed=False, status_before=status.value)
+    if status not in (SessionStatus.RECORDING, SessionStatus.FAILED) and not force:
         return report
-    if status == STATUS_RECORDING and not force and not is_unfinished(folder):
-        raise RecoveryError(f"{folder} is still being recorded by process {m.get('pid')}")
+    if status is SessionStatus.RECORDING and not force and not is_unfinished(folder):
+        raise RecoveryError(f"{folder} is still being recorded by process {m.pid}")
     report.needed = True
 
     # 1. whole CSV rows only
-    parts = list_parts(folder)
+    parts = paths.csv_parts()
     loaded: list[tuple[Path, list[str], list[list[str]]]] = []
     malformed: set[Path] = set()
     for part in parts:
@@ -252,12 +246,12 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
                 last_row_frame = max(last_row_frame, int(row[fi]))
             except ValueError:
                 pass
-    report.csv_frames_covered = max(last_row_frame + 1, int(m.get("frames_written") or 0))
+    report.csv_frames_covered = max(last_row_frame + 1, m.frames_written)
 
     # 2. frames in the videos; only a readable, undamaged video limits the rest
-    annotated = folder / ANNOTATED_VIDEO
-    raw = folder / RAW_VIDEO
-    durable = int(m.get("video_frames_durable") or 0)
+    annotated = paths.annotated_video
+    raw = paths.raw_video
+    durable = m.video_frames_durable
     found, limit = _video_limit(annotated, durable, report)
     report.video_frames_found = found or 0
     limits = [report.csv_frames_covered] + ([limit] if limit is not None else [])
@@ -267,8 +261,8 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
         report.raw_frames_found = raw_found
         if raw_limit is not None:
             limits.append(raw_limit)
-    elif m.get("record_raw"):
-        report.notes.append(f"{RAW_VIDEO} missing")
+    elif m.record_raw:
+        report.notes.append(f"{raw.name} missing")
     keep = min(limits)
     report.frames_kept = keep
 
@@ -287,14 +281,14 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     for path, n in ((annotated, found), (raw, raw_found)):
         if n:
             # a complete session's videos were finalised by the recorder: cut only
-            whole = status != STATUS_COMPLETE
+            whole = status is not SessionStatus.COMPLETE
             changed = _cut_video(path, keep, n, report, remux_whole=whole) or changed
-    if status in (STATUS_RECOVERED, STATUS_COMPLETE) and not changed:
-        report.notes.append(f"already {status}: nothing changed")
+    if status in (SessionStatus.RECOVERED, SessionStatus.COMPLETE) and not changed:
+        report.notes.append(f"already {status.value}: nothing changed")
         return report  # recovering twice (or a finished session, forced) changes nothing
 
     # 5. events log ends at a whole line, manifest finalised
-    events = folder / EVENTS_FILE
+    events = paths.events
     if events.exists():
         truncate_to_last_line(events)
         with open(events, "a", encoding="utf-8") as f:
@@ -302,26 +296,15 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
             f.write(json.dumps(record) + "\n")
     mtime = annotated.stat().st_mtime if annotated.exists() else folder.stat().st_mtime
     m.update(
-        status=STATUS_RECOVERED,
-        ended_at=m.get("ended_at")
+        status=SessionStatus.RECOVERED,
+        ended_at=m.ended_at
         or datetime.fromtimestamp(mtime, UTC).isoformat(timespec="milliseconds"),
         recovered_at=now_iso(),
         frames_written=keep,
         csv_rows=report.csv_rows_kept,
         recovery=asdict(report),
     )
-    m.setdefault("files", {})["csv"] = [p.name for p, _, _ in loaded]
-    write_manifest(folder, m)
+    m.files["csv"] = [p.name for p, _, _ in loaded]
+    m.write(folder)
     log.info("%s", report.summary())
     return report
-
-
-def recover_all(root: str | os.PathLike[str]) -> list[RecoveryReport]:
-    """Recover every unfinished session under `root`; failures are logged, not raised."""
-    reports: list[RecoveryReport] = []
-    for folder in find_unfinished(root):
-        try:
-            reports.append(recover_session(folder))
-        except Exception as exc:  # noqa: BLE001 - one broken session must not stop the app
-            log.warning("could not recover %s: %s", folder, exc)
-    return reports

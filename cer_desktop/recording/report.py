@@ -20,8 +20,8 @@ import numpy as np
 
 from cer_desktop.labels import UNCERTAIN
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.events import EVENTS_FILE, read_events
-from cer_desktop.recording.manifest import ManifestError, read_manifest
+from cer_desktop.recording.events import read_events
+from cer_desktop.recording.session_folder import Manifest, ManifestError, SessionPaths
 
 
 class ReportError(ValueError):
@@ -223,7 +223,7 @@ def make_report(
     """
     folder = Path(session)
     try:
-        manifest = read_manifest(folder)
+        manifest = Manifest.read(folder)
     except ManifestError as exc:
         raise ReportError(str(exc)) from exc
     out = Path(out_dir) if out_dir is not None else folder / "report"
@@ -231,13 +231,11 @@ def make_report(
     label_order, series = load_series(folder)
     markers = [
         (float(e["t"]), str(e.get("note") or ""))
-        for e in read_events(folder / EVENTS_FILE)
+        for e in read_events(SessionPaths(folder).events)
         if e.get("type") == "marker" and e.get("t") is not None
     ]
-    title = f"{folder.name}: {manifest.get('recognizer') or ', '.join(manifest.get('recognizers_seen') or []) or ''}"
-    title += (
-        f" over {', '.join(manifest.get('label_sets') or []) or manifest.get('label_set') or ''}"
-    )
+    title = f"{folder.name}: {manifest.recognizer or ', '.join(manifest.recognizers_seen)}"
+    title += f" over {', '.join(manifest.label_sets) or manifest.label_set or ''}"
     png = out / "timeline.png"
     plot_timeline(png, label_order, series, title=title, markers=markers, max_faces=max_faces)
     rows = summary_rows(label_order, series)

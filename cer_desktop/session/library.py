@@ -1,16 +1,24 @@
 """Past sessions in a record folder, as the sessions browser lists them: date, duration,
-label set, status; their report; recovering an interrupted one."""
+label set, status; their report; recovering interrupted ones (`recording.recover` is the one
+function that repairs a session; this is how the window reaches it)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cer_desktop.recording.session_folder import Manifest
+
+log = logging.getLogger(__name__)
+UNREADABLE = "unreadable"  # the status shown for a session whose manifest cannot be read
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,33 +39,33 @@ class SessionInfo:
 def list_sessions(root: str | Path) -> list[SessionInfo]:
     """Every session folder directly under `root`, newest first (unreadable ones included,
     status "unreadable", so the user sees them)."""
-    from cer_desktop.recording.manifest import ManifestError, read_manifest
     from cer_desktop.recording.recover import is_unfinished
+    from cer_desktop.recording.session_folder import Manifest, ManifestError, SessionPaths
 
     base = Path(root)
     if not base.is_dir():
         return []
     found = []
     for folder in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True):
+        paths = SessionPaths(folder)
         try:
-            m = read_manifest(folder)
+            m: Manifest | None = Manifest.read(folder)
         except ManifestError:
-            if not (folder / "frames.csv").exists():
+            if not paths.first_csv.exists():
                 continue  # not a session
-            m = {"status": "unreadable"}
-        sets = m.get("label_sets") or ([m["label_set"]] if m.get("label_set") else [])
-        duration = m.get("duration_s")
+            m = None
+        sets = [] if m is None else (m.label_sets or ([m.label_set] if m.label_set else []))
         found.append(
             SessionInfo(
                 folder=folder,
-                started_at=str(m.get("started_at") or ""),
-                duration_s=float(duration) if isinstance(duration, int | float) else None,
+                started_at=str(m.started_at or "") if m is not None else "",
+                duration_s=None if m is None or m.duration_s is None else float(m.duration_s),
                 label_set=", ".join(str(s) for s in sets),
-                status=str(m.get("status") or "unknown"),
-                frames=int(m.get("frames_written") or 0),
-                recognizer=str(m.get("recognizer") or ""),
+                status=m.status.value if m is not None else UNREADABLE,
+                frames=m.frames_written if m is not None else 0,
+                recognizer=str(m.recognizer or "") if m is not None else "",
                 interrupted=_unfinished(is_unfinished, folder),
-                has_video=(folder / "annotated.mp4").exists(),
+                has_video=paths.annotated_video.exists(),
             )
         )
     return sorted(found, key=lambda s: s.started_at, reverse=True)
@@ -70,18 +78,18 @@ def _unfinished(probe: object, folder: Path) -> bool:
         return False
 
 
-def read_session(folder: str | Path) -> tuple[dict[str, Any], list[dict[str, str]], int]:
-    """A session folder as written: its manifest, its CSV rows, and how many frames its
+def read_session(folder: str | Path) -> tuple[Manifest, list[dict[str, str]], int]:
+    """A session folder as written: its `Manifest`, its CSV rows, and how many frames its
     annotated video decodes to (0 without a video). Raises `ManifestError` without a
     manifest."""
     from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.session_folder import Manifest, SessionPaths  # noqa: F811
     from cer_desktop.recording.video import count_frames
 
-    base = Path(folder)
-    manifest = read_manifest(base)
-    video = base / "annotated.mp4"
-    return manifest, list(read_rows(base)), count_frames(video) if video.exists() else 0
+    paths = SessionPaths(Path(folder))
+    manifest = Manifest.read(paths.folder)
+    video = paths.annotated_video
+    return manifest, list(read_rows(paths.folder)), count_frames(video) if video.exists() else 0
 
 
 def make_session_report(folder: str | Path) -> Path:
@@ -97,6 +105,30 @@ def recover(folder: str | Path) -> str:
 
     report = recover_session(folder)
     return f"Recovered {report.frames_kept} frames of {Path(folder).name}"
+
+
+def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
+    """Repair the sessions a crash left unfinished under `root` (blocking: seconds per long
+    session). Each result is told through `say`; returns how many were recovered."""
+    from cer_desktop.recording.recover import find_unfinished, recover_session
+
+    try:
+        folders = find_unfinished(root)
+    except OSError as exc:
+        say(f"Could not look for unfinished sessions in {root}: {exc}")
+        return 0
+    recovered = 0
+    for folder in folders:
+        say(f"Recovering the unfinished session {folder}…")
+        try:
+            report = recover_session(folder)
+        except Exception as exc:  # one broken session must not stop the app
+            log.warning("could not recover %s", folder, exc_info=True)
+            say(f"Could not recover {folder}: {exc}")
+        else:
+            recovered += 1
+            say(report.event().message)  # says what moved aside (.orig) and why
+    return recovered
 
 
 def load_timeline(folder: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -118,8 +150,9 @@ def play_video(
     """Play the session's annotated video at its own rate: `on_frame(rgb, t_seconds)` per
     frame until the end or `stop` (blocking: run it on a thread of its own)."""
     from cer_desktop.capture.files import VideoFileSource
+    from cer_desktop.recording.session_folder import SessionPaths
 
-    source = VideoFileSource(Path(folder) / "annotated.mp4")
+    source = VideoFileSource(SessionPaths(Path(folder)).annotated_video)
     source.open()
     try:
         fps = float(source.fps or 30.0)

@@ -1,12 +1,11 @@
-"""Models and past sessions as the GUI reaches them: a model spec, loading a recognizer,
-recovering interrupted recordings. Thin on purpose: the GUI imports nothing below `session`."""
+"""The model store as the GUI reaches it: the models found on this machine, downloading one,
+loading a recognizer. Thin on purpose: the GUI imports nothing below `session`."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -58,27 +57,3 @@ def pull_model(
     from cer_desktop.recognition.lvlm.commands import pull
 
     return pull(model_id, progress=progress, cancel=cancel)
-
-
-def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
-    """Repair the sessions a crash left unfinished under `root` (blocking: seconds per long
-    session). Each result is told through `say`; returns how many were recovered."""
-    from cer_desktop.recording.recover import find_unfinished, recover_session
-
-    try:
-        folders = find_unfinished(root)
-    except OSError as exc:
-        say(f"Could not look for unfinished sessions in {root}: {exc}")
-        return 0
-    recovered = 0
-    for folder in folders:
-        say(f"Recovering the unfinished session {folder}…")
-        try:
-            report = recover_session(folder)
-        except Exception as exc:  # one broken session must not stop the app
-            log.warning("could not recover %s", folder, exc_info=True)
-            say(f"Could not recover {folder}: {exc}")
-        else:
-            recovered += 1
-            say(report.event().message)  # says what moved aside (.orig) and why
-    return recovered

@@ -1,16 +1,50 @@
-"""The recognizers a session holds: the one in use, its description, the instant fallback."""
+"""The recognizers a session holds (the one in use, its description, the instant fallback) and
+what both sessions, live and offline, take from a recognizer: the crop size it was trained
+on, the label set it knows, the manifest fields that say what really runs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from cer_desktop.contracts import Recognizer, StatusEvent
+from cer_desktop.labels import LabelSet
 from cer_desktop.session.factories import instant_recognizer
 
 log = logging.getLogger(__name__)
 
 INSTANT = "instant"
+DEFAULT_CROP_SIZE = 224
+
+
+def crop_size_for(recognizer: Recognizer | None) -> int:
+    """The aligned crop the recognizer was trained on (adapter metadata), else 224."""
+    try:
+        return int(getattr(recognizer, "crop_size", DEFAULT_CROP_SIZE) or DEFAULT_CROP_SIZE)
+    except (TypeError, ValueError):
+        return DEFAULT_CROP_SIZE
+
+
+def label_set_for(
+    recognizer: Recognizer | None,
+    requested: LabelSet | None = None,
+    default: LabelSet | None = None,
+) -> LabelSet | None:
+    """The label set to score: the one asked for, else the one the recognizer knows (an
+    adapter's, a served model's metadata), else `default`."""
+    if requested is not None:
+        return requested
+    own = getattr(recognizer, "label_set", None)
+    return own if isinstance(own, LabelSet) else default
+
+
+def manifest_fields(recognizer: Recognizer | None, label_set: LabelSet) -> dict[str, Any]:
+    """What a recording's manifest says about the recognizer that really runs (a model that
+    failed to load leaves the instant tier) and the label set."""
+    from cer_desktop.recording.manifest import recognizer_fields
+
+    return {"label_set": label_set.name, **recognizer_fields(recognizer, label_set)}
 
 
 def is_instant(recognizer: Recognizer | None) -> bool:
@@ -73,11 +107,8 @@ class RecognizerSlot:
         return self.fallback
 
     def crop_size(self) -> int:
-        """The aligned crop the recognizer was trained on (adapter metadata), else 224."""
-        try:
-            return int(getattr(self.current, "crop_size", 224) or 224)
-        except (TypeError, ValueError):
-            return 224
+        """The aligned crop the current recognizer was trained on (`crop_size_for`)."""
+        return crop_size_for(self.current)
 
     def reset_baseline(self) -> bool:
         """Ask the instant recognizer(s) to re-learn every face's neutral baseline; False when

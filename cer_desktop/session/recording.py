@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cer_desktop.contracts import Severity, StatusKind, status
 from cer_desktop.session.events import RecordingFailed, RecordingStarted, RecordingStopped
+from cer_desktop.session.recognizers import manifest_fields
 
 if TYPE_CHECKING:
     from cer_desktop.session.live import LiveSession
@@ -64,7 +65,6 @@ class SessionRecording:
                 self._failed(None, "Nothing to record: the session is not running")
                 return None
             try:
-                from cer_desktop.recording.manifest import recognizer_fields
                 from cer_desktop.recording.recorder import SessionRecorder, new_session_folder
             except ImportError as exc:
                 self._failed(None, f"Recording is not available: {exc}")
@@ -72,11 +72,10 @@ class SessionRecording:
             folder = new_session_folder(root)
             manifest = {
                 "source": s.source_spec,
-                "label_set": pipeline.label_set.name,
                 "smoothing": s.smoothing,
                 **(extra or {}),
                 # what actually runs (a model that failed to load leaves the instant tier)
-                **recognizer_fields(pipeline.recognizer, pipeline.label_set),
+                **manifest_fields(pipeline.recognizer, pipeline.label_set),
             }
             rec: Any = None
             try:

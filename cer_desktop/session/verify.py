@@ -16,27 +16,30 @@ def check_recording(folder: Path, frames: int, recognizer: str = "instant") -> d
     most frames, and every row is a whole prediction of `recognizer`. Returns figures; raises
     `RecordingCheckFailed` with the reason."""
     from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.session_folder import Manifest, SessionPaths, SessionStatus
     from cer_desktop.recording.video import count_frames
 
-    manifest = read_manifest(folder)
-    if manifest.get("status") != "complete":
-        raise RecordingCheckFailed(f"manifest status is {manifest.get('status')!r}, not 'complete'")
-    written = int(manifest.get("frames_written") or 0)
+    paths = SessionPaths(Path(folder))
+    manifest = Manifest.read(folder)
+    if manifest.status is not SessionStatus.COMPLETE:
+        raise RecordingCheckFailed(
+            f"manifest status is {manifest.status.value!r}, not {SessionStatus.COMPLETE.value!r}"
+        )
+    written = manifest.frames_written
     if written < frames:
         raise RecordingCheckFailed(
             f"the recorder wrote {written} frames, expected at least {frames}"
         )
-    video = folder / "annotated.mp4"
+    video = paths.annotated_video
     decoded = count_frames(video) if video.exists() else 0
     if decoded != written:
         raise RecordingCheckFailed(
-            f"annotated.mp4 decodes to {decoded} frames, the manifest says {written}"
+            f"{video.name} decodes to {decoded} frames, the manifest says {written}"
         )
     rows = list(read_rows(folder))
-    if int(manifest.get("csv_rows") or 0) != len(rows):
+    if manifest.csv_rows != len(rows):
         raise RecordingCheckFailed(
-            f"frames.csv has {len(rows)} rows, the manifest says {manifest['csv_rows']}"
+            f"the CSV has {len(rows)} rows, the manifest says {manifest.csv_rows}"
         )
     face_frames = {r["frame"] for r in rows}
     # The demo shows one real face in every frame: MediaPipe must find it in most of them.
@@ -56,7 +59,7 @@ def check_recording(folder: Path, frames: int, recognizer: str = "instant") -> d
         "video_frames": decoded,
         "csv_rows": len(rows),
         "frames_with_face": len(face_frames),
-        "frames_dropped": int(manifest.get("frames_dropped") or 0),
-        "label_set": manifest.get("label_set"),
+        "frames_dropped": manifest.frames_dropped,
+        "label_set": manifest.label_set,
         "au_columns": sum(c.startswith("AU") for c in rows[0]),
     }

@@ -14,7 +14,7 @@ from cer_desktop.annotate import commands as annotate_commands
 from cer_desktop.annotate.shards import ShardError, parse_shard, select_shard
 from cer_desktop.recording import commands
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.testing.remote_server import FakeServer
 
 

@@ -13,7 +13,7 @@ import pytest
 from cer_desktop.annotate import commands as annotate_commands
 from cer_desktop.recording import commands
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames
 
 N_CLIP = 10

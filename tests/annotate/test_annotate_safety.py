@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cer_desktop.annotate.batch import annotate
-from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.session_folder import read_manifest
 
 
 def _clip(path, n: int = 3) -> None:

@@ -14,7 +14,7 @@ from cer_desktop.contracts import Frame
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.recognition.instant import INSTANT_VERSION, InstantRecognizer
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.vision.analyzer import FaceAnalyzer
 
 

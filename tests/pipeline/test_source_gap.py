@@ -12,8 +12,8 @@ from cer_desktop.labels import RAF_BASIC
 from cer_desktop.pipeline.pipeline import Pipeline
 from cer_desktop.pipeline.stats import EndReason
 from cer_desktop.recording.events import read_events
-from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recorder import SessionRecorder
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, FlakyCapture
 

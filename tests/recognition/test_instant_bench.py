@@ -12,7 +12,7 @@ import pytest
 from cer_desktop.bench import instant as bench
 from cer_desktop.cli import main as cer_main
 from cer_desktop.recognition.instant import INSTANT_VERSION
-from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.session_folder import read_manifest
 
 
 def write(path: Path, rgb: np.ndarray) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from cer_desktop.recording.csvlog import list_parts, read_rows
-from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recover import find_unfinished, recover_session
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames
 
 CHILD = Path(__file__).parent / "kill_child.py"

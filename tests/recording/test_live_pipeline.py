@@ -9,8 +9,8 @@ from cer_desktop.contracts import Face, Frame
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.pipeline.pipeline import Pipeline
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recorder import SessionRecorder
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames, frame_times
 from cer_desktop.testing.fakes import FixedRecognizer
 

@@ -15,8 +15,8 @@ from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
 from cer_desktop.recording import recorder as recorder_mod
 from cer_desktop.recording.csvlog import AU_COLUMNS, list_parts, read_rows
 from cer_desktop.recording.events import read_events
-from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recorder import RecordingError, SessionRecorder
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames, frame_times
 
 N_FRAMES = 300

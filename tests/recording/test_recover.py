@@ -8,9 +8,9 @@ from pathlib import Path
 from rec_synthetic import record
 
 from cer_desktop.recording.csvlog import read_rows
-from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recorder import SessionRecorder
 from cer_desktop.recording.recover import recover_session
+from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames, remux
 
 

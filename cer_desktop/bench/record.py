@@ -1,7 +1,8 @@
-"""`cer bench record`: the live pipeline on the demo source, recording annotated + raw video.
+"""`cer bench record`: the live session on the demo source, recording annotated + raw video.
 
-Landmarks (MediaPipe), the instant recognizer and the painter run live on the built-in demo
-source paced at 30 fps, 640x480, while a `SessionRecorder` writes the annotated and the raw
+The window's composition (`LiveSession` with its `SessionRecording`, see `live_session.py`):
+landmarks (MediaPipe), the instant recognizer and the painter run live on the built-in demo
+source paced at 30 fps, 640x480, while the recording writes the annotated and the raw
 video, the CSV and the manifest. Reports whether the recorder kept up: `frames_dropped`
 (target 0), `frames_written` vs `frames_in` (equal), `source_fps` (>= 29.5), and the writer
 thread's CPU use (`writer_cpu_percent`, 100 = one core busy).
@@ -28,8 +29,8 @@ class _Probe:
 
     name = "probe"
 
-    def __init__(self, recorder: Any) -> None:
-        self.recorder = recorder
+    def __init__(self) -> None:
+        self.recorder: Any = None  # set once the recording runs: frames before it are not counted
         self.t_first: float | None = None
         self.t_last: float | None = None
         self.frames = 0
@@ -40,6 +41,8 @@ class _Probe:
 
     def submit(self, annotation: Annotation, painted: np.ndarray) -> bool:
         t = annotation.frame.t_capture
+        if self.recorder is None:
+            return True
         with self._lock:
             if self.t_first is None:
                 self.t_first = t
@@ -68,13 +71,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from cer_desktop.bench.live_session import COMPOSITION, live_session, record_into
     from cer_desktop.capture.sources import open_source
     from cer_desktop.labels import RAF_COMPOUND
-    from cer_desktop.pipeline.pipeline import Pipeline
+    from cer_desktop.pipeline.stats import PipelineStats
     from cer_desktop.recognition.instant import InstantRecognizer
-    from cer_desktop.recording.recorder import SessionRecorder
+    from cer_desktop.recording.session_folder import SessionPaths
     from cer_desktop.recording.video import count_frames
-    from cer_desktop.vision.analyzer import FaceAnalyzer
 
     tmp = None
     if args.out:
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         tmp = tempfile.mkdtemp(prefix="cer-bench-record-")
         folder = Path(tmp) / "session"
+    paths = SessionPaths(folder)
     try:
         source = open_source("demo", width=args.width, height=args.height, fps=args.fps)
         # Render every demo expression once before timing (cached per process), so the
@@ -92,38 +96,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for t in np.arange(0.0, duration, 0.05):
                 source.render(float(t))
         warmup_s = time.monotonic() - t_warm
-        analyzer = FaceAnalyzer(max_faces=4)
-        recognizer = InstantRecognizer()
-        label_set = RAF_COMPOUND.with_neutral()
-        recorder = SessionRecorder(
-            folder,
-            record_raw=not args.no_raw,
-            fps=args.fps,
-            queue_size=args.queue_size,
-            preset=args.preset,
-            manifest_extra={"recognizer": recognizer.name, "mode": "bench"},
+        probe = _Probe()
+        session = live_session(
+            source, InstantRecognizer(), RAF_COMPOUND.with_neutral(), max_faces=4, sinks=[probe]
         )
-        probe = _Probe(recorder)
-        pipeline = Pipeline(source, analyzer, recognizer, label_set, sinks=[recorder, probe])
-        cpu0 = os.times()
-        t0 = time.monotonic()
-        pipeline.start()
-        deadline = t0 + args.seconds
-        while time.monotonic() < deadline and pipeline.running:
-            time.sleep(0.2)
-        pipeline.stop()
-        t_stop = time.monotonic()
-        recorder.close()
-        t_closed = time.monotonic()
-        cpu1 = os.times()
-        analyzer.close()
-        recognizer.close()
-        stats = pipeline.stats
-
+        try:
+            cpu0 = os.times()
+            t0 = time.monotonic()
+            session.start("demo")
+            recorder = record_into(
+                session,
+                folder,
+                record_raw=not args.no_raw,
+                queue_size=args.queue_size,
+                preset=args.preset,
+            )
+            probe.recorder = recorder
+            deadline = t0 + args.seconds
+            while time.monotonic() < deadline and session.running:
+                time.sleep(0.2)
+            stats = session.stats or PipelineStats(last_error="the session ended early")
+            t_stop = time.monotonic()
+            session.recording.stop()  # waits for the writer: the queue drained, files closed
+            t_closed = time.monotonic()
+            cpu1 = os.times()
+            session.stop()
+        finally:
+            session.shutdown()  # closes the analyzer and the recognizer
         span = (probe.t_last or 0.0) - (probe.t_first or 0.0)
         source_fps = (probe.frames - 1) / span if span > 0 else 0.0
         wall = max(t_closed - t0, 1e-9)
         result: dict[str, Any] = {
+            "composition": COMPOSITION,
             "seconds": round(t_stop - t0, 2),
             "warmup_s": round(warmup_s, 2),
             "width": args.width,
@@ -149,14 +153,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "landmarks_ms_median": round(stats.landmarks_ms_median, 2),
             "capture_to_paint_ms_median": round(stats.capture_to_paint_ms_median, 2),
-            "annotated_mb": round((folder / "annotated.mp4").stat().st_size / 1e6, 2),
+            "annotated_mb": round(paths.annotated_video.stat().st_size / 1e6, 2),
         }
         if not args.no_raw:
-            result["raw_mb"] = round((folder / "raw.mp4").stat().st_size / 1e6, 2)
+            result["raw_mb"] = round(paths.raw_video.stat().st_size / 1e6, 2)
         if not args.no_verify:
-            result["annotated_frames_decoded"] = count_frames(folder / "annotated.mp4")
+            result["annotated_frames_decoded"] = count_frames(paths.annotated_video)
             if not args.no_raw:
-                result["raw_frames_decoded"] = count_frames(folder / "raw.mp4")
+                result["raw_frames_decoded"] = count_frames(paths.raw_video)
         return result
     finally:
         if tmp is not None:

@@ -147,8 +147,9 @@ class Pipeline:
     def recognizer(self) -> Recognizer:
         return self._worker.recognizer
 
-    def add_sink(self, sink: AnnotationSink) -> None:
-        self.processor.add_sink(sink)
+    def add_sink(self, sink: AnnotationSink, *, first: bool = False) -> None:
+        """Deliver painted frames to `sink` too (`first`: before the sinks already there)."""
+        self.processor.add_sink(sink, first=first)
 
     def remove_sink(self, sink: AnnotationSink) -> None:
         self.processor.remove_sink(sink)

@@ -118,10 +118,11 @@ class FrameProcessor:
     def set_smoothing(self, strength: float) -> None:
         self._smoother.strength = strength
 
-    def add_sink(self, sink: AnnotationSink) -> None:
+    def add_sink(self, sink: AnnotationSink, *, first: bool = False) -> None:
+        """Deliver painted frames to `sink` too (`first`: before the sinks already there)."""
         with self._lock:
             if sink not in self._sinks:
-                self._sinks.append(sink)
+                self._sinks.insert(0 if first else len(self._sinks), sink)
 
     def remove_sink(self, sink: AnnotationSink) -> None:
         with self._lock:

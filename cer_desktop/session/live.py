@@ -55,6 +55,15 @@ class LiveSession:
     its own thread (a queued signal). `on_display(annotation, painted)` gets the newest painted
     frame on the display thread (policy NEWEST_ONLY). The session owns and closes the
     recognizer, the fallback and the analyzer at `shutdown()`.
+
+    Where outputs attach: `sinks` is the one entry for outputs besides the display and the
+    recording (a lab stream — LSL, WebSocket, OSC —, a benchmark's probe). Each is an
+    `AnnotationSink` (`pipeline/sinks.py`): `submit(annotation, painted) -> bool` is called
+    on the capture thread for every painted frame of every run, after the recording, and
+    must return at once (a slow output keeps its own bounded queue, drops and counts, as the
+    recorder does: a False return is counted in `PipelineStats.frames_dropped_by_sinks`);
+    a sink with `note_status(event)` is told of source gaps. The session never closes them:
+    their owner does, after `shutdown()`.
     """
 
     def __init__(
@@ -77,7 +86,7 @@ class LiveSession:
         self._subscribers: list[Subscriber] = []
         self._source_factory = source_factory or default_source_factory
         self._on_display = on_display
-        self._sinks = tuple(sinks)  # consumers of every run besides a recording (benchmarks)
+        self._sinks = tuple(sinks)  # outputs of every run besides the view and a recording
         self._label_set = label_set
         self._smoothing = smoothing
         self._max_faces = max_faces

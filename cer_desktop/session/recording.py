@@ -50,12 +50,26 @@ class SessionRecording:
         rec = self._recorder
         return int(getattr(rec, "frames_dropped", 0) or 0) if rec is not None else 0
 
+    @property
+    def recorder(self) -> Any:
+        """The running `SessionRecorder` (its counters, for benchmarks and tests), or None."""
+        return self._recorder
+
     def start(
-        self, root: str | Path, *, record_raw: bool = False, extra: dict[str, Any] | None = None
+        self,
+        root: str | Path,
+        *,
+        record_raw: bool = False,
+        extra: dict[str, Any] | None = None,
+        new_folder: bool = True,
+        queue_size: int = 64,
+        preset: str = "veryfast",
     ) -> Path | None:
-        """Record the running session into a new folder under `root`; the folder, or None
-        (with a `RecordingFailed` event) when it cannot start. `extra` goes to the manifest
-        (the model settings chosen); what really runs is added from the recognizer."""
+        """Record the running session into a new folder under `root` (with `new_folder`
+        False: into `root` itself); the folder, or None (with a `RecordingFailed` event) when
+        it cannot start. `extra` goes to the manifest (the model settings chosen); what
+        really runs is added from the recognizer. `queue_size` and `preset` are the
+        recorder's (`SessionRecorder`)."""
         s = self._session
         with self._lock:
             if self._recorder is not None:
@@ -69,7 +83,7 @@ class SessionRecording:
             except ImportError as exc:
                 self._failed(None, f"Recording is not available: {exc}")
                 return None
-            folder = new_session_folder(root)
+            folder = new_session_folder(root) if new_folder else Path(root)
             manifest = {
                 "source": s.source_spec,
                 "smoothing": s.smoothing,
@@ -83,6 +97,8 @@ class SessionRecording:
                     folder,
                     record_raw=record_raw,
                     fps=s.source_fps,
+                    queue_size=queue_size,
+                    preset=preset,
                     manifest_extra=manifest,
                     on_error=lambda event: self._on_writer_error(rec, event.message),
                 )
@@ -90,7 +106,8 @@ class SessionRecording:
                 self._failed(folder, f"Cannot record to {folder}: {exc}")
                 return None
             self._recorder, self._folder, self._t0 = rec, folder, time.monotonic()
-            pipeline.add_sink(rec)
+            # first: a slow output the session was given (a stream) never delays the disk
+            pipeline.add_sink(rec, first=True)
             event = status(
                 StatusKind.RECORDING_STARTED, f"Recording to {folder}", folder=str(folder)
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,32 @@ def test_import_contracts_hold() -> None:
         pytest.fail("lint-imports (import-linter) is not installed; it is in the [test] extra")
     result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_benches_and_annotate_compose_through_the_session() -> None:
+    """The benches and `cer annotate` run what users run (`LiveSession`, `OfflineSession`):
+    none of them builds a pipeline or a recorder by hand."""
+    built = re.compile(r"\b(Pipeline|SessionRecorder)\(")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for package in ("bench", "annotate")
+        for path in sorted((ROOT / "cer_desktop" / package).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if built.search(line)
+    ]
+    assert offenders == [], f"built by hand instead of through session/: {offenders}"
+
+
+def test_recording_never_imports_the_session() -> None:
+    """`recording` (the session folder and its writers) sits below `session`: no module of it
+    names the session package, not even lazily inside a function."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "cer_desktop" / "recording").rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\b(from|import) cer_desktop\.(session|annotate)\b", line)
+    ]
+    assert offenders == [], offenders
 
 
 def test_cli_lists_every_command() -> None:

@@ -1,7 +1,8 @@
 """`cer bench faults`, part 3: a full disk, a camera lost and back, bad settings, an unwritable
 record folder, and signals sent to a recording window and to `cer annotate`.
 
-Each case runs the real code path and returns its own `*_ok` verdict with the details that
+The recording cases drive the window's composition (`LiveSession` recording through its
+`SessionRecording`, `live_session.py`). Each case runs the real code path and returns its own `*_ok` verdict with the details that
 decided it; an exception inside a case is reported as a crash of that case, never hidden.
 """
 
@@ -17,23 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop.contracts import StatusEvent, StatusKind
+from cer_desktop.recording.session_folder import MANIFEST_FILE, SessionStatus
 from cer_desktop.testing.processes import wait_for_frames
 
 
-def _live(source: Any, sinks: list[Any], events: list[StatusEvent]) -> Any:
+def _live(source: Any, events: list[StatusEvent]) -> Any:
+    """The window's `LiveSession` on `source`, every event's status into `events`, running."""
+    from cer_desktop.bench.live_session import live_session
     from cer_desktop.labels import RAF_COMPOUND
-    from cer_desktop.pipeline.pipeline import Pipeline
     from cer_desktop.recognition.instant import InstantRecognizer
-    from cer_desktop.vision.analyzer import FaceAnalyzer
 
-    return Pipeline(
+    session = live_session(
         source,
-        FaceAnalyzer(max_faces=1),
         InstantRecognizer(),
         RAF_COMPOUND.with_neutral(),
-        sinks=sinks,
+        max_faces=1,
         on_status=events.append,
     )
+    session.start("fault-case")
+    return session
+
+
+def _captured(session: Any) -> int:
+    stats = session.stats
+    return stats.frames_captured if stats is not None else 0
 
 
 def _mount_tmpfs(where: Path, options: str) -> str | None:
@@ -57,10 +65,10 @@ def disk_full(root: Path, size_mb: float = 3.0) -> dict[str, Any]:
     import shutil
 
     from cer_desktop.bench.fault_child import face_frames
+    from cer_desktop.bench.live_session import record_into
     from cer_desktop.recording.csvlog import read_rows
-    from cer_desktop.recording.manifest import read_manifest
-    from cer_desktop.recording.recorder import SessionRecorder
     from cer_desktop.recording.recover import recover_session
+    from cer_desktop.recording.session_folder import Manifest, SessionPaths
     from cer_desktop.recording.video import count_frames
     from cer_desktop.testing.fakes import ListSource
 
@@ -71,21 +79,22 @@ def disk_full(root: Path, size_mb: float = 3.0) -> dict[str, Any]:
     try:
         events: list[StatusEvent] = []
         folder = mnt / "session"
-        recorder = SessionRecorder(folder, record_raw=True, fps=30.0, on_error=events.append)
         source = ListSource(face_frames(320, 240), fps=30.0, live=True, loop=True)
-        pipeline = _live(source, [recorder], events)
-        pipeline.start()
-        deadline = time.monotonic() + 120
-        while recorder.error_event is None and time.monotonic() < deadline and pipeline.running:
-            time.sleep(0.1)
-        captured = pipeline.stats.frames_captured
-        time.sleep(1.0)  # the app goes on after the recording stopped
-        goes_on = pipeline.running and pipeline.stats.frames_captured > captured + 10
-        pipeline.stop()
-        recorder.close()
+        session = _live(source, events)
+        try:
+            recorder = record_into(session, folder, record_raw=True)
+            deadline = time.monotonic() + 120
+            while recorder.error_event is None and time.monotonic() < deadline and session.running:
+                time.sleep(0.1)
+            captured = _captured(session)
+            time.sleep(1.0)  # the app goes on after the recording stopped
+            goes_on = session.running and _captured(session) > captured + 10
+        finally:
+            session.shutdown()
         error = recorder.error_event
-        m = read_manifest(folder)
-        written = count_frames(folder / "annotated.mp4")
+        told = any(e.kind is StatusKind.RECORDING_FAILED for e in events)
+        m = Manifest.read(folder)
+        written = count_frames(SessionPaths(folder).annotated_video)
         rows = len(list(read_rows(folder)))
         # Recovery on the still-full disk must not lose anything; then on a copy with room.
         try:
@@ -97,14 +106,15 @@ def disk_full(root: Path, size_mb: float = 3.0) -> dict[str, Any]:
         copy = root / "full-copy"
         shutil.copytree(folder, copy)
         report = recover_session(copy, force=True)
-        kept = count_frames(copy / "annotated.mp4")
+        kept = count_frames(SessionPaths(copy).annotated_video)
         ok = (
             error is not None
             and error.kind is StatusKind.RECORDING_FAILED
             and error.payload.get("reason") == "disk_full"
+            and told  # the session said so (the window's status bar)
             # "failed", or still "recording" when not even the manifest fitted any more
             # (the next start, another process, recovers it)
-            and m.get("status") in ("failed", "recording")
+            and m.status in (SessionStatus.FAILED, SessionStatus.RECORDING)
             and goes_on
             and written > 0
             and rows > 0
@@ -117,7 +127,8 @@ def disk_full(root: Path, size_mb: float = 3.0) -> dict[str, Any]:
             "enospc_csv_rows": rows,
             "enospc_message": error.message if error else None,
             "enospc_pipeline_went_on": goes_on,
-            "enospc_manifest_status": m.get("status"),
+            "enospc_user_told": told,
+            "enospc_manifest_status": m.status.value,
             "enospc_recover_in_place": in_place,
             "enospc_recovered_frames": report.frames_kept,
         }
@@ -130,10 +141,10 @@ def camera_loss(root: Path, gone_s: float = 2.0) -> dict[str, Any]:
     import numpy as np
 
     from cer_desktop.bench.fault_child import face_frames
+    from cer_desktop.bench.live_session import record_into
     from cer_desktop.capture.camera import CameraSource
     from cer_desktop.recording.events import read_events
-    from cer_desktop.recording.manifest import read_manifest
-    from cer_desktop.recording.recorder import SessionRecorder
+    from cer_desktop.recording.session_folder import Manifest, SessionPaths
     from cer_desktop.recording.video import count_frames
     from cer_desktop.testing.fakes import FlakyCapture
 
@@ -141,22 +152,23 @@ def camera_loss(root: Path, gone_s: float = 2.0) -> dict[str, Any]:
     source = CameraSource(0, capture_factory=capture, stall_timeout=0.5, reconnect_interval=0.5)
     events: list[StatusEvent] = []
     folder = root / "camera"
-    recorder = SessionRecorder(folder, fps=30.0)
-    pipeline = _live(source, [recorder], events)
-    pipeline.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(
-        e.kind is StatusKind.SOURCE_RESTORED for e in events
-    ):
-        time.sleep(0.05)
-    at_return = pipeline.stats.frames_captured
-    time.sleep(2.0)
-    running, after = pipeline.running, pipeline.stats.frames_captured - at_return
-    pipeline.stop()
-    recorder.close()
+    session = _live(source, events)
+    try:
+        record_into(session, folder, record_raw=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            e.kind is StatusKind.SOURCE_RESTORED for e in events
+        ):
+            time.sleep(0.05)
+        at_return = _captured(session)
+        time.sleep(2.0)
+        running, after = session.running, _captured(session) - at_return
+    finally:
+        session.shutdown()
     kinds = [e.kind for e in events]
-    logged = [e["type"] for e in read_events(folder / "events.jsonl")]
-    m = read_manifest(folder)
+    paths = SessionPaths(folder)
+    logged = [e["type"] for e in read_events(paths.events)]
+    m = Manifest.read(folder)
     told = StatusKind.SOURCE_LOST in kinds and StatusKind.SOURCE_RESTORED in kinds
     ok = (
         told
@@ -165,8 +177,8 @@ def camera_loss(root: Path, gone_s: float = 2.0) -> dict[str, Any]:
         and source.reconnects == 1
         and "source_lost" in logged
         and "source_restored" in logged
-        and m["status"] == "complete"
-        and count_frames(folder / "annotated.mp4") == m["frames_written"]
+        and m.status is SessionStatus.COMPLETE
+        and count_frames(paths.annotated_video) == m.frames_written
     )
     gap = next(
         (e.payload.get("gap_s") for e in events if e.kind is StatusKind.SOURCE_RESTORED), None
@@ -181,10 +193,12 @@ def camera_loss(root: Path, gone_s: float = 2.0) -> dict[str, Any]:
 
 
 def settings_and_folders(root: Path) -> dict[str, Any]:
-    """Broken settings files give defaults and are kept; unwritable record folders are a
-    named error with a message, before anything is recorded."""
-    from cer_desktop.recording.recorder import RecordingError, SessionRecorder
+    """Broken settings files give defaults and are kept; a recording into an unwritable
+    folder does not start, the session says why (`RecordingFailed`) and goes on."""
+    from cer_desktop.bench.fault_child import face_frames
+    from cer_desktop.bench.live_session import RecordingNotStarted, record_into
     from cer_desktop.settings import AppSettings, load_settings, save_settings
+    from cer_desktop.testing.fakes import ListSource
 
     broken = ["{not json", "[1, 2]", "\xff\xfe garbage", "", '{"source": "camera:1",}']
     settings_ok = True
@@ -211,14 +225,20 @@ def settings_and_folders(root: Path) -> dict[str, Any]:
     if _mount_tmpfs(ro, "size=1m,ro") is None:
         targets.append(ro / "session")
     unwritable_ok = True
+    events: list[StatusEvent] = []
+    source = ListSource(face_frames(320, 240), fps=30.0, live=True, loop=True)
+    session = _live(source, events)
     try:
         for target in targets:
             try:
-                SessionRecorder(target).close()
+                record_into(session, target)
                 unwritable_ok = False
-            except RecordingError as exc:
+            except RecordingNotStarted as exc:
                 messages.append(str(exc))
+        told = sum(e.kind is StatusKind.RECORDING_FAILED for e in events)
+        unwritable_ok &= told == len(targets) and session.running  # the view goes on
     finally:
+        session.shutdown()
         if len(targets) > 1:
             _umount(ro)
     return {
@@ -257,6 +277,7 @@ def signals(root: Path) -> dict[str, Any]:
     import numpy as np
 
     from cer_desktop.bench.fault_inputs import write_clip
+    from cer_desktop.recording.session_folder import SessionPaths
     from cer_desktop.recording.video import count_frames
 
     rng = np.random.default_rng(0)
@@ -269,7 +290,7 @@ def signals(root: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "cer_desktop.gui.app", "--source", "demo", "--record"]
         cmd += ["--record-folder", str(rec), "--no-save"]
         env_w = {**env, "CER_DESKTOP_CONFIG_DIR": str(root / f"cfg-{sig.name}")}
-        r = _signal_run(cmd, lambda rec=rec: rec.glob("*/manifest.json"), sig, env_w)
+        r = _signal_run(cmd, lambda rec=rec: rec.glob(f"*/{MANIFEST_FILE}"), sig, env_w)
         r["ok"] = r["started"] and r["returncode"] == 0 and r["status"] == "complete"
         runs[f"window_{sig.name}"] = r
         out = root / f"annotate-{sig.name}"
@@ -283,12 +304,13 @@ def signals(root: Path) -> dict[str, Any]:
             str(out),
             "--no-progress",
         ]
-        r = _signal_run(cmd, lambda out=out: out.glob("*/manifest.json"), sig, env)
+        r = _signal_run(cmd, lambda out=out: out.glob(f"*/{MANIFEST_FILE}"), sig, env)
         r["ok"] = r["started"] and r["returncode"] == 128 + sig and r["status"] == "complete"
         runs[f"annotate_{sig.name}"] = r
     for r in runs.values():
         if r["ok"] and r["folder"]:
-            r["ok"] = count_frames(Path(r["folder"]) / "annotated.mp4") == r["frames_written"]
+            video = SessionPaths(Path(r["folder"])).annotated_video
+            r["ok"] = count_frames(video) == r["frames_written"]
     return {
         "signals_ok": all(r["ok"] for r in runs.values()),
         "signal_runs": {

@@ -1,9 +1,9 @@
-"""A recording process for `cer bench faults` to kill: the live pipeline recording a face.
+"""A recording process for `cer bench faults` to kill: the live session recording a face.
 
-`python -m cer_desktop.bench.fault_child FOLDER PROGRESS SECONDS [WIDTH HEIGHT]` runs the real
-live pipeline (MediaPipe landmarks, the instant recognizer, the painter) on a moving photo of
-a face paced at 30 fps, with a `SessionRecorder` writing the annotated video, the raw video
-and the CSV into FOLDER. After every frame it writes the recorder's count of submitted frames
+`python -m cer_desktop.bench.fault_child FOLDER PROGRESS SECONDS [WIDTH HEIGHT]` runs the
+window's composition (`LiveSession`: MediaPipe landmarks, the instant recognizer, the
+painter) on a moving photo of a face paced at 30 fps, its `SessionRecording` writing the
+annotated video, the raw video and the CSV into FOLDER. After every frame it writes the recorder's count of submitted frames
 into PROGRESS (8 bytes), so the killer knows what was handed over when it struck. After
 SECONDS it prints "STOPPING", stops and closes the recording, prints "CLOSED" and waits to
 be killed (at most a minute).
@@ -39,16 +39,17 @@ def face_frames(width: int, height: int, n: int = 30) -> list[np.ndarray]:
 
 
 class ProgressSink:
-    """Writes the recorder's submitted-frame count after every frame (one pwrite)."""
+    """Writes the recorder's submitted-frame count after every frame (one pwrite); the
+    session hands frames to its recording first, so the count includes this frame."""
 
     name = "progress"
 
-    def __init__(self, path: Path, recorder: object) -> None:
+    def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._recorder = recorder
+        self.recorder: object = None  # the recording's, once it runs
 
     def submit(self, annotation: Annotation, painted: np.ndarray) -> bool:
-        n = int(getattr(self._recorder, "frames_submitted", 0))
+        n = int(getattr(self.recorder, "frames_submitted", 0))
         os.pwrite(self._fd, n.to_bytes(8, "little"), 0)
         return True
 
@@ -64,29 +65,24 @@ def read_progress(path: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from cer_desktop.bench.live_session import live_session, record_into
     from cer_desktop.labels import RAF_COMPOUND
-    from cer_desktop.pipeline.pipeline import Pipeline
     from cer_desktop.recognition.instant import InstantRecognizer
-    from cer_desktop.recording.recorder import SessionRecorder
     from cer_desktop.testing.fakes import ListSource
-    from cer_desktop.vision.analyzer import FaceAnalyzer
 
     folder, progress, seconds = Path(argv[0]), Path(argv[1]), float(argv[2])
     width, height = (int(argv[3]), int(argv[4])) if len(argv) >= 5 else (320, 240)
     source = ListSource(face_frames(width, height), fps=30.0, live=True, loop=True)
-    analyzer = FaceAnalyzer(max_faces=1)
-    recognizer = InstantRecognizer()
-    recorder = SessionRecorder(folder, record_raw=True, fps=30.0, manifest_extra={"mode": "bench"})
-    probe = ProgressSink(progress, recorder)
+    probe = ProgressSink(progress)
     label_set = RAF_COMPOUND.with_neutral()
-    pipeline = Pipeline(source, analyzer, recognizer, label_set, sinks=[recorder, probe])
-    pipeline.start()
+    session = live_session(source, InstantRecognizer(), label_set, max_faces=1, sinks=[probe])
+    session.start("face")
+    probe.recorder = record_into(session, folder, record_raw=True)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and pipeline.running:
+    while time.monotonic() < deadline and session.running:
         time.sleep(0.02)
     print("STOPPING", flush=True)
-    pipeline.stop()
-    recorder.close()
+    session.shutdown()  # stops the run and finishes the recording
     print("CLOSED", flush=True)
     time.sleep(60)
     return 0

@@ -27,13 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from cer_desktop.recording.session_folder import Manifest, SessionPaths
+
 PHASES = ("start", "record", "record", "record", "stop")
 
 
 def _csv_keys(folder: Path) -> set[tuple[str, int, str]]:
     """(part, frame, face_id) of every whole CSV row on disk (a cut-off last line ignored)."""
     keys: set[tuple[str, int, str]] = set()
-    for part in sorted(folder.glob("frames*.csv")):
+    for part in SessionPaths(folder).csv_parts():
         data = part.read_bytes()
         data = data[: data.rfind(b"\n") + 1]
         rows = list(csv.reader(data.decode("utf-8", "replace").splitlines()))
@@ -111,31 +113,31 @@ def _kill_one(
     if not alive:  # it never waits to be killed by itself: it died
         out["crash"] = f"recording child {i} died by itself (exit {proc.returncode})"
     out["submitted"] = read_progress(progress)
-    if not (folder / "manifest.json").exists():
+    paths = SessionPaths(folder)
+    if not paths.is_session():
         out["before_session"] = True
         return out
-    from cer_desktop.recording.manifest import read_manifest
     from cer_desktop.recording.recover import recover_session
 
     before = _csv_keys(folder)
-    decodable = _frames(folder / "annotated.mp4") or 0
-    out["status_killed"] = read_manifest(folder).get("status")
+    decodable = _frames(paths.annotated_video) or 0
+    out["status_killed"] = Manifest.read(folder).status.value
     try:
         report = recover_session(folder)
     except Exception as exc:  # noqa: BLE001 - counted as a crash of recovery
         out["crash"] = f"recover_session: {type(exc).__name__}: {exc}"
         return out
-    m = read_manifest(folder)
-    kept = int(m.get("frames_written") or 0)
-    out.update(status=m.get("status"), frames_kept=kept, recovery_needed=report.needed)
+    m = Manifest.read(folder)
+    kept = m.frames_written
+    out.update(status=m.status.value, frames_kept=kept, recovery_needed=report.needed)
     after = _csv_keys(folder)
     out["rows_lost"] = len({k for k in before if k[1] < decodable} - after)
-    video, raw = _frames(folder / "annotated.mp4"), _frames(folder / "raw.mp4")
+    video, raw = _frames(paths.annotated_video), _frames(paths.raw_video)
     out["playable"] = kept == 0 or (video == kept and raw == kept)
     out["lost_at_kill"] = max(0, out["submitted"] - kept)
-    snapshot = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "manifest.json"}
+    snapshot = {p.name: p.stat().st_size for p in folder.iterdir() if p != paths.manifest}
     again = recover_session(folder, force=True)
-    resnap = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "manifest.json"}
+    resnap = {p.name: p.stat().st_size for p in folder.iterdir() if p != paths.manifest}
     out["idempotent"] = again.frames_kept == kept and snapshot == resnap
     return out
 

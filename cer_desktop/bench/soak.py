@@ -1,10 +1,11 @@
-"""`cer bench soak --minutes M`: the live pipeline recording for M minutes, watched per minute.
+"""`cer bench soak --minutes M`: the live session recording for M minutes, watched per minute.
 
-The demo source (640x480, paced at 30 fps, its expressions pre-rendered) feeds MediaPipe, the
-recognizer (`instant` by default; `--recognizer lvlm` for the small local LVLM, see
-`live_lvlm`) and the painter, while a `SessionRecorder` writes the annotated and raw videos
-and the CSV, and a display consumer builds a `QImage` of every frame it is handed, as the
-window does. Every second the process's RSS is sampled; every minute its load average, the
+The window's composition (`LiveSession` recording through its `SessionRecording`; the JSON's
+`composition` names it): the demo source (640x480, paced at 30 fps, its expressions
+pre-rendered) feeds MediaPipe, the recognizer (`instant` by default; `--recognizer lvlm` for
+the small local LVLM, see `live_lvlm`) and the painter, while the recording writes the
+annotated and raw videos and the CSV, and a display consumer builds a `QImage` of every frame
+it is handed, as the window does. Every second the process's RSS is sampled; every minute its load average, the
 frames displayed, open descriptors and threads are noted.
 
 Reports: `rss_mb_start/end/max`, `rss_growth_mb_per_hour` (least-squares slope of RSS after
@@ -63,8 +64,8 @@ def _threads() -> int:
 class _Watch:
     """Counts displayed frames (building a QImage each, as the window) and recorder depth."""
 
-    def __init__(self, recorder: Any) -> None:
-        self.recorder = recorder
+    def __init__(self) -> None:
+        self.recorder: Any = None  # the recording's, once it runs
         self.lock = threading.Lock()
         self.displayed = 0
         self.queue_max = 0
@@ -82,7 +83,8 @@ class _Watch:
     name = "soak-watch"
 
     def submit(self, annotation: Annotation, painted: np.ndarray) -> bool:
-        depth = self.recorder.queue_depth
+        recorder = self.recorder
+        depth = recorder.queue_depth if recorder is not None else 0
         with self.lock:
             self.queue_max = max(self.queue_max, depth)
         return True
@@ -104,11 +106,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication
 
+    from cer_desktop.bench.live_session import COMPOSITION, live_session, record_into
     from cer_desktop.capture.sources import open_source
     from cer_desktop.labels import RAF_COMPOUND
-    from cer_desktop.pipeline.pipeline import Pipeline
-    from cer_desktop.recording.recorder import SessionRecorder
-    from cer_desktop.vision.analyzer import FaceAnalyzer
+    from cer_desktop.pipeline.stats import PipelineStats
 
     app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - QImage's context
     label_set = RAF_COMPOUND.with_neutral()
@@ -127,23 +128,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             source.render(float(t))
     tmp = None if args.out else tempfile.mkdtemp(prefix="cer-bench-soak-")
     folder = Path(args.out) if args.out else Path(tmp or ".") / "session"
-    analyzer = FaceAnalyzer(max_faces=4)
-    recorder = SessionRecorder(
-        folder, record_raw=not args.no_raw, fps=args.fps, manifest_extra={"mode": "bench"}
-    )
-    watch = _Watch(recorder)
-    pipeline = Pipeline(
-        source, analyzer, recognizer, label_set, sinks=[recorder, watch], on_display=watch.display
+    watch = _Watch()
+    session = live_session(
+        source, recognizer, label_set, max_faces=4, sinks=[watch], on_display=watch.display
     )
     minutes: list[dict[str, Any]] = []
     rss: list[tuple[float, float]] = []
     start = {"rss_mb": _rss_mb(), "fds": _fds(), "threads": _threads()}
     try:
-        pipeline.start()
+        session.start("demo")
+        recorder = watch.recorder = record_into(session, folder, record_raw=not args.no_raw)
         t0 = time.monotonic()
         end = t0 + args.minutes * 60.0
         next_minute, shown0 = t0 + 60.0, 0
-        while time.monotonic() < end and pipeline.running:
+        while time.monotonic() < end and session.running:
             time.sleep(1.0)
             now = time.monotonic()
             rss.append((now - t0, _rss_mb()))
@@ -163,18 +161,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
                 shown0, next_minute = shown, now + 60.0
-        stats = pipeline.stats
+        stats = session.stats or PipelineStats(last_error="the session ended early")
         end_state = {"rss_mb": _rss_mb(), "fds": _fds(), "threads": _threads()}
     finally:
-        pipeline.stop()
-        recorder.close()
-        analyzer.close()
-        recognizer.close()
+        session.shutdown()  # the recording finished, the analyzer and the recognizer closed
         if lvlm_tmp is not None:
             lvlm_tmp.cleanup()
     whole = [m for m in minutes if m["seconds"] >= 59.0]
     after_warmup = [(t, v) for t, v in rss if t >= 60.0]
     result: dict[str, Any] = {
+        "composition": COMPOSITION,
         "minutes_run": round(len(rss) / 60.0, 2),
         "recognizer": getattr(recognizer, "name", args.recognizer),
         "rss_mb_start": round(start["rss_mb"], 1),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -51,3 +52,9 @@ def test_soak_reports_its_figures(tmp_path):
         assert key in result, f"{key} missing"
     assert result["frames_written"] > 0 and result["recorder_error"] is None
     assert (tmp_path / "s" / "manifest.json").exists()
+    # the soak drives what users run: the window's session with its recording
+    assert result["composition"] == "LiveSession + SessionRecording"
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["mode"] == "bench" and manifest["smoothing"] == 0.5, (
+        "the manifest is the session recording's (its smoothing), not a hand-built recorder's"
+    )

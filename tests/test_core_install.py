@@ -117,7 +117,7 @@ def test_without_the_extra_the_command_line_names_it(tmp_path):
 
 def test_without_the_extra_the_window_names_it(qtbot, no_extras):
     from cer_desktop.gui.main_window import MainWindow
-    from cer_desktop.gui.model_dialog import ModelChoice
+    from cer_desktop.session.choice import RecognizerChoice
     from cer_desktop.settings import AppSettings
     from cer_desktop.testing.fakes import FakeAnalyzer, ListSource, synthetic_frames
 
@@ -133,7 +133,7 @@ def test_without_the_extra_the_window_names_it(qtbot, no_extras):
     w.show()
     try:
         # When the user chooses an LVLM on the light core
-        w.load_model(ModelChoice("Qwen/Qwen2-VL-2B-Instruct"))
+        w.load_model(RecognizerChoice("Qwen/Qwen2-VL-2B-Instruct"))
         qtbot.waitUntil(lambda: "Could not load" in w.statusBar().currentMessage(), timeout=10000)
         # then a message box names the extra, and the window keeps the instant recognizer
         boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]

@@ -13,11 +13,11 @@ import sys
 from cer_desktop.annotate.batch import DEFAULT_LABEL_SET, annotate
 from cer_desktop.annotate.stop_signals import stop_on_signals
 from cer_desktop.labels import get_label_set
-from cer_desktop.option_values import QUANTS
+from cer_desktop.session.choice import RecognizerChoice
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cer_desktop.annotate.shards import add_remote_arguments
+    from cer_desktop.annotate.shards import add_shard_argument
 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, image files, folders")
     p.add_argument("-o", "--out", required=True, help="output folder (one session per input)")
@@ -27,10 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="label set name (raf_basic, raf_compound, c_expr, ...+neutral) or custom:A,B,C;"
         f" default: the adapter's, else {DEFAULT_LABEL_SET}",
     )
-    p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    # --model, --adapter, --quant, --device, --server, --served-model, --model-meta
+    RecognizerChoice.add_arguments(p)
+    p.add_argument(
+        "--concurrency", type=int, default=8, help="HTTP requests in flight (with --server)"
+    )
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(
         "--fps",
@@ -40,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
-    add_remote_arguments(p)
+    add_shard_argument(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -54,23 +55,15 @@ def run(args: argparse.Namespace) -> int:
     except LabelSetError as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    from cer_desktop.annotate.shards import remote_options
+    from cer_desktop.annotate.shards import parse_shard
 
     try:
-        spec, shard = remote_options(args)
+        shard = parse_shard(args.shard) if args.shard else None
+        choice = RecognizerChoice.from_args(args)
+        spec = choice.to_spec() if choice is not None else None
     except (ValueError, RecognizerError) as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
-    if args.model:
-        try:
-            from cer_desktop.recognition.lvlm.spec import ModelSpec
-
-            spec = ModelSpec(
-                base=args.model, adapter=args.adapter, quant=args.quant, device=args.device
-            )
-        except RecognizerError as exc:
-            print(f"cer annotate: {exc}", file=sys.stderr)
-            return 2
     try:
         with stop_on_signals() as stop:
             summary = annotate(

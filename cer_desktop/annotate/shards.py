@@ -1,4 +1,4 @@
-"""`cer annotate --shard K/N` (a deterministic split of the inputs over N machines) and --server.
+"""`cer annotate --shard K/N`: a deterministic split of the inputs over N machines.
 
 An input belongs to shard `sha1(session name) mod N`: the same input lands in the same shard
 on every machine and in every run, whatever else is in the list, so a shard resumes on its
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -40,35 +40,6 @@ def select_shard(items: Sequence[T], names: Sequence[str], k: int, n: int) -> li
     return [item for item, name in zip(items, names, strict=True) if shard_of(name, n) == k]
 
 
-def add_remote_arguments(p: argparse.ArgumentParser) -> None:
-    """`cer annotate`'s options for a remote server and for sharding."""
-    p.add_argument("--server", default=None, help="OpenAI-compatible server URL (e.g. vLLM)")
-    p.add_argument("--served-model", default=None, help="the model name the server serves")
-    p.add_argument(
-        "--concurrency", type=int, default=8, help="HTTP requests in flight (with --server)"
-    )
-    p.add_argument(
-        "--model-meta",
-        default="",
-        metavar="PATH",
-        help="the served model's cer_adapter.json (or its folder; cer export --merge writes it): "
-        "its prompt, crop size and label set",
-    )
+def add_shard_argument(p: argparse.ArgumentParser) -> None:
+    """`cer annotate --shard K/N`."""
     p.add_argument("--shard", default=None, help="K/N: annotate only shard K (0..N-1) of N")
-
-
-def remote_options(args: argparse.Namespace) -> tuple[Any, tuple[int, int] | None]:
-    """(a `ServerConfig` or None, the shard or None); raises ValueError/RemoteError."""
-    shard = parse_shard(args.shard) if args.shard else None
-    if not (args.server or args.served_model):
-        return None, shard
-    from cer_desktop.recognition.remote.client import ServerConfig
-
-    if args.model:
-        raise ValueError("--server and --model exclude each other")
-    return ServerConfig(
-        args.server or "",
-        args.served_model or "",
-        in_flight=args.concurrency,
-        model_meta=args.model_meta or "",
-    ), shard

@@ -49,7 +49,7 @@ def make_lvlm(
     """(recognizer, facts for the report, temp folder to clean up or None)."""
     from cer_desktop.recognition.factory import create_recognizer
     from cer_desktop.recognition.live_threads import limit_for_live_view
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.session.choice import RecognizerChoice
 
     tmp = None
     if args.model:
@@ -61,7 +61,7 @@ def make_lvlm(
         tmp = tempfile.TemporaryDirectory(prefix="cer_bench_live_lvlm_")
         folder = build_tiny_qwen2vl(Path(tmp.name) / "model", **SMALL_SHAPE)
         built = True
-    recognizer = create_recognizer(ModelSpec(base=str(folder), device="cpu"))
+    recognizer = create_recognizer(RecognizerChoice(base=str(folder), device="cpu").to_spec())
     threads = limit_for_live_view(args.threads)  # as the window does (session/model_store.py)
     facts = {
         "lvlm_model": "qwen2vl-shaped random weights (built)" if built else str(folder),

@@ -103,10 +103,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     tmp = None
     if getattr(args, "server", None):
-        from cer_desktop.recognition.remote.client import ServerConfig
-        from cer_desktop.recognition.remote.recognizer import RemoteRecognizer
+        from cer_desktop.recognition.factory import create_recognizer
+        from cer_desktop.session.choice import RecognizerChoice
 
-        recognizer: Any = RemoteRecognizer(ServerConfig(args.server, args.served_model or ""))
+        choice = RecognizerChoice(server=args.server, served_model=args.served_model or "")
+        recognizer: Any = create_recognizer(choice.to_spec())
     elif args.recognizer == "busy":
         recognizer = BusyRecognizer(busy_ms=args.busy_ms)
     elif args.recognizer == "lvlm":

@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cer_desktop.settings import QUANTS, load_settings
+from cer_desktop.session.choice import RecognizerChoice
+from cer_desktop.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source", metavar="SPEC", help='"demo", "camera:0", a video file or an image folder'
     )
-    p.add_argument(
-        "--model",
-        metavar="BASE",
-        help="base model (hub id or local folder); default: instant recognizer",
-    )
-    p.add_argument("--adapter", metavar="PATH", help="LoRA adapter folder for --model")
-    p.add_argument("--quant", choices=QUANTS, help="quantisation of --model")
+    # --model, --adapter, --quant, --server, --served-model, --model-meta (default: instant)
+    RecognizerChoice.add_arguments(p, device=False)
     p.add_argument("--threshold", type=float, help='under this top probability show "uncertain"')
-    p.add_argument("--server", metavar="URL", help="OpenAI-compatible server (vLLM) to score faces")
-    p.add_argument("--served-model", metavar="NAME", help="the model name the --server serves")
-    p.add_argument(
-        "--model-meta", metavar="PATH", help="the served model's cer_adapter.json (or its folder)"
-    )
     p.add_argument(
         "--label-set",
         metavar="NAME",
@@ -111,8 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cer_desktop.gui.smoke import run_smoke
 
         return run_smoke()
-    from cer_desktop.gui.model_dialog import ModelChoice
-
     settings = load_settings()
     if args.source:
         settings.source = args.source
@@ -124,29 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.threshold = args.threshold
     if args.record_folder:
         settings.record_folder = args.record_folder
-    model_choice = None
-    if args.server or args.served_model:
-        if not (args.server and args.served_model) or args.model:
-            print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
-            return 2
-        model_choice = ModelChoice(
-            threshold=settings.threshold,
-            server=args.server,
-            served_model=args.served_model,
-            model_meta=args.model_meta or "",
-        )
-    elif args.model or args.adapter or args.quant:
-        model_choice = ModelChoice(
-            args.model if args.model is not None else settings.model_base,
-            args.adapter if args.adapter is not None else settings.model_adapter,
-            args.quant or settings.model_quant,
-            settings.threshold,
-        )
-        if args.adapter and not model_choice.base:
-            print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
-            return 2
-    elif settings.model_base or settings.remote_url:
-        model_choice = ModelChoice.from_settings(settings)
+    if (args.server or args.served_model) and not (args.server and args.served_model):
+        print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
+        return 2
+    try:
+        # the options over the saved choice; the saved one alone when they name nothing
+        saved = RecognizerChoice.from_settings(settings)
+        model_choice = RecognizerChoice.from_args(args, default=saved)
+    except ValueError as exc:
+        print(f"cer-desktop: {exc}", file=sys.stderr)
+        return 2
+    if model_choice is not None and not model_choice.wants_model:
+        model_choice = None
 
     code = _run_window(args, settings, model_choice)
     # Collect the window's Python wrappers while Qt and the extension modules are still

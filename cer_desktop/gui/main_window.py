@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu
 from cer_desktop.contracts import Annotation, Recognizer, StatusKind
 from cer_desktop.gui.face_panel import FacePanel
 from cer_desktop.gui.model_controller import ModelController
-from cer_desktop.gui.model_dialog import ModelChoice, ModelLoader
+from cer_desktop.gui.model_dialog import ModelLoader
 from cer_desktop.gui.recording_controls import RecordingControls
 from cer_desktop.gui.source_picker import SourcePicker
 from cer_desktop.gui.status_panel import StatusPanel
@@ -28,6 +28,7 @@ from cer_desktop.gui.toolbar import build_controls, select_label_set
 from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
 from cer_desktop.session import events as ev
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, list_camera_specs
 from cer_desktop.session.library import recover_unfinished
 from cer_desktop.session.live import LiveSession
@@ -99,7 +100,7 @@ class MainWindow(QMainWindow):
             self,
             self.session,
             factory=recognizer_factory,
-            current=lambda: ModelChoice.from_settings(self.settings),
+            current=lambda: RecognizerChoice.from_settings(self.settings),
             remember=self._remember_choice,
             say=self.show_message,
         )
@@ -378,11 +379,11 @@ class MainWindow(QMainWindow):
         )
 
     # -- models ---------------------------------------------------------------------------
-    def load_model(self, choice: ModelChoice) -> ModelLoader | None:
+    def load_model(self, choice: RecognizerChoice) -> ModelLoader | None:
         """Load `choice` in the background; the app keeps running on the current recognizer."""
         return self.models.load(choice)
 
-    def _remember_choice(self, choice: ModelChoice) -> None:
+    def _remember_choice(self, choice: RecognizerChoice) -> None:
         self.settings = dataclasses.replace(self.settings, **choice.settings_fields())
         self.session.set_threshold(choice.threshold)
         self.save()

@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from cer_desktop.contracts import Recognizer
-from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog, ModelLoader
+from cer_desktop.gui.model_dialog import ModelDialog, ModelLoader
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.session.live import LiveSession
 from cer_desktop.session.recognizers import label_set_for
 
@@ -24,8 +25,8 @@ class ModelController(QObject):
         session: LiveSession,
         *,
         factory: Callable[..., Any] | None,
-        current: Callable[[], ModelChoice],
-        remember: Callable[[ModelChoice], None],
+        current: Callable[[], RecognizerChoice],
+        remember: Callable[[RecognizerChoice], None],
         say: Callable[[str], None],
     ) -> None:
         super().__init__(window)
@@ -46,7 +47,7 @@ class ModelController(QObject):
         if dialog.exec() == ModelDialog.DialogCode.Accepted:
             self.load(dialog.choice())
 
-    def load(self, choice: ModelChoice) -> ModelLoader | None:
+    def load(self, choice: RecognizerChoice) -> ModelLoader | None:
         """Load `choice` in the background; the session keeps its current recognizer."""
         self.cancel()
         if not choice.wants_model:
@@ -109,7 +110,7 @@ class ModelController(QObject):
             self.progress.setValue(round(100 * min(1.0, fraction)))
 
     @Slot(object, object)
-    def _on_loaded(self, recognizer: Recognizer, choice: ModelChoice) -> None:
+    def _on_loaded(self, recognizer: Recognizer, choice: RecognizerChoice) -> None:
         loader = self.sender()
         if loader is not self.loader or (isinstance(loader, ModelLoader) and loader.cancelled):
             recognizer.close()  # a cancelled or superseded load: discard
@@ -128,7 +129,7 @@ class ModelController(QObject):
         self._say(f"Model ready: {choice.describe()}")
 
     @Slot(str, object)
-    def _on_failed(self, message: str, choice: ModelChoice) -> None:
+    def _on_failed(self, message: str, choice: RecognizerChoice) -> None:
         if self.sender() is not self.loader:
             return
         self.loader = None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -26,77 +25,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.settings import QUANTS
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelChoice:
-    """What the user picked. An empty `base` means the instant recognizer (no model)."""
-
-    base: str = ""
-    adapter: str = ""
-    quant: str = "none"
-    threshold: float = 0.0
-    server: str = ""  # a remote server's URL; when set, base/adapter/quant are not used
-    served_model: str = ""
-    model_meta: str = ""  # the served model's cer_adapter.json (prompt, crop, label set)
-
-    @classmethod
-    def from_settings(cls, s: Any) -> ModelChoice:
-        """The choice saved in `AppSettings` `s`."""
-        return cls(
-            s.model_base, s.model_adapter, s.model_quant, s.threshold,
-            s.remote_url, s.remote_model, s.remote_meta,
-        )  # fmt: skip
-
-    def settings_fields(self) -> dict[str, Any]:
-        """The `AppSettings` fields that remember this choice."""
-        return dict(
-            model_base=self.base, model_adapter=self.adapter, model_quant=self.quant,
-            threshold=self.threshold, remote_url=self.server, remote_model=self.served_model,
-            remote_meta=self.model_meta,
-        )  # fmt: skip
-
-    @property
-    def wants_model(self) -> bool:
-        """True unless this is the instant recognizer."""
-        return bool(self.base.strip() or self.server.strip())
-
-    def spec(self) -> Any:
-        """The `ModelSpec` or remote `ServerConfig`, or None for the instant recognizer (may
-        raise the spec's error)."""
-        if self.server.strip():
-            from cer_desktop.session.remote import server_config
-
-            return server_config(
-                self.server.strip(), self.served_model.strip(), self.model_meta.strip()
-            )
-        if not self.base.strip():
-            return None
-        from cer_desktop.session.model_store import model_spec
-
-        return model_spec(self.base.strip(), self.adapter.strip(), self.quant, self.threshold)
-
-    def describe(self) -> str:
-        if self.server.strip():
-            return f"remote: {self.served_model.strip()} @ {self.server.strip()}"
-        if not self.base.strip():
-            return "instant (no model)"
-        parts = [self.base.strip()]
-        if self.adapter.strip():
-            parts.append(f"+ {self.adapter.strip()}")
-        if self.quant != "none":
-            parts.append(f"[{self.quant}]")
-        return " ".join(parts)
 
 
 class ModelDialog(QDialog):
     """Base model id or folder, adapter folder, quantisation, uncertainty threshold."""
 
     def __init__(
-        self, choice: ModelChoice, parent: QWidget | None = None, *, models: QWidget | None = None
+        self,
+        choice: RecognizerChoice,
+        parent: QWidget | None = None,
+        *,
+        models: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model settings")
@@ -172,16 +115,16 @@ class ModelDialog(QDialog):
         self.tabs.setCurrentIndex(0)
         self.accept()
 
-    def choice(self) -> ModelChoice:
+    def choice(self) -> RecognizerChoice:
         """The local model, or the remote server when its page is the one shown."""
         if self.tabs.currentWidget() is self.remote and self.remote.url.text().strip():
-            return ModelChoice(
+            return RecognizerChoice(
                 threshold=float(self.threshold.value()),
                 server=self.remote.url.text().strip(),
                 served_model=self.remote.model.text().strip(),
                 model_meta=self.remote.meta.text().strip(),
             )
-        return ModelChoice(
+        return RecognizerChoice(
             self.base.text().strip(),
             self.adapter.text().strip(),
             self.quant.currentText(),
@@ -221,7 +164,7 @@ class ModelLoader(QObject):
 
     def __init__(
         self,
-        choice: ModelChoice,
+        choice: RecognizerChoice,
         factory: Callable[..., Any] | None = None,
         parent: QObject | None = None,
     ) -> None:
@@ -268,7 +211,7 @@ class ModelLoader(QObject):
                 from cer_desktop.session.model_store import load_recognizer
 
                 factory = load_recognizer
-            spec = self.choice.spec()
+            spec = self.choice.to_spec()
             recognizer = factory(spec, progress=self._progress, cancel=self._cancel)
         except Exception as exc:  # every failure becomes a message, never a crash
             log.warning("loading %s failed: %s", self.choice.describe(), exc)

@@ -1,5 +1,5 @@
 """The model store as the GUI reaches it: the models found on this machine, downloading one,
-loading a recognizer. Thin on purpose: the GUI imports nothing below `session`."""
+loading the recognizer a `RecognizerChoice` names. Thin on purpose: the GUI imports nothing below `session`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-
-def model_spec(base: str, adapter: str = "", quant: str = "none", threshold: float = 0.0) -> Any:
-    """The `ModelSpec` for these choices (raises its `RecognizerError` for a bad one)."""
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
-
-    return ModelSpec(base=base, adapter=adapter or None, quant=quant, threshold=threshold)
 
 
 def load_recognizer(spec: Any, *, progress: Any = None, cancel: Any = None) -> Any:

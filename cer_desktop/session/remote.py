@@ -1,19 +1,11 @@
-"""A remote server as the GUI reaches it: its settings, a connection probe, where faces go."""
+"""A remote server as the GUI reaches it: a connection probe, where faces go (its settings are
+a `RecognizerChoice`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from cer_desktop.recognition.remote.client import API_KEY_ENV, is_loopback
 
-__all__ = ["API_KEY_ENV", "is_loopback", "probe", "server_config"]
-
-
-def server_config(url: str, model: str, model_meta: str = "") -> Any:
-    """The `ServerConfig` (raises its `RemoteError` for a bad URL or an empty model name)."""
-    from cer_desktop.recognition.remote.client import ServerConfig
-
-    return ServerConfig(url, model, model_meta=model_meta)
+__all__ = ["API_KEY_ENV", "is_loopback", "probe"]
 
 
 def probe(url: str, model: str, timeout: float = 10.0) -> tuple[bool, str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 
-from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog
+from cer_desktop.gui.model_dialog import ModelDialog
 from cer_desktop.gui.model_list import ModelList
 from cer_desktop.recognition.lvlm.commands import LocalModel
+from cer_desktop.session.choice import RecognizerChoice
 
 FOUND = [
     LocalModel("model", "Qwen/Qwen2-VL-2B-Instruct", "/cache/qwen", 4_420_000_000),
@@ -18,7 +19,7 @@ FOUND = [
 def test_the_list_shows_local_models_and_fills_the_dialog(qtbot):
     # Given two things on this machine
     models = ModelList(finder=lambda: FOUND, puller=lambda *a, **k: "")
-    dialog = ModelDialog(ModelChoice(), models=models)
+    dialog = ModelDialog(RecognizerChoice(), models=models)
     qtbot.addWidget(dialog)
     tree = models.tree
     # Then they are listed with kind, size and metadata, and the recommended model is named

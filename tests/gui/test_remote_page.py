@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cer_desktop.gui.model_dialog import ModelChoice, ModelDialog
+from cer_desktop.gui.model_dialog import ModelDialog
 from cer_desktop.gui.remote_page import RemotePage, privacy_text
 from cer_desktop.recognition.remote.client import ServerConfig
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.testing.remote_server import FakeServer
 
 
@@ -28,7 +29,7 @@ def test_privacy_notice_names_the_destination_and_never_the_key(monkeypatch):
 
 
 def test_dialog_round_trips_a_remote_choice(qtbot):
-    choice = ModelChoice(
+    choice = RecognizerChoice(
         threshold=0.3, server="http://127.0.0.1:8000/v1", served_model="m", model_meta="/m/x"
     )
     d = ModelDialog(choice)
@@ -38,13 +39,13 @@ def test_dialog_round_trips_a_remote_choice(qtbot):
     assert "this machine" in d.remote.privacy.text()
     d.remote.url.setText("https://gpu.example.org/v1")
     assert "gpu.example.org" in d.remote.privacy.text()
-    spec = d.choice().spec()
+    spec = d.choice().to_spec()
     assert isinstance(spec, ServerConfig) and spec.model == "m" and spec.model_meta == "/m/x"
     assert d.choice().wants_model and "remote: m @" in d.choice().describe()
     d.tabs.setCurrentIndex(0)
     assert d.choice().server == "", "the local page gives a local choice"
     d.use_instant.click()
-    assert not d.choice().wants_model and d.choice().spec() is None
+    assert not d.choice().wants_model and d.choice().to_spec() is None
 
 
 def test_connection_test_reports_the_engine_and_mode(qtbot, server):
@@ -68,11 +69,11 @@ def test_a_remote_choice_is_remembered_in_the_settings_and_read_back():
 
     from cer_desktop.settings import AppSettings
 
-    choice = ModelChoice(
+    choice = RecognizerChoice(
         threshold=0.2, server="http://127.0.0.1:8000/v1", served_model="m", model_meta="/m/x"
     )
     saved = dataclasses.replace(AppSettings(), **choice.settings_fields())
     assert (saved.remote_url, saved.remote_model, saved.remote_meta) == (
         "http://127.0.0.1:8000/v1", "m", "/m/x"
     )  # fmt: skip
-    assert ModelChoice.from_settings(saved) == choice
+    assert RecognizerChoice.from_settings(saved) == choice

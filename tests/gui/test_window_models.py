@@ -10,7 +10,7 @@ import time
 import pytest
 from PySide6.QtCore import QThread
 
-from cer_desktop.gui.model_dialog import ModelChoice
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.settings import load_settings
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer
 
@@ -37,8 +37,10 @@ class SlowFactory:
 def test_model_loads_in_background_and_is_remembered(make_window, qtbot, monkeypatch):
     factory = SlowFactory()
     w = make_window(recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)  # no ModelSpec validation needed
-    loader = w.load_model(ModelChoice("some/model", "", "nf4", 0.3))
+    monkeypatch.setattr(
+        RecognizerChoice, "to_spec", lambda self: self
+    )  # no ModelSpec validation needed
+    loader = w.load_model(RecognizerChoice("some/model", "", "nf4", 0.3))
     assert loader is not None and w.models.progress is not None
     # The GUI keeps painting while the model loads
     shown = w.view.shown
@@ -55,8 +57,8 @@ def test_cancel_returns_at_once_and_discards_the_result(make_window, qtbot, monk
     factory = SlowFactory()
     first = FixedRecognizer(name="first")
     w = make_window(recognizer=first, recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
-    loader = w.load_model(ModelChoice("some/model"))
+    monkeypatch.setattr(RecognizerChoice, "to_spec", lambda self: self)
+    loader = w.load_model(RecognizerChoice("some/model"))
     t0 = time.monotonic()
     w.models.cancel()
     assert time.monotonic() - t0 < 0.5, "cancel must not wait for the load"
@@ -74,8 +76,8 @@ def test_failed_load_shows_a_message_and_keeps_the_recognizer(make_window, qtbot
     factory = SlowFactory(error="model some/missing is not in the local cache")
     first = FixedRecognizer(name="first")
     w = make_window(recognizer=first, recognizer_factory=factory)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
-    w.load_model(ModelChoice("some/missing"))
+    monkeypatch.setattr(RecognizerChoice, "to_spec", lambda self: self)
+    w.load_model(RecognizerChoice("some/missing"))
     qtbot.waitUntil(lambda: "Could not load" in w.statusBar().currentMessage(), timeout=5000)
     assert w.recognizer is first
     boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
@@ -87,15 +89,15 @@ def test_failed_load_shows_a_message_and_keeps_the_recognizer(make_window, qtbot
 def test_model_dialog_round_trip(qtbot):
     from cer_desktop.gui.model_dialog import ModelDialog
 
-    d = ModelDialog(ModelChoice("base/id", "/adapters/x", "nf4", 0.4))
+    d = ModelDialog(RecognizerChoice("base/id", "/adapters/x", "nf4", 0.4))
     qtbot.addWidget(d)
-    assert d.choice() == ModelChoice("base/id", "/adapters/x", "nf4", 0.4)
+    assert d.choice() == RecognizerChoice("base/id", "/adapters/x", "nf4", 0.4)
     d.quant.setCurrentText("int8")
     d.threshold.setValue(0.25)
     assert d.choice().quant == "int8" and d.choice().threshold == pytest.approx(0.25)
     d.use_instant.click()
     assert d.choice().base == "" and d.result() == ModelDialog.DialogCode.Accepted
-    assert d.choice().spec() is None, "an empty base means the instant recognizer"
+    assert d.choice().to_spec() is None, "an empty base means the instant recognizer"
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,7 @@ def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, 
     # Given the window running on the instant tier (the default recognizer)
     w = make_window(recognizer=FixedRecognizer(name="instant"))
     # When the user picks a local tiny Qwen2-VL folder
-    w.load_model(ModelChoice(str(tiny_qwen), "", "none", 0.0))
+    w.load_model(RecognizerChoice(str(tiny_qwen), "", "none", 0.0))
     qtbot.waitUntil(lambda: w.models.loader is None, timeout=120_000)
     # Then the LVLM recognizer runs in the live worker and the choice is remembered
     assert "Model ready" in w.statusBar().currentMessage(), w.statusBar().currentMessage()
@@ -125,7 +127,7 @@ def test_a_real_tiny_model_loads_through_the_factory_and_runs_live(make_window, 
 def test_a_missing_model_folder_gives_a_clear_message(make_window, qtbot, tmp_path):
     importlib.import_module("cer_desktop.recognition.factory")
     w = make_window(recognizer=FixedRecognizer(name="instant"))
-    w.load_model(ModelChoice(str(tmp_path / "no-such-model")))
+    w.load_model(RecognizerChoice(str(tmp_path / "no-such-model")))
     qtbot.waitUntil(lambda: w.models.loader is None, timeout=60_000)
     boxes = [c for c in w.findChildren(object) if c.objectName() == "modelErrorBox"]
     assert boxes, "no error message shown"
@@ -155,9 +157,9 @@ def test_analyzer_crops_at_the_models_size(make_window, qtbot, monkeypatch):
 
     w = make_window(analyzer_factory=analyzers, recognizer_factory=factory)
     qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    monkeypatch.setattr(RecognizerChoice, "to_spec", lambda self: self)
     # When a model trained on 112-pixel crops is loaded
-    w.load_model(ModelChoice("m112"))
+    w.load_model(RecognizerChoice("m112"))
     qtbot.waitUntil(lambda: w.recognizer.name == "lvlm", timeout=5000)
     # Then the pipeline restarts with an analyzer that crops at 112
     assert crops == [224, 112], crops
@@ -180,11 +182,11 @@ def test_a_model_trained_on_another_label_set_switches_the_labels_to_it(
 
     # Given the window on RAF-DB basic
     w = make_window(recognizer=FixedRecognizer(top=0, name="first"), recognizer_factory=Factory())
-    monkeypatch.setattr(ModelChoice, "spec", lambda self: self)
+    monkeypatch.setattr(RecognizerChoice, "to_spec", lambda self: self)
     w.label_combo.setCurrentIndex(w.label_combo.findData(RAF_BASIC.name))
     assert w.session.label_set.name == RAF_BASIC.name
     # When a model trained on RAF-DB compound is loaded
-    w.load_model(ModelChoice("base", "/adapters/compound"))
+    w.load_model(RecognizerChoice("base", "/adapters/compound"))
     qtbot.waitUntil(lambda: w.recognizer is not None and w.recognizer.name == "lvlm", timeout=5000)
     message = w.statusBar().currentMessage()
     # Then the session scores its labels, the label list shows them and the user is told

@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import numpy as np
 
-# --- MediaPipe canonical mesh indices ("right" = the subject's right = image left) ---------
-R_EYE_OUTER, R_EYE_INNER, L_EYE_INNER, L_EYE_OUTER = 33, 133, 362, 263
-R_EYE_TOP, R_EYE_BOTTOM, L_EYE_TOP, L_EYE_BOTTOM = 159, 145, 386, 374
-R_BROW_INNER = (107, 66, 55, 65)  # upper and lower contour, inner half
-L_BROW_INNER = (336, 296, 285, 295)
-R_BROW_OUTER = (70, 63, 46, 53)
-L_BROW_OUTER = (300, 293, 276, 283)
-R_BROW_INNERMOST, L_BROW_INNERMOST = (107, 55), (336, 285)
-R_CHEEK, L_CHEEK = (117, 50), (346, 280)  # below the eye / cheek apple
-R_NOSE_WING, L_NOSE_WING = (129, 64, 48), (358, 294, 278)
-MOUTH_R, MOUTH_L = 61, 291
-UPPER_LIP_TOP, UPPER_LIP_INNER, LOWER_LIP_INNER, LOWER_LIP_BOTTOM = 0, 13, 14, 17
-CHIN = 152
-N_MESH = 468  # the iris points (468..477) are not used
+from cer_desktop.vision import mesh
+
+# Short names for the formulas below; the indices are vision/mesh.py's (the one table).
+# "Right" is the subject's right (image left). The iris points (468..477) are not used.
+R_EYE_OUTER, R_EYE_INNER = mesh.RIGHT_EYE_OUTER, mesh.RIGHT_EYE_INNER
+L_EYE_INNER, L_EYE_OUTER = mesh.LEFT_EYE_INNER, mesh.LEFT_EYE_OUTER
+R_EYE_TOP, R_EYE_BOTTOM = mesh.RIGHT_EYE_TOP, mesh.RIGHT_EYE_BOTTOM
+L_EYE_TOP, L_EYE_BOTTOM = mesh.LEFT_EYE_TOP, mesh.LEFT_EYE_BOTTOM
+R_BROW_INNER, L_BROW_INNER = mesh.AU_R_BROW_INNER, mesh.AU_L_BROW_INNER
+R_BROW_OUTER, L_BROW_OUTER = mesh.AU_R_BROW_OUTER, mesh.AU_L_BROW_OUTER
+R_BROW_INNERMOST, L_BROW_INNERMOST = mesh.AU_R_BROW_INNERMOST, mesh.AU_L_BROW_INNERMOST
+R_CHEEK, L_CHEEK = mesh.AU_R_CHEEK, mesh.AU_L_CHEEK
+R_NOSE_WING, L_NOSE_WING = mesh.AU_R_NOSE_WING, mesh.AU_L_NOSE_WING
+MOUTH_R, MOUTH_L = mesh.MOUTH_RIGHT, mesh.MOUTH_LEFT
+UPPER_LIP_TOP, UPPER_LIP_INNER = mesh.UPPER_LIP_TOP, mesh.UPPER_LIP_INNER
+LOWER_LIP_INNER, LOWER_LIP_BOTTOM = mesh.LOWER_LIP_INNER, mesh.LOWER_LIP_BOTTOM
+CHIN = mesh.CHIN
+N_MESH = mesh.N_MESH
 
 FEATURE_NAMES: tuple[str, ...] = (
     "brow_inner",  # height of the inner brows over the eye line (up = positive)
@@ -161,10 +165,8 @@ _CANONICAL: dict[int, tuple[float, float, float]] = {
     454: (7.6642, -0.6731, 2.4359),
 }  # fmt: skip
 
-# Points that move little with expressions (forehead, temples, nose bridge, eye corners, the
-# face outline above the jaw): the head pose is estimated from them.
-_STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 127, 356,
-           162, 389, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338)  # fmt: skip
+# Points that move little with expressions: the head pose is estimated from them.
+_STABLE = mesh.POSE_STABLE_POINTS
 _STABLE_REF = np.array([_CANONICAL[i] for i in _STABLE], dtype=np.float64)
 _STABLE_REF -= _STABLE_REF.mean(axis=0)
 

@@ -102,3 +102,16 @@ PHILTRUM = (164, 167, 393, 165, 391, 92, 322)
 CHEEKS = (50, 280, 101, 330, 205, 425, 36, 266, 117, 346, 123, 352, 187, 411)
 CHIN_REGION = (18, 200, 199, 175, 201, 421, 208, 428, 171, 396, 32, 262, 83, 313)
 IRIS_CENTRES = (RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER)
+
+# --- groups the AU readout measures (recognition/au_geometry.py) ---------------------------
+AU_R_BROW_INNER = (107, 66, 55, 65)  # upper and lower contour, inner half
+AU_L_BROW_INNER = (336, 296, 285, 295)
+AU_R_BROW_OUTER = (70, 63, 46, 53)
+AU_L_BROW_OUTER = (300, 293, 276, 283)
+AU_R_BROW_INNERMOST, AU_L_BROW_INNERMOST = (107, 55), (336, 285)
+AU_R_CHEEK, AU_L_CHEEK = (117, 50), (346, 280)  # below the eye / cheek apple
+AU_R_NOSE_WING, AU_L_NOSE_WING = (129, 64, 48), (358, 294, 278)
+# Points that move little with expressions (forehead, temples, nose bridge, eye corners, the
+# face outline above the jaw): the head pose is estimated from them.
+POSE_STABLE_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454,
+                      127, 356, 162, 389, 21, 251, 54, 284, 103, 332, 67, 297, 109, 338)  # fmt: skip

@@ -8,7 +8,6 @@ decided it; an exception inside a case is reported as a crash of that case, neve
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop.contracts import StatusEvent, StatusKind
-from cer_desktop.recording.session_folder import MANIFEST_FILE, SessionStatus
+from cer_desktop.recording.session_folder import MANIFEST_FILE, Manifest, SessionStatus
 from cer_desktop.testing.processes import wait_for_frames
 
 
@@ -261,12 +260,12 @@ def _signal_run(cmd: list[str], manifests: Any, sig: int, env: dict[str, str]) -
             proc.kill()
             proc.wait()
     found = list(manifests())
-    m = json.loads(found[0].read_text()) if found else {}
+    m = Manifest.read(found[0].parent) if found else None
     return {
         "started": started,
         "returncode": proc.returncode,
-        "status": m.get("status"),
-        "frames_written": m.get("frames_written"),
+        "status": m.status.value if m is not None else None,
+        "frames_written": m.frames_written if m is not None else None,
         "traceback": b"Traceback" in err,
         "folder": str(found[0].parent) if found else None,
     }

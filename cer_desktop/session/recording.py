@@ -105,9 +105,9 @@ class SessionRecording:
             except Exception as exc:
                 self._failed(folder, f"Cannot record to {folder}: {exc}")
                 return None
-            self._recorder, self._folder, self._t0 = rec, folder, time.monotonic()
             # first: a slow output the session was given (a stream) never delays the disk
             pipeline.add_sink(rec, first=True)
+            self._recorder, self._folder, self._t0 = rec, folder, time.monotonic()
             event = status(
                 StatusKind.RECORDING_STARTED, f"Recording to {folder}", folder=str(folder)
             )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from cer_desktop.recording.session_folder import Manifest, ManifestError
 
 
 def wait_for_frames(
@@ -23,8 +24,8 @@ def wait_for_frames(
     while time.monotonic() < deadline and proc.poll() is None and written < want:
         for m in manifests():
             try:
-                written = max(written, json.loads(m.read_text()).get("frames_written") or 0)
-            except (OSError, ValueError):  # not written yet, or caught mid-rewrite
+                written = max(written, Manifest.read(m.parent).frames_written)
+            except ManifestError:  # not written yet, or caught mid-rewrite
                 pass
         time.sleep(poll)
     return written

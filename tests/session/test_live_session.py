@@ -244,3 +244,84 @@ def test_a_remote_server_going_down_and_back_is_reported_to_the_view(make_sessio
     events.wait_for(
         ev.StatusReported, where=lambda e: e.status.kind is StatusKind.REMOTE_RECONNECTED
     )
+
+
+class _Output:
+    """An extra output (a lab stream stands in): counts frames, sees the recorder's count."""
+
+    name = "stream"
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []
+        self.recorded_before: list[int] = []
+        self.session: LiveSession | None = None
+        self.closed = False
+
+    def submit(self, annotation, painted) -> bool:
+        self.frames.append(annotation.frame.frame_id)
+        rec = self.session.recording.recorder if self.session is not None else None
+        if rec is not None:
+            self.recorded_before.append(rec.frames_submitted)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_extra_outputs_attach_through_sinks_and_get_each_frame_after_the_recording(
+    make_session, tmp_path
+):
+    # given a session with an extra output given through its one entry, `sinks=`
+    importlib.import_module("cer_desktop.recording.recorder")
+    out = _Output()
+    s, events = make_session(
+        lambda spec: ListSource(FRAMES, fps=30.0, live=True, loop=True), sinks=[out]
+    )
+    out.session = s
+    # when it runs and records
+    s.start("demo")
+    assert s.recording.start(tmp_path) is not None
+    threading.Event().wait(0.4)
+    stopped = s.recording.stop()
+    s.stop()
+    # then the output got every painted frame, in order, across runs' recording or not
+    assert len(out.frames) >= stopped.frames_written > 0
+    assert out.frames == sorted(out.frames)
+    # and the recording had each frame before the output (a slow output never delays it)
+    assert out.recorded_before and all(n >= 1 for n in out.recorded_before)
+    assert out.recorded_before == sorted(out.recorded_before)
+    assert not out.closed, "the session never closes an output it was given"
+
+
+def test_the_offline_session_builds_its_analyzer_for_the_model_and_records_what_runs(tmp_path):
+    from cer_desktop.recording.session_folder import Manifest, SessionStatus
+    from cer_desktop.session.offline import OfflineSession
+
+    # given a model trained on 112-pixel crops that knows its own label set
+    recognizer = FixedRecognizer(top="Happiness", name="fixed")
+    recognizer.crop_size = 112  # type: ignore[attr-defined]
+    made: list[tuple[int, int]] = []
+
+    def analyzer(max_faces: int, crop: int) -> FakeAnalyzer:
+        made.append((max_faces, crop))
+        return FakeAnalyzer()
+
+    source = ListSource(FRAMES, fps=10.0, description="clip")
+    # when an offline session annotates a source into a folder
+    with OfflineSession(
+        source, recognizer, RAF_BASIC, max_faces=2, analyzer_factory=analyzer
+    ) as session:
+        recorder = session.record(tmp_path / "s", manifest={"mode": "annotate"})
+        stats = session.run()
+        session.finish_recording()
+    # then the analyzer was built for the model's crop, every frame was recorded, and the
+    # manifest says what ran
+    assert made == [(2, 112)]
+    assert recorder.frames_written == len(FRAMES) == stats.frames_captured
+    m = Manifest.read(tmp_path / "s")
+    assert m.status is SessionStatus.COMPLETE and m.mode == "annotate"
+    assert (m.recognizer, m.label_set, m.delivery_policy) == (
+        "fixed",
+        "raf_basic",
+        "block_when_full",
+    )

@@ -53,6 +53,13 @@ def test_recording_never_imports_the_session() -> None:
     assert offenders == [], offenders
 
 
+def test_the_live_session_and_its_recording_make_no_circle() -> None:
+    """`session/live.py` builds its `SessionRecording`; the recording knows the session only
+    as a protocol (`RecordingHost`), not even for type checking."""
+    text = (ROOT / "cer_desktop" / "session" / "recording.py").read_text(encoding="utf-8")
+    assert "session.live" not in text and "session import live" not in text
+
+
 def test_cli_lists_every_command() -> None:
     from cer_desktop.cli import build_parser
 

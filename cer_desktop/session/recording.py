@@ -6,15 +6,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cer_desktop.contracts import Severity, StatusKind, status
 from cer_desktop.session.events import RecordingFailed, RecordingStarted, RecordingStopped
 from cer_desktop.session.recognizers import manifest_fields
 
 if TYPE_CHECKING:
-    from cer_desktop.session.live import LiveSession
+    from cer_desktop.pipeline.pipeline import Pipeline
+    from cer_desktop.session.events import SessionEvent
+
+
+class RecordingHost(Protocol):
+    """What a recording needs of the session it records (`LiveSession` is one): no import of
+    the session, so the two modules make no circle."""
+
+    @property
+    def source_spec(self) -> str: ...
+
+    @property
+    def smoothing(self) -> float: ...
+
+    @property
+    def source_fps(self) -> float: ...
+
+    def pipeline_for_recording(self) -> Pipeline | None: ...
+
+    def emit(self, event: SessionEvent) -> None: ...
+
+    def defer(self, fn: Callable[[], None]) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +49,7 @@ class SessionRecording:
     wait for the disk; drops are counted (`frames_dropped`) and shown.
     """
 
-    def __init__(self, session: LiveSession) -> None:
+    def __init__(self, session: RecordingHost) -> None:
         self._session = session
         self._lock = threading.RLock()
         self._recorder: Any = None

@@ -36,7 +36,7 @@ from cer_desktop.session.factories import (
     default_analyzer_factory,
     default_source_factory,
 )
-from cer_desktop.session.recognizers import RecognizerSlot
+from cer_desktop.session.recognizers import RecognizerSlot, crop_size_for
 from cer_desktop.session.recording import SessionRecording
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,10 @@ class LiveSession:
     frame on the display thread (policy NEWEST_ONLY). The session owns and closes the
     recognizer, the fallback and the analyzer at `shutdown()`.
 
-    Where outputs attach: `sinks` is the one entry for outputs besides the display and the
-    recording (a lab stream — LSL, WebSocket, OSC —, a benchmark's probe). Each is an
-    `AnnotationSink` (`pipeline/sinks.py`): `submit(annotation, painted) -> bool` is called
-    on the capture thread for every painted frame of every run, after the recording, and
-    must return at once (a slow output keeps its own bounded queue, drops and counts, as the
-    recorder does: a False return is counted in `PipelineStats.frames_dropped_by_sinks`);
-    a sink with `note_status(event)` is told of source gaps. The session never closes them:
-    their owner does, after `shutdown()`.
+    `sinks` is THE entry for outputs besides the view and the recording (lab streams, a
+    benchmark's probe): `AnnotationSink`s fed every painted frame after the recording, on
+    the capture thread, never closed by the session (docs/architecture.md, "Where outputs
+    attach").
     """
 
     def __init__(
@@ -351,13 +347,9 @@ class LiveSession:
                 log.warning("a stopped run's recognizer call did not end within 60 s")
 
     # -- the analyzer and recognizers -----------------------------------------------------
-    def crop_size(self) -> int:
-        """The aligned crop the recognizer was trained on (adapter metadata), else 224."""
-        return self._recognizers.crop_size()
-
     def _ensure_analyzer(self) -> Any:
         try:
-            return self._analyzers.get(self._max_faces, self.crop_size())
+            return self._analyzers.get(self._max_faces, crop_size_for(self.recognizer))
         except Exception as exc:
             message = f"Face analysis unavailable: {exc}"
             self.report(StatusKind.ANALYSIS_ERROR, message, Severity.ERROR)
@@ -376,10 +368,7 @@ class LiveSession:
         with self._lock:
             old = self._recognizers.use(recognizer, description)
             p = self._pipeline
-            if p is not None and self._analyzers.crop_size not in (
-                None,
-                self.crop_size(),
-            ):
+            if p is not None and self._analyzers.crop_size not in (None, crop_size_for(recognizer)):
                 self.stop()
                 self._finish_stopping()
                 if old is not None and old is not recognizer:

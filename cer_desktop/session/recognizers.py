@@ -106,10 +106,6 @@ class RecognizerSlot:
                 log.warning("no instant fallback: %s", exc)
         return self.fallback
 
-    def crop_size(self) -> int:
-        """The aligned crop the current recognizer was trained on (`crop_size_for`)."""
-        return crop_size_for(self.current)
-
     def reset_baseline(self) -> bool:
         """Ask the instant recognizer(s) to re-learn every face's neutral baseline; False when
         none of them learns one."""

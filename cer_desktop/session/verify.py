@@ -39,7 +39,7 @@ def check_recording(folder: Path, frames: int, recognizer: str = "instant") -> d
     rows = list(read_rows(folder))
     if manifest.csv_rows != len(rows):
         raise RecordingCheckFailed(
-            f"the CSV has {len(rows)} rows, the manifest says {manifest.csv_rows}"
+            f"{paths.first_csv.name} has {len(rows)} rows, the manifest says {manifest.csv_rows}"
         )
     face_frames = {r["frame"] for r in rows}
     # The demo shows one real face in every frame: MediaPipe must find it in most of them.

@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
         root = self.settings.record_folder
         say = self.bridge.status
         self._recovery_thread = threading.Thread(
-            target=recover_unfinished, args=(root, say), name="session-recovery", daemon=True
+            target=recover_unfinished, args=(root, say), name="cer-session-recovery", daemon=True
         )
         self._recovery_thread.start()
 

@@ -154,7 +154,7 @@ class SessionRecorder(SessionWriter):
             if record_raw
             else None
         )
-        self._thread = threading.Thread(target=self._run, name="SessionRecorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="cer-recorder", daemon=True)
         self._thread.start()
 
     # -- the pipeline side -------------------------------------------------------------

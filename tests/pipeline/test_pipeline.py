@@ -21,6 +21,7 @@ from cer_desktop.testing.fakes import (
     ListSource,
     synthetic_frames,
 )
+from thread_check import leaked_threads, threads_now
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,15 @@ def frames() -> list[np.ndarray]:
 
 def no_pipeline_threads() -> bool:
     return not any(t.name.startswith("cer-") and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left():
+    """Every test here ends with no new thread running, whatever its name."""
+    before = threads_now()
+    yield
+    left = leaked_threads(before)
+    assert left == [], f"threads left running: {left}"
 
 
 def test_offline_processes_every_frame(frames):

@@ -14,6 +14,7 @@ from cer_desktop.labels import RAF_BASIC
 from cer_desktop.session import events as ev
 from cer_desktop.session.live import LiveSession
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
+from thread_check import leaked_threads, threads_now
 
 FRAMES = synthetic_frames(12)
 
@@ -36,12 +37,9 @@ class Events:
                 return event
 
 
-def session_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("cer-") and t.is_alive()]
-
-
 @pytest.fixture
 def make_session():
+    before = threads_now()
     made: list[LiveSession] = []
 
     def make(source_factory, **kw) -> tuple[LiveSession, Events]:
@@ -56,7 +54,8 @@ def make_session():
     yield make
     for s in made:
         s.shutdown()
-    assert session_threads() == [], f"threads left running: {session_threads()}"
+    left = leaked_threads(before)
+    assert left == [], f"threads left running: {left}"
 
 
 def test_a_file_that_ends_ends_the_session_with_its_reason(make_session):

@@ -28,9 +28,7 @@ def threads_now() -> set[threading.Thread]:
 
 
 def _exempt(name: str) -> bool:
-    return any(
-        name.startswith(key[:-1]) if key.endswith("*") else name == key for key in EXEMPT
-    )
+    return any(name.startswith(key[:-1]) if key.endswith("*") else name == key for key in EXEMPT)
 
 
 def leaked_threads(before: set[threading.Thread], grace_s: float = 2.0) -> list[str]:
@@ -39,9 +37,7 @@ def leaked_threads(before: set[threading.Thread], grace_s: float = 2.0) -> list[
     deadline = time.monotonic() + grace_s
     while True:
         left = sorted(
-            t.name
-            for t in threads_now() - before
-            if t.is_alive() and not _exempt(t.name)
+            t.name for t in threads_now() - before if t.is_alive() and not _exempt(t.name)
         )
         if not left or time.monotonic() >= deadline:
             return left

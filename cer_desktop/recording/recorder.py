@@ -32,6 +32,7 @@ from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EVENTS_FILE, EventLog
+from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
     new_manifest,
@@ -81,6 +82,8 @@ class SessionRecorder(SessionWriter):
             `RECORDING_FAILED`, payload `reason`: "disk_full", "permission", "read_only",
             "folder_gone", "os_error" or "error") when recording stops itself (the GUI should
             hop to its own thread).
+        lease_interval_s: how often the recording renews its lease (`lease.json`, which
+            tells recovery on any machine that this session is still being written).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -99,6 +102,7 @@ class SessionRecorder(SessionWriter):
         preset: str = "veryfast",
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
+        lease_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.folder = Path(folder)
         self.record_raw = record_raw
@@ -125,11 +129,17 @@ class SessionRecorder(SessionWriter):
                 "events": EVENTS_FILE,
             },
         )
+        self._lease: Lease | None = None
         try:
+            # The lease exists before the manifest says "recording": recovery never sees a
+            # session of this version being recorded without one.
+            self._lease = Lease(self.folder, lease_interval_s)
             write_manifest(self.folder, self._manifest)
             self._events = EventLog(self.folder / EVENTS_FILE)
             self._events.add("start", folder=str(self.folder))
         except OSError as exc:
+            if self._lease is not None:
+                self._lease.release()
             raise RecordingError(describe_os_error(exc, self.folder)) from exc
 
         self._queue: queue.Queue[tuple[int, Annotation, np.ndarray] | None] = queue.Queue(
@@ -246,6 +256,7 @@ class SessionRecorder(SessionWriter):
         except queue.Full:
             pass
         self._thread.join()
+        self._release_lease()  # the writer released it; again in case it died first
         self._t_end = time.monotonic()
 
     def __enter__(self) -> SessionRecorder:

@@ -9,12 +9,12 @@ import threading
 import numpy as np
 import pytest
 from PySide6.QtGui import QImage
+from thread_check import leaked_threads, threads_now
 
 from cer_desktop.capture.base import SourceError
 from cer_desktop.gui.main_window import MainWindow
 from cer_desktop.settings import AppSettings
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
-from thread_check import leaked_threads, threads_now
 
 FRAMES = synthetic_frames(20)
 

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from thread_check import leaked_threads, threads_now
 
 from cer_desktop.contracts import Prediction, Severity, StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
@@ -21,7 +22,6 @@ from cer_desktop.testing.fakes import (
     ListSource,
     synthetic_frames,
 )
-from thread_check import leaked_threads, threads_now
 
 
 @pytest.fixture(scope="module")

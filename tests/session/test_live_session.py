@@ -7,6 +7,7 @@ import queue
 import threading
 
 import pytest
+from thread_check import leaked_threads, threads_now
 
 from cer_desktop.capture.base import SourceError
 from cer_desktop.contracts import Severity, StatusKind
@@ -14,7 +15,6 @@ from cer_desktop.labels import RAF_BASIC
 from cer_desktop.session import events as ev
 from cer_desktop.session.live import LiveSession
 from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource, synthetic_frames
-from thread_check import leaked_threads, threads_now
 
 FRAMES = synthetic_frames(12)
 

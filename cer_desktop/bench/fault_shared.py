@@ -1,0 +1,160 @@
+"""`cer bench faults --only shared_folder`: two machines recording into one shared folder.
+
+Two recorder processes with two host names (`CER_HOST_NAME`, as two workstations on a lab's
+network drive) record live into one record folder; a third, on the first host, is killed
+(`kill -9`) mid-recording. Then recovery runs there as a third machine: it must leave both
+live sessions alone (they finish "complete" with every frame they accepted, no file cut or
+moved aside) and recover the killed one. `shared_folder_ok` says all of it held.
+
+The recorder processes are `python -m cer_desktop.bench.fault_shared FOLDER STOP INTERVAL`:
+the live pipeline (synthetic frames, a fake analyzer, a fixed recognizer: no model) recording
+at 30 fps until the file STOP exists; it then prints "CLOSED <frames accepted>".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CHILD = "cer_desktop.bench.fault_shared"
+
+
+def record_until(folder: Path, stop: Path, lease_interval_s: float) -> int:
+    """Record a live run into `folder` until `stop` exists; the frames the recorder took."""
+    from cer_desktop.labels import RAF_BASIC
+    from cer_desktop.pipeline.pipeline import Pipeline
+    from cer_desktop.recording.recorder import SessionRecorder
+    from cer_desktop.testing.fakes import (
+        FakeAnalyzer,
+        FixedRecognizer,
+        ListSource,
+        synthetic_frames,
+    )
+
+    source = ListSource(synthetic_frames(10, 160, 120), fps=30.0, live=True, loop=True)
+    rec = SessionRecorder(folder, fps=30.0, lease_interval_s=lease_interval_s)
+    pipeline = Pipeline(
+        source,
+        FakeAnalyzer(boxes=((20, 20, 60, 60),)),
+        FixedRecognizer(top="Happiness", name="fixed"),
+        RAF_BASIC,
+        sinks=[rec],
+    )
+    pipeline.start()
+    print("STARTED", flush=True)
+    while not stop.exists():
+        time.sleep(0.05)
+    pipeline.stop()
+    rec.close()
+    return rec.frames_submitted - rec.drop_reasons.get("queue_full", 0)
+
+
+def start_recorder(
+    folder: Path, stop: Path, host: str, lease_interval_s: float = 0.5
+) -> subprocess.Popen[str]:
+    """A recorder process on `host` (its `CER_HOST_NAME`) recording into `folder`."""
+    env = {**os.environ, "CER_HOST_NAME": host}
+    cmd = [sys.executable, "-m", CHILD, str(folder), str(stop), str(lease_interval_s)]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    if not line.startswith("STARTED"):
+        p.kill()
+        raise RuntimeError(f"the recorder on {host} did not start: {line!r}")
+    return p
+
+
+def wait_for_frames(folder: Path, n: int, timeout_s: float = 30.0) -> int:
+    """Wait until the manifest in `folder` reports `n` frames written (made durable)."""
+    deadline = time.monotonic() + timeout_s
+    written = 0
+    while time.monotonic() < deadline:
+        try:
+            written = int(json.loads((folder / "manifest.json").read_text())["frames_written"])
+        except (OSError, ValueError, KeyError):
+            written = 0
+        if written >= n:
+            return written
+        time.sleep(0.1)
+    raise TimeoutError(f"{folder}: {written} of {n} frames after {timeout_s} s")
+
+
+def finish(p: subprocess.Popen[str], stop: Path) -> int:
+    """Ask a recorder to stop; the frames it accepted."""
+    stop.touch()
+    out, _ = p.communicate(timeout=60)
+    for line in out.splitlines():
+        if line.startswith("CLOSED"):
+            return int(line.split()[1])
+    raise RuntimeError(f"the recorder did not close: {out!r}")
+
+
+def untouched(folder: Path) -> bool:
+    """No file of the session was cut and moved aside by recovery."""
+    return not any(p.name.endswith(".orig") for p in folder.iterdir())
+
+
+def shared_folder(root: Path) -> dict[str, Any]:
+    """The case: see the module docstring."""
+    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.recover import recover_all
+
+    live = {"host-a": root / "session-a", "host-b": root / "session-b"}
+    killed = root / "session-killed"
+    stops = {host: root / f"stop-{host}" for host in live}
+    procs = {host: start_recorder(folder, stops[host], host) for host, folder in live.items()}
+    victim = start_recorder(killed, root / "stop-never", "host-a")
+    out: dict[str, Any] = {}
+    try:
+        for folder in [*live.values(), killed]:
+            wait_for_frames(folder, 10)
+        victim.kill()  # kill -9: its lease stays behind, never renewed again
+        victim.wait(10)
+        # Recovery on a third machine, while host-a and host-b go on recording
+        before = os.environ.get("CER_HOST_NAME")
+        os.environ["CER_HOST_NAME"] = "host-c"
+        try:
+            t0 = time.monotonic()
+            reports = recover_all(root)
+            out["shared_folder_recovery_s"] = round(time.monotonic() - t0, 2)
+        finally:
+            if before is None:
+                os.environ.pop("CER_HOST_NAME", None)
+            else:
+                os.environ["CER_HOST_NAME"] = before
+        recovered = sorted(Path(r.folder).name for r in reports if r.needed)
+        states = {host: read_manifest(folder)["status"] for host, folder in live.items()}
+        accepted = {host: finish(p, stops[host]) for host, p in procs.items()}
+        final = {host: read_manifest(folder) for host, folder in live.items()}
+        out.update(
+            shared_folder_recovered=recovered,
+            shared_folder_live_status_during=states,
+            shared_folder_frames={h: [accepted[h], final[h]["frames_written"]] for h in live},
+        )
+        out["shared_folder_ok"] = bool(
+            recovered == [killed.name]
+            and read_manifest(killed)["status"] == "recovered"
+            and all(s == "recording" for s in states.values())
+            and all(
+                final[h]["status"] == "complete"
+                and final[h]["frames_written"] == accepted[h] > 0
+                and untouched(live[h])
+                for h in live
+            )
+        )
+    finally:
+        for p in [*procs.values(), victim]:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+    return out
+
+
+if __name__ == "__main__":
+    n = record_until(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]))
+    print(f"CLOSED {n}", flush=True)

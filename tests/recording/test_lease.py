@@ -1,0 +1,158 @@
+"""A live recording's lease keeps recovery away from it, on this machine or another sharing
+the record folder (#19, defect 3); sessions clearly dead are recovered without waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cer_desktop import procs
+from cer_desktop.bench.fault_shared import finish, start_recorder, untouched, wait_for_frames
+from cer_desktop.recording.lease import LEASE_FILE, Liveness, judge_one, read_lease
+from cer_desktop.recording.manifest import read_manifest
+from cer_desktop.recording.recover import (
+    RecoveryError,
+    find_unfinished,
+    recover_all,
+    recover_session,
+    scan_unfinished,
+)
+from cer_desktop.session.models import recover_unfinished
+
+
+@pytest.fixture
+def recorders(tmp_path):
+    """Start recorder processes (`start(name, host)`); every one is ended afterwards."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(name: str, host: str):
+        folder, stop = tmp_path / name, tmp_path / f"stop-{name}"
+        p = start_recorder(folder, stop, host, lease_interval_s=0.2)
+        started.append(p)
+        wait_for_frames(folder, 5)
+        return folder, stop, p
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def test_recovery_on_another_host_leaves_a_live_session_alone(recorders, tmp_path, monkeypatch):
+    # Given two processes with two host names recording into one shared folder, and a third
+    # recording that was killed (its lease stays behind, never renewed)
+    live, stop, p = recorders("live", "host-a")
+    other, other_stop, q = recorders("other", "host-b")
+    dead, _, victim = recorders("dead", "host-a")
+    victim.kill()
+    victim.wait(10)
+    # When this process, as a third host, looks for unfinished sessions and recovers them
+    monkeypatch.setenv("CER_HOST_NAME", "host-c")
+    to_recover, left_alone = scan_unfinished(tmp_path, lease_wait_s=1.0)
+    reports = recover_all(tmp_path, lease_wait_s=1.0)
+    # Then only the killed one is recovered; the live ones are named with why
+    assert to_recover == [dead]
+    assert sorted(f for f, _ in left_alone) == [live, other]
+    assert all("host-a" in why or "host-b" in why for _, why in left_alone), left_alone
+    assert [r.folder for r in reports if r.needed] == [str(dead)]
+    assert read_manifest(dead)["status"] == "recovered"
+    # and the live sessions were not touched: they finish with every frame they accepted
+    assert read_manifest(live)["status"] == "recording"
+    for folder, stop_file, proc in ((live, stop, p), (other, other_stop, q)):
+        accepted = finish(proc, stop_file)
+        m = read_manifest(folder)
+        assert m["status"] == "complete" and m["frames_written"] == accepted > 0
+        assert untouched(folder)
+        assert not (folder / LEASE_FILE).exists(), "a finished recording releases its lease"
+
+
+def test_a_live_looking_lease_is_refused_unless_forced(recorders, monkeypatch):
+    live, stop, p = recorders("live", "host-a")
+    monkeypatch.setenv("CER_HOST_NAME", "host-b")
+    # `cer recover SESSION` refuses a session whose lease is renewed on another host
+    with pytest.raises(RecoveryError, match="host-a"):
+        recover_session(live, lease_wait_s=1.0)
+    assert judge_one(live, read_manifest(live), 1.0).liveness is Liveness.LIVE
+    # and the start-up recovery says it left it alone
+    said: list[str] = []
+    assert recover_unfinished(live.parent, said.append, lease_wait_s=1.0) == 0
+    assert any("Left the session" in s and "host-a" in s for s in said), said
+    # --force overrides it (the user knows that machine is gone)
+    p.kill()
+    p.wait(10)
+    assert recover_session(live, force=True).needed
+
+
+def test_the_cli_names_the_session_it_left_alone(recorders, tmp_path):
+    live, stop, p = recorders("live", "host-a")
+    env = {**os.environ, "CER_HOST_NAME": "host-b", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "cer_desktop", "recover", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"{live}: left alone, still being recorded" in out.stdout, out.stdout
+    assert "--force" in out.stdout
+    finish(p, stop)
+
+
+def _crashed_session(tmp_path, name: str, **lease_fields) -> object:
+    """A copy of a finished recording made to look crashed: status "recording", a lease."""
+    from rec_synthetic import record
+
+    from cer_desktop.recording.recorder import SessionRecorder
+
+    folder = tmp_path / name
+    with SessionRecorder(folder, fps=30) as rec:
+        record(rec, 10)
+    m = read_manifest(folder)
+    m.update(status="recording", pid=lease_fields.get("pid", m["pid"]))
+    (folder / "manifest.json").write_text(json.dumps(m))
+    if lease_fields:
+        lease = {"host": procs.host_name(), "boot_id": procs.boot_id(), "counter": 3}
+        lease.update(interval_s=2.0, **lease_fields)
+        (folder / LEASE_FILE).write_text(json.dumps(lease))
+    return folder
+
+
+def test_clearly_dead_sessions_are_recovered_without_waiting(tmp_path):
+    # Given sessions whose recorders are clearly gone: a dead process on this host (with and
+    # without a lease: an older session has none)
+    dead_pid = 2**22 + 4321
+    assert not procs.pid_alive(dead_pid)
+    leased = _crashed_session(tmp_path, "leased", pid=dead_pid)
+    old = _crashed_session(tmp_path, "old")
+    m = read_manifest(old)
+    m["pid"] = dead_pid
+    (old / "manifest.json").write_text(json.dumps(m))
+    # When start-up looks for them with a long lease wait
+    t0 = time.monotonic()
+    found = find_unfinished(tmp_path, lease_wait_s=30.0)
+    # Then both are found at once: no lease of another host, nothing to watch
+    assert time.monotonic() - t0 < 2.0
+    assert found == [leased, old]
+
+
+def test_a_stale_lease_of_another_host_is_recovered_after_the_wait(tmp_path):
+    # Given a session leased by another host whose counter never moves (that machine died)
+    folder = _crashed_session(tmp_path, "stale", host="gone-host", pid=os.getpid())
+    # Then recovery watches it for the wait (the pid, alive here, means nothing there)...
+    t0 = time.monotonic()
+    assert find_unfinished(tmp_path, lease_wait_s=0.6) == [folder]
+    assert time.monotonic() - t0 >= 0.6
+    # ...and the sessions browser, which never waits, does not call it interrupted
+    from cer_desktop.session.library import list_sessions
+
+    assert [s.interrupted for s in list_sessions(tmp_path)] == [False]
+    assert read_lease(folder)["host"] == "gone-host"
+    shutil.rmtree(folder)

@@ -338,8 +338,13 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_max_faces_changed(self, value: int) -> None:
-        self.settings.max_faces = int(value)
+        # Applied between two frames (a recording goes on); refused, with a message, when
+        # its analyzer cannot be built: then the control shows the limit still in force.
         self.session.set_max_faces(int(value))
+        self.settings.max_faces = self.session.max_faces
+        if self.session.max_faces != int(value):
+            with QSignalBlocker(self.max_faces_spin):
+                self.max_faces_spin.setValue(self.session.max_faces)
 
     @Slot(bool)
     def _on_show_aus(self, on: bool) -> None:

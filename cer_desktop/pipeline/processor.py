@@ -72,6 +72,7 @@ class FrameProcessor:
         threshold: float | None = None,
     ) -> None:
         self.analyzer = analyzer
+        self._analyzer_lock = threading.Lock()  # held while a frame is analysed
         self.show_aus = show_aus
         self.threshold = threshold
         self.t_start = 0.0
@@ -118,6 +119,14 @@ class FrameProcessor:
     def set_smoothing(self, strength: float) -> None:
         self._smoother.strength = strength
 
+    def replace_analyzer(self, analyzer: Analyzer) -> Analyzer:
+        """Analyse the next frame with `analyzer` (a run goes on; nothing restarts); returns
+        the one replaced, which no frame uses any more (the caller closes it). Waits for at
+        most the frame being analysed."""
+        with self._analyzer_lock:
+            old, self.analyzer = self.analyzer, analyzer
+        return old
+
     def add_sink(self, sink: AnnotationSink) -> None:
         with self._lock:
             if sink not in self._sinks:
@@ -161,7 +170,8 @@ class FrameProcessor:
         self.capture_rate.tick(frame.t_capture)
         self._count("captured")
         try:
-            faces = list(self.analyzer.process(frame))
+            with self._analyzer_lock:
+                faces = list(self.analyzer.process(frame))
         except Exception as exc:  # the analyzer failing on one frame is not fatal
             log.exception("face analysis failed")
             message = f"Face analysis failed: {type(exc).__name__}: {exc}"

@@ -225,6 +225,25 @@ class SessionRecorder(SessionWriter):
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
 
+    def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
+        """Log that `setting` changed while recording (a `setting` event: `frame` is the
+        newest recorded frame, the change applies after it; `fields` say old and new). The
+        recording goes on in the same folder."""
+        with self._lock:
+            last = self._last_frame
+        t0 = self._t0_capture
+        record: dict[str, Any] = {
+            "setting": setting,
+            "frame": last[0] if last is not None else None,
+            "t": round(last[2] - t0, 4) if last is not None and t0 is not None else None,
+            **fields,
+        }
+        try:
+            return self._events.add("setting", **record)
+        except (OSError, ValueError) as exc:
+            log.warning("could not log the %s change: %s", setting, exc)
+            return {"type": "setting", **record, "error": str(exc)}
+
     def note_status(self, event: StatusEvent) -> None:
         """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
         newest recorded frame. The recording goes on: frames after the gap keep their capture

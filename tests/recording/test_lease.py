@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cer_desktop import procs
-from cer_desktop.bench.fault_shared import finish, start_recorder, untouched, wait_for_frames
+from cer_desktop.bench.fault_session import finish, start_recorder, untouched, wait_for_frames
 from cer_desktop.recording.lease import LEASE_FILE, Liveness, judge_one, read_lease
 from cer_desktop.recording.manifest import read_manifest
 from cer_desktop.recording.recover import (
@@ -55,8 +55,8 @@ def test_recovery_on_another_host_leaves_a_live_session_alone(recorders, tmp_pat
     victim.wait(10)
     # When this process, as a third host, looks for unfinished sessions and recovers them
     monkeypatch.setenv("CER_HOST_NAME", "host-c")
-    to_recover, left_alone = scan_unfinished(tmp_path, lease_wait_s=1.0)
-    reports = recover_all(tmp_path, lease_wait_s=1.0)
+    to_recover, left_alone = scan_unfinished(tmp_path, lease_wait_s=2.0)
+    reports = recover_all(tmp_path, lease_wait_s=2.0)
     # Then only the killed one is recovered; the live ones are named with why
     assert to_recover == [dead]
     assert sorted(f for f, _ in left_alone) == [live, other]
@@ -78,11 +78,11 @@ def test_a_live_looking_lease_is_refused_unless_forced(recorders, monkeypatch):
     monkeypatch.setenv("CER_HOST_NAME", "host-b")
     # `cer recover SESSION` refuses a session whose lease is renewed on another host
     with pytest.raises(RecoveryError, match="host-a"):
-        recover_session(live, lease_wait_s=1.0)
-    assert judge_one(live, read_manifest(live), 1.0).liveness is Liveness.LIVE
+        recover_session(live, lease_wait_s=2.0)
+    assert judge_one(live, read_manifest(live), 2.0).liveness is Liveness.LIVE
     # and the start-up recovery says it left it alone
     said: list[str] = []
-    assert recover_unfinished(live.parent, said.append, lease_wait_s=1.0) == 0
+    assert recover_unfinished(live.parent, said.append, lease_wait_s=2.0) == 0
     assert any("Left the session" in s and "host-a" in s for s in said), said
     # --force overrides it (the user knows that machine is gone)
     p.kill()

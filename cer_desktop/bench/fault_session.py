@@ -1,14 +1,23 @@
-"""`cer bench faults --only shared_folder`: two machines recording into one shared folder.
+"""`cer bench faults` cases at the session's edges: a shared record folder, a setting changed
+while recording.
 
+`--only shared_folder` (`shared_folder_ok`): two machines recording into one shared folder.
 Two recorder processes with two host names (`CER_HOST_NAME`, as two workstations on a lab's
 network drive) record live into one record folder; a third, on the first host, is killed
 (`kill -9`) mid-recording. Then recovery runs there as a third machine: it must leave both
 live sessions alone (they finish "complete" with every frame they accepted, no file cut or
 moved aside) and recover the killed one. `shared_folder_ok` says all of it held.
 
-The recorder processes are `python -m cer_desktop.bench.fault_shared FOLDER STOP INTERVAL`:
+The recorder processes are `python -m cer_desktop.bench.fault_session FOLDER STOP INTERVAL`:
 the live pipeline (synthetic frames, a fake analyzer, a fixed recognizer: no model) recording
 at 30 fps until the file STOP exists; it then prints "CLOSED <frames accepted>".
+
+`--only setting_change` (`setting_change_recording_ok`): a live session on a real face (the
+MediaPipe analyzer, the instant recognizer) records while the face limit changes and then a
+model trained on 112-pixel crops takes over. The recording must go on in the same folder
+through both (frames written after each change, a `setting` event for each, every accepted
+frame written, status "complete"); a change that cannot be applied must be refused with a
+message while the recording goes on.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHILD = "cer_desktop.bench.fault_shared"
+from cer_desktop.recording.lease import DEFAULT_INTERVAL_S
+
+CHILD = "cer_desktop.bench.fault_session"
 
 
 def record_until(folder: Path, stop: Path, lease_interval_s: float) -> int:
@@ -55,9 +66,10 @@ def record_until(folder: Path, stop: Path, lease_interval_s: float) -> int:
 
 
 def start_recorder(
-    folder: Path, stop: Path, host: str, lease_interval_s: float = 0.5
+    folder: Path, stop: Path, host: str, lease_interval_s: float = DEFAULT_INTERVAL_S
 ) -> subprocess.Popen[str]:
-    """A recorder process on `host` (its `CER_HOST_NAME`) recording into `folder`."""
+    """A recorder process on `host` (its `CER_HOST_NAME`) recording into `folder`, renewing
+    its lease every `lease_interval_s` (the app's 2 s by default)."""
     env = {**os.environ, "CER_HOST_NAME": host}
     cmd = [sys.executable, "-m", CHILD, str(folder), str(stop), str(lease_interval_s)]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
@@ -152,6 +164,88 @@ def shared_folder(root: Path) -> dict[str, Any]:
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
+    return out
+
+
+def _wait_written(recording: Any, n: int, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        written = int(getattr(recording._recorder, "frames_written", 0))
+        if written >= n:
+            return written
+        time.sleep(0.05)
+    raise TimeoutError(f"{n} frames not written in {timeout_s} s")
+
+
+def setting_change(root: Path) -> dict[str, Any]:
+    """The case: see the module docstring."""
+    from cer_desktop.bench.fault_child import face_frames
+    from cer_desktop.labels import RAF_COMPOUND
+    from cer_desktop.recognition.instant import InstantRecognizer
+    from cer_desktop.recording.events import EVENTS_FILE, read_events
+    from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.session.factories import default_analyzer_factory
+    from cer_desktop.session.live import LiveSession
+    from cer_desktop.testing.fakes import ListSource
+
+    class Crop112(InstantRecognizer):
+        """Stands in for a model whose metadata asks for 112-pixel crops."""
+
+        name = "crop112"
+        crop_size = 112
+
+    def analyzers(max_faces: int, crop: int) -> Any:
+        if max_faces == 7:  # a limit whose analyzer cannot be built: must be refused
+            raise RuntimeError("no analyzer for 7 faces")
+        return default_analyzer_factory(max_faces, crop)
+
+    frames = face_frames(320, 240)
+    said: list[str] = []
+    session = LiveSession(
+        RAF_COMPOUND,
+        source_factory=lambda spec: ListSource(frames, fps=30.0, live=True, loop=True),
+        analyzer_factory=analyzers,
+        max_faces=2,
+    )
+    session.subscribe(lambda e: said.append(getattr(getattr(e, "status", None), "message", "")))
+    out: dict[str, Any] = {}
+    try:
+        if not session.start("bench"):
+            raise RuntimeError(f"the session did not start: {said}")
+        folder = session.recording.start(root)
+        if folder is None:
+            raise RuntimeError(f"the recording did not start: {said}")
+        steps = []
+        n = _wait_written(session.recording, 20)
+        for change in ("max_faces", "refused", "crop"):
+            if change == "max_faces":
+                session.set_max_faces(1)
+            elif change == "refused":
+                session.set_max_faces(7)
+            else:
+                session.set_recognizer(Crop112(), "a 112-pixel model")
+            same = session.recording.active and session.recording.folder == folder
+            n = _wait_written(session.recording, n + 20)
+            steps.append({"change": change, "same_folder": same, "written": n})
+        stopped = session.recording.stop()
+        m = read_manifest(folder)
+        changes = [e for e in read_events(folder / EVENTS_FILE) if e["type"] == "setting"]
+        out.update(
+            setting_change_steps=steps,
+            setting_change_events=[[e["setting"], e.get("frame")] for e in changes],
+            setting_change_frames_written=m.get("frames_written"),
+        )
+        out["setting_change_recording_ok"] = bool(
+            stopped is not None
+            and all(step["same_folder"] for step in steps)
+            and [e["setting"] for e in changes] == ["max_faces", "recognizer"]
+            and any("Cannot apply Faces: 7" in text for text in said)
+            and session.max_faces == 1
+            and m["status"] == "complete"
+            and m["frames_written"] == stopped.frames_written >= steps[-1]["written"]
+        )
+    finally:
+        session.shutdown()
     return out
 
 

@@ -215,7 +215,7 @@ def setting_change(root: Path) -> dict[str, Any]:
         folder = session.recording.start(root)
         if folder is None:
             raise RuntimeError(f"the recording did not start: {said}")
-        steps = []
+        steps: list[dict[str, Any]] = []
         n = _wait_written(session.recording, 20)
         for change in ("max_faces", "refused", "crop"):
             if change == "max_faces":
@@ -242,7 +242,7 @@ def setting_change(root: Path) -> dict[str, Any]:
             and any("Cannot apply Faces: 7" in text for text in said)
             and session.max_faces == 1
             and m["status"] == "complete"
-            and m["frames_written"] == stopped.frames_written >= steps[-1]["written"]
+            and m["frames_written"] == stopped.frames_written >= int(steps[-1]["written"])
         )
     finally:
         session.shutdown()

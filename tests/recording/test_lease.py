@@ -156,3 +156,35 @@ def test_a_stale_lease_of_another_host_is_recovered_after_the_wait(tmp_path):
     assert [s.interrupted for s in list_sessions(tmp_path)] == [False]
     assert read_lease(folder)["host"] == "gone-host"
     shutil.rmtree(folder)
+
+
+def test_a_recorder_on_a_real_other_host_name_is_left_alone(tmp_path, monkeypatch):
+    """The same with a real host name (a UTS namespace: `unshare --uts`, root): nothing
+    injected, the recorder's own `socket.gethostname()` names it."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a UTS namespace")
+    monkeypatch.delenv("CER_HOST_NAME", raising=False)
+    folder, stop = tmp_path / "elsewhere", tmp_path / "stop"
+    cmd = [sys.executable, "-m", "cer_desktop.bench.fault_session", str(folder), str(stop), "0.2"]
+    env = {k: v for k, v in os.environ.items() if k != "CER_HOST_NAME"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    p = subprocess.Popen(
+        [unshare, "--uts", "sh", "-c", 'hostname cer-other-machine && exec "$@"', "sh", *cmd],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None and p.stdout.readline().startswith("STARTED")
+        wait_for_frames(folder, 5)
+        assert read_manifest(folder)["host"] == "cer-other-machine" != procs.host_name()
+        to_recover, left_alone = scan_unfinished(tmp_path, lease_wait_s=2.0)
+        assert to_recover == [] and [f for f, _ in left_alone] == [folder]
+        assert "cer-other-machine" in left_alone[0][1]
+        accepted = finish(p, stop)
+        assert read_manifest(folder)["frames_written"] == accepted > 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)

@@ -184,6 +184,8 @@ def setting_change(root: Path) -> dict[str, Any]:
     from cer_desktop.recognition.instant import InstantRecognizer
     from cer_desktop.recording.events import EVENTS_FILE, read_events
     from cer_desktop.recording.manifest import read_manifest
+    from cer_desktop.recording.session_files import ANNOTATED_VIDEO
+    from cer_desktop.recording.video import frame_times
     from cer_desktop.session.factories import default_analyzer_factory
     from cer_desktop.session.live import LiveSession
     from cer_desktop.testing.fakes import ListSource
@@ -230,7 +232,12 @@ def setting_change(root: Path) -> dict[str, Any]:
         stopped = session.recording.stop()
         m = read_manifest(folder)
         changes = [e for e in read_events(folder / EVENTS_FILE) if e["type"] == "setting"]
+        times = frame_times(folder / ANNOTATED_VIDEO)
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         out.update(
+            # the longest pause between two recorded frames (the changes included); the
+            # source runs at 30 fps (33 ms); under load this says little
+            setting_change_max_gap_ms=round(1000 * max(gaps, default=0.0), 1),
             setting_change_steps=steps,
             setting_change_events=[[e["setting"], e.get("frame")] for e in changes],
             setting_change_frames_written=m.get("frames_written"),

@@ -68,9 +68,14 @@ class LiveRecognition:
         """Build the analyzer for the current face limit and crop size and hand it to the
         running `pipeline` between two frames; the replaced one is closed. False (with a
         message) when it cannot be built: the running one stays."""
+        new: Any = None
         try:
             new = self._analyzers.build(self._max_faces, self.crop_size())
+            warm_up = getattr(new, "warm_up", None)
+            if callable(warm_up):
+                warm_up()  # here, not on the capture thread: no frame waits for its graph
         except Exception as exc:
+            AnalyzerCache.close_one(new)
             log.warning("building the face analyzer for %s failed", what, exc_info=True)
             self.report(
                 StatusKind.ANALYSIS_ERROR,

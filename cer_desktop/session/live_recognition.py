@@ -92,8 +92,10 @@ class LiveRecognition:
     def _note_change(self, setting: str, message: str, **fields: Any) -> None:
         """Say a setting changed; a recording logs it at its newest frame and goes on."""
         logged = self.recording.note_change(setting, **fields)
-        if logged is not None and logged.get("frame") is not None:
-            message += f" (recording continues; changed after frame {logged['frame']})"
+        if logged is not None:
+            frame = logged.get("frame")
+            after = f"; changed after frame {frame}" if frame is not None else ""
+            message += f" (recording continues{after})"
         self.report(StatusKind.INFO, message, setting=setting, **fields)
 
     def set_max_faces(self, n: int) -> None:

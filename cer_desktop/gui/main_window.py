@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self._status_message = ""
         self._shut_down = False
         self._recovery_thread: threading.Thread | None = None
+        self._recovery_cancel = threading.Event()  # quitting ends its wait for leases
 
         self.bridge = FrameBridge(self)
         self.view = VideoView(self)
@@ -218,15 +219,16 @@ class MainWindow(QMainWindow):
         self.models.shutdown()
         self.session.shutdown()
         if self._recovery_thread is not None:
+            self._recovery_cancel.set()
             self._recovery_thread.join(60.0)
         self.save()
 
     def recover_unfinished_sessions(self) -> None:
         """Repair sessions a crash left unfinished in the record folder, off the GUI thread."""
         root = self.settings.record_folder
-        say = self.bridge.status
+        args = (root, self.bridge.status, self._recovery_cancel)
         self._recovery_thread = threading.Thread(
-            target=recover_unfinished, args=(root, say), name="cer-session-recovery", daemon=True
+            target=recover_unfinished, args=args, name="cer-session-recovery", daemon=True
         )
         self._recovery_thread.start()
 
@@ -338,8 +340,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_max_faces_changed(self, value: int) -> None:
-        # Applied between two frames (a recording goes on); refused, with a message, when
-        # its analyzer cannot be built: then the control shows the limit still in force.
+        # applied between two frames, or refused with a message: show the limit in force
         self.session.set_max_faces(int(value))
         self.settings.max_faces = self.session.max_faces
         if self.session.max_faces != int(value):

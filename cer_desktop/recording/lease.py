@@ -147,13 +147,17 @@ def _at_once(manifest: dict[str, Any], lease: dict[str, Any] | None) -> Verdict 
 
 
 def judge(
-    sessions: dict[Path, dict[str, Any]], wait_s: float | None = None, poll_s: float = 0.1
+    sessions: dict[Path, dict[str, Any]],
+    wait_s: float | None = None,
+    poll_s: float = 0.1,
+    cancel: threading.Event | None = None,
 ) -> dict[Path, Verdict]:
     """Liveness of sessions whose manifests say "recording" (folder -> manifest).
 
     Sessions whose lease belongs to another host are watched together for `wait_s` seconds
     (None: 2.5 of their bump intervals, at most 15 s; 0: not watched, `UNSEEN`); all others
-    are decided at once. A counter that changes means a recorder is still writing."""
+    are decided at once. A counter that changes means a recorder is still writing. A set
+    `cancel` (the app is quitting) ends the watch: what was not decided is `UNSEEN`."""
     out: dict[Path, Verdict] = {}
     watched: dict[Path, dict[str, Any]] = {}
     for folder, manifest in sessions.items():
@@ -179,8 +183,11 @@ def judge(
         return out
     t_end = time.monotonic() + wait_s
     pending = dict(watched)
+    stop = cancel or threading.Event()
     while pending and time.monotonic() < t_end:
-        time.sleep(min(poll_s, max(0.0, t_end - time.monotonic())))
+        if stop.wait(min(poll_s, max(0.0, t_end - time.monotonic()))):
+            out.update({f: Verdict(Liveness.UNSEEN, "not watched: cancelled") for f in pending})
+            return out
         for folder, first in list(pending.items()):
             now = read_lease(folder)
             if now is not None and now.get("counter") != first.get("counter"):

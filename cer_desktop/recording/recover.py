@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,7 +143,10 @@ def is_unfinished(folder: str | os.PathLike[str], *, lease_wait_s: float | None 
 
 
 def scan_unfinished(
-    root: str | os.PathLike[str], *, lease_wait_s: float | None = None
+    root: str | os.PathLike[str],
+    *,
+    lease_wait_s: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(sessions under `root` to recover, live sessions left alone with why).
 
@@ -150,7 +154,7 @@ def scan_unfinished(
     recorder that is gone, or stopped by a disk error, are to be recovered; a session whose
     lease shows a recorder still writing it, on this machine or another, is left alone.
     Sessions leased by another host are watched together (one wait of a few seconds, only
-    when there are such sessions)."""
+    when there are such sessions; a set `cancel` ends it, and those sessions are neither)."""
     root = Path(root)
     if not root.is_dir():
         return [], []
@@ -158,7 +162,7 @@ def scan_unfinished(
     failed, recording = _recording_manifests(
         [p for p in candidates if (p / MANIFEST_FILE).exists()]
     )
-    verdicts = judge(recording, lease_wait_s)
+    verdicts = judge(recording, lease_wait_s, cancel=cancel)
     gone = [f for f, v in verdicts.items() if v.liveness is Liveness.GONE]
     live = [(f, v.reason) for f, v in verdicts.items() if v.live]
     return sorted([*failed, *gone]), live

@@ -61,16 +61,21 @@ def pull_model(
 
 
 def recover_unfinished(
-    root: str | Path, say: Callable[[str], None], *, lease_wait_s: float | None = None
+    root: str | Path,
+    say: Callable[[str], None],
+    cancel: threading.Event | None = None,
+    *,
+    lease_wait_s: float | None = None,
 ) -> int:
     """Repair the sessions a crash left unfinished under `root` (blocking: seconds per long
     session, and a few seconds more only when another host holds a session's lease). Each
     result, and each session left alone because it is still being recorded, is told through
-    `say`; returns how many were recovered."""
+    `say`; returns how many were recovered. A set `cancel` (the app is quitting) ends the
+    wait for leases and recovers nothing more."""
     from cer_desktop.recording.recover import recover_session, scan_unfinished
 
     try:
-        folders, live = scan_unfinished(root, lease_wait_s=lease_wait_s)
+        folders, live = scan_unfinished(root, lease_wait_s=lease_wait_s, cancel=cancel)
     except OSError as exc:
         say(f"Could not look for unfinished sessions in {root}: {exc}")
         return 0
@@ -78,6 +83,8 @@ def recover_unfinished(
         say(f"Left the session {folder} alone: {why}")
     recovered = 0
     for folder in folders:
+        if cancel is not None and cancel.is_set():
+            break
         say(f"Recovering the unfinished session {folder}…")
         try:
             report = recover_session(folder, lease_wait_s=0)  # its lease was just watched

@@ -188,3 +188,19 @@ def test_a_recorder_on_a_real_other_host_name_is_left_alone(tmp_path, monkeypatc
         if p.poll() is None:
             p.kill()
             p.wait(10)
+
+
+def test_quitting_ends_the_wait_for_a_foreign_lease(tmp_path):
+    import threading
+
+    # Given a session another host leases, and start-up recovery watching it for long
+    folder = _crashed_session(tmp_path, "foreign", host="gone-host", pid=os.getpid())
+    cancel = threading.Event()
+    said: list[str] = []
+    threading.Timer(0.3, cancel.set).start()  # the user quits the app meanwhile
+    t0 = time.monotonic()
+    recovered = recover_unfinished(tmp_path, said.append, cancel, lease_wait_s=30.0)
+    # Then the watch ends at once and the undecided session is left as it was
+    assert time.monotonic() - t0 < 5.0
+    assert recovered == 0 and said == []
+    assert read_manifest(folder)["status"] == "recording"

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -191,7 +192,6 @@ def test_a_recorder_on_a_real_other_host_name_is_left_alone(tmp_path, monkeypatc
 
 
 def test_quitting_ends_the_wait_for_a_foreign_lease(tmp_path):
-    import threading
 
     # Given a session another host leases, and start-up recovery watching it for long
     folder = _crashed_session(tmp_path, "foreign", host="gone-host", pid=os.getpid())
@@ -204,3 +204,24 @@ def test_quitting_ends_the_wait_for_a_foreign_lease(tmp_path):
     assert time.monotonic() - t0 < 5.0
     assert recovered == 0 and said == []
     assert read_manifest(folder)["status"] == "recording"
+
+
+def test_a_recording_renews_its_lease_and_removes_it_at_the_end(tmp_path):
+    from rec_synthetic import record
+
+    from cer_desktop.recording.recorder import SessionRecorder
+
+    rec = SessionRecorder(tmp_path / "s", fps=30, lease_interval_s=0.05)
+    try:
+        first = read_lease(tmp_path / "s")
+        assert first is not None and first["pid"] == os.getpid()
+        assert first["host"] == procs.host_name() and first["interval_s"] == 0.05
+        record(rec, 5)
+        deadline = time.monotonic() + 5.0
+        while read_lease(tmp_path / "s")["counter"] < first["counter"] + 3:
+            assert time.monotonic() < deadline, "the lease is not renewed"
+            time.sleep(0.02)
+    finally:
+        rec.close()
+    assert read_lease(tmp_path / "s") is None
+    assert not [t for t in threading.enumerate() if t.name == "cer-lease" and t.is_alive()]

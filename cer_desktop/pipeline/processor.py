@@ -156,12 +156,13 @@ class FrameProcessor:
     def warm_up(self) -> None:
         """Let the analyzer start its models now (`FaceAnalyzer.warm_up`), so the first frame
         is not held up by it; a failure is logged here and shows on the first frame."""
-        warm_up = getattr(self.analyzer, "warm_up", None)
-        if warm_up is not None:
-            try:
-                warm_up()
-            except Exception:
-                log.exception("warming up the face analyzer failed")
+        with self._analyzer_lock:  # not closed by a swap while it warms up
+            warm_up = getattr(self.analyzer, "warm_up", None)
+            if warm_up is not None:
+                try:
+                    warm_up()
+                except Exception:
+                    log.exception("warming up the face analyzer failed")
 
     # -- per frame ------------------------------------------------------------------------
     def analyse(self, frame: Frame) -> tuple[Frame, list[Face]]:

@@ -49,6 +49,7 @@ def test_the_apps_threads_are_named_cer():
     """Every thread the app starts carries a cer-* name (the docs' thread table, the checks
     that wait for cer-* threads): the recorder, start-up recovery and the demo's pre-render."""
     import ast
+    import inspect
     from pathlib import Path
 
     import cer_desktop
@@ -57,10 +58,27 @@ def test_the_apps_threads_are_named_cer():
     names = []
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Thread":
-                for kw in node.keywords:
-                    if kw.arg == "name" and isinstance(kw.value, ast.Constant):
-                        names.append((str(path.relative_to(root)), kw.value.value))
+            func = getattr(node, "func", None)
+            kind = getattr(func, "attr", None) or getattr(func, "id", None)
+            if not isinstance(node, ast.Call) or kind not in ("Thread", "ThreadPoolExecutor"):
+                continue
+            arg = "name" if kind == "Thread" else "thread_name_prefix"
+            given = [kw.value for kw in node.keywords if kw.arg == arg]
+            if kind == "ThreadPoolExecutor" and not given and len(node.args) >= 2:
+                given = [node.args[1]]  # ThreadPoolExecutor(n, "prefix")
+            if not given:
+                value = None  # Python's own "Thread-N": never allowed
+            elif isinstance(given[0], ast.Constant):
+                value = given[0].value
+            else:
+                value = "cer-<given by the caller>"  # a parameter whose default is checked here
+            names.append((f"{path.relative_to(root)}:{node.lineno}", value))
     assert len(names) >= 10, names
-    bad = [(p, n) for p, n in names if not (n.startswith("cer-") or n in EXEMPT)]
-    assert bad == [], f"threads not named cer-*: {bad}"
+    bad = [(p, n) for p, n in names if not (isinstance(n, str) and n.startswith("cer-"))]
+    bad = [(p, n) for p, n in bad if n not in EXEMPT]
+    assert bad == [], f"threads not named cer-* (None: no name given): {bad}"
+    # the one name given by a caller: the recognizer worker's, whose default is cer-recognizer
+    from cer_desktop.pipeline.worker import RecognizerWorker
+
+    default = inspect.signature(RecognizerWorker).parameters["name"].default
+    assert default.startswith("cer-")

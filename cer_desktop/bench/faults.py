@@ -11,6 +11,9 @@
   `corrupt_inputs` and how each was reported.
 - bad settings files and unwritable record folders: `settings_ok`, `unwritable_ok`.
 - SIGINT, SIGTERM, SIGHUP to a recording window and to `cer annotate`: `signals_ok`.
+- two recorders with two host names on one shared folder, recovery on a third: no live
+  session touched (`shared_folder_ok`); a setting changed while recording: the recording goes
+  on or the change is refused (`setting_change_recording_ok`) (`fault_session`).
 `crashes` counts every process or case that died with a traceback or an unexpected signal.
 """
 
@@ -26,7 +29,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals")
+CASES = (
+    "kills",
+    "disk",
+    "camera",
+    "corrupt",
+    "settings",
+    "signals",
+    "shared_folder",
+    "setting_change",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills
+    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills, fault_session
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -73,6 +85,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("corrupt", lambda d: fault_inputs.run_corrupt(d, args.per_kind, args.seed))
         case("settings", fault_cases.settings_and_folders)
         case("signals", fault_cases.signals)
+        case("shared_folder", fault_session.shared_folder)
+        case("setting_change", fault_session.setting_change)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

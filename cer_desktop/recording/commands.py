@@ -14,7 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "folders", nargs="+", metavar="FOLDER", help="session folders or a record folder"
     )
-    p.add_argument("--force", action="store_true", help="re-check sessions marked complete too")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-check sessions marked complete too, and recover a session FOLDER whose"
+        " recorder still looks alive (its process here, or its lease renewed by another host)",
+    )
     p.set_defaults(func=_recover)
 
     p = sub.add_parser(
@@ -40,15 +45,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _recover(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cer_desktop.recording.recover import RecoveryError, find_unfinished, recover_session
+    from cer_desktop.recording.recover import RecoveryError, recover_session, scan_unfinished
     from cer_desktop.recording.session_folder import SessionPaths
 
     failed = 0
     for name in args.folders:
         folder = Path(name)
         # A record folder (sessions inside) or one session folder.
-        targets = [folder] if SessionPaths(folder).is_session() else find_unfinished(folder)
-        if not targets:
+        live: list[tuple[Path, str]] = []
+        if SessionPaths(folder).is_session():
+            targets = [folder]
+        else:
+            targets, live = scan_unfinished(folder)
+        for session, why in live:
+            print(
+                f"{session}: left alone, still being recorded: {why}"
+                f" (`cer recover --force {session}` overrides)"
+            )
+        if not targets and not live:
             print(f"{folder}: no unfinished session found")
         for target in targets:
             try:

@@ -30,6 +30,7 @@ import numpy as np
 
 from cer_desktop.contracts import Annotation, Severity, StatusEvent, StatusKind, status
 from cer_desktop.pipeline.sinks import DeliveryPolicy
+from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
 from cer_desktop.recording.session_folder import (
     DROP_QUEUE_FULL,
     DROP_WRITE_ERROR,
@@ -74,6 +75,8 @@ class SessionRecorder:
             `RECORDING_FAILED`, payload `reason`: "disk_full", "permission", "read_only",
             "folder_gone", "os_error" or "error") when recording stops itself (the GUI should
             hop to its own thread).
+        lease_interval_s: how often the recording renews its lease (`lease.json`, which
+            tells recovery on any machine that this session is still being written).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -92,6 +95,7 @@ class SessionRecorder:
         preset: str = "veryfast",
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
+        lease_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.folder = Path(folder)
         self.paths = SessionPaths(self.folder)
@@ -113,11 +117,17 @@ class SessionRecorder:
             delivery_policy=self.policy.value,
             queue_size=queue_size,
         )
+        self._lease: Lease | None = None
         try:
+            # The lease exists before the manifest says "recording": recovery never sees a
+            # session of this version being recorded without one.
+            self._lease = Lease(self.folder, lease_interval_s)
             self._files = SessionFiles(
                 self.paths, manifest, fps=self.fps, record_raw=record_raw, preset=preset
             )
         except OSError as exc:
+            if self._lease is not None:
+                self._lease.release()
             raise RecordingError(describe_os_error(exc, self.folder)) from exc
 
         self._queue: queue.Queue[tuple[int, Annotation, np.ndarray] | None] = queue.Queue(
@@ -134,7 +144,7 @@ class SessionRecorder:
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
-        self._thread = threading.Thread(target=self._run, name="SessionRecorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="cer-recorder", daemon=True)
         self._thread.start()
 
     # -- the pipeline side -------------------------------------------------------------
@@ -195,6 +205,25 @@ class SessionRecorder:
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
 
+    def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
+        """Log that `setting` changed while recording (a `setting` event: `frame` is the
+        newest recorded frame, the change applies after it; `fields` say old and new). The
+        recording goes on in the same folder."""
+        with self._lock:
+            last = self._last_frame
+        t0 = self._t0_capture
+        record: dict[str, Any] = {
+            "setting": setting,
+            "frame": last[0] if last is not None else None,
+            "t": round(last[2] - t0, 4) if last is not None and t0 is not None else None,
+            **fields,
+        }
+        try:
+            return self._files.events.add("setting", **record)
+        except (OSError, ValueError) as exc:
+            log.warning("could not log the %s change: %s", setting, exc)
+            return {"type": "setting", **record, "error": str(exc)}
+
     def note_status(self, event: StatusEvent) -> None:
         """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
         newest recorded frame. The recording goes on: frames after the gap keep their capture
@@ -226,6 +255,7 @@ class SessionRecorder:
         except queue.Full:
             pass
         self._thread.join()
+        self._release_lease()  # the writer released it; again in case it died first
         self._t_end = time.monotonic()
 
     def __enter__(self) -> SessionRecorder:
@@ -289,6 +319,11 @@ class SessionRecorder:
         return self._files.manifest
 
     # -- the writer thread ---------------------------------------------------------------
+    def _release_lease(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
     def _submitted_locked(self) -> int:
         # Frames refused at the door were never accepted; frames lost to a write error were
         # (they are part of `_accepted`), so only the first kind adds to the count.
@@ -331,6 +366,7 @@ class SessionRecorder:
                     flushed, last_flush = files.written, time.monotonic()
                 self._writer_cpu_s = time.thread_time() - cpu0
             files.finish(self._counts())
+            self._release_lease()  # after "complete" is durable: recovery never meets a gap
         except Exception as exc:  # noqa: BLE001 - any failure ends the recording, not the app
             self._fail(exc)
         finally:
@@ -367,6 +403,7 @@ class SessionRecorder:
             if lost:
                 self._drops[DROP_WRITE_ERROR] += lost
         self._files.record_failure(self._counts(), message)
+        self._release_lease()  # nothing writes any more: recovery may repair it
         if self._on_error is not None:
             try:
                 self._on_error(self._error)

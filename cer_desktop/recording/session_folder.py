@@ -18,13 +18,12 @@ import json
 import os
 import platform
 import re
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cer_desktop import __version__
+from cer_desktop import __version__, procs
 
 MANIFEST_FILE = "manifest.json"
 ANNOTATED_VIDEO = "annotated.mp4"
@@ -32,6 +31,7 @@ RAW_VIDEO = "raw.mp4"
 EVENTS_FILE = "events.jsonl"
 FIRST_CSV_PART = "frames.csv"
 INPUTS_FILE = "inputs.csv"  # frame -> image file, for image inputs
+LEASE_FILE = "lease.json"  # while a recorder writes the session (recording/lease.py)
 _CSV_PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 
 #: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`.
@@ -66,6 +66,10 @@ class SessionPaths:
     @property
     def inputs(self) -> Path:
         return self.folder / INPUTS_FILE
+
+    @property
+    def lease(self) -> Path:
+        return self.folder / LEASE_FILE
 
     @property
     def first_csv(self) -> Path:
@@ -123,7 +127,7 @@ class Manifest:
     app_version: str | None = __version__
     started_at: str | None = field(default_factory=now_iso)
     ended_at: str | None = None
-    host: str | None = field(default_factory=socket.gethostname)
+    host: str | None = field(default_factory=procs.host_name)
     pid: int | None = field(default_factory=os.getpid)
     python: str | None = field(default_factory=platform.python_version)
     # what ran
@@ -138,6 +142,8 @@ class Manifest:
     label_sets: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     smoothing: float | None = None
+    max_faces: int | None = None
+    crop_size: int | None = None
     source: str | None = None
     mode: str | None = None  # "annotate" for `cer annotate`, "bench" for benchmarks
     # the recording

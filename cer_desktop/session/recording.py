@@ -32,6 +32,11 @@ class RecordingHost(Protocol):
     @property
     def source_fps(self) -> float: ...
 
+    @property
+    def max_faces(self) -> int: ...
+
+    def crop_size(self) -> int: ...
+
     def pipeline_for_recording(self) -> Pipeline | None: ...
 
     def emit(self, event: SessionEvent) -> None: ...
@@ -85,14 +90,13 @@ class SessionRecording:
         record_raw: bool = False,
         extra: dict[str, Any] | None = None,
         new_folder: bool = True,
-        queue_size: int = 64,
-        preset: str = "veryfast",
+        **recorder_options: Any,
     ) -> Path | None:
         """Record the running session into a new folder under `root` (with `new_folder`
         False: into `root` itself); the folder, or None (with a `RecordingFailed` event) when
         it cannot start. `extra` goes to the manifest (the model settings chosen); what
-        really runs is added from the recognizer. `queue_size` and `preset` are the
-        recorder's (`SessionRecorder`)."""
+        really runs is added from the recognizer. `recorder_options` go to the
+        `SessionRecorder` (`queue_size`, `preset`, `lease_interval_s`)."""
         s = self._session
         with self._lock:
             if self._recorder is not None:
@@ -110,6 +114,8 @@ class SessionRecording:
             manifest = {
                 "source": s.source_spec,
                 "smoothing": s.smoothing,
+                "max_faces": s.max_faces,
+                "crop_size": s.crop_size(),
                 **(extra or {}),
                 # what actually runs (a model that failed to load leaves the instant tier)
                 **manifest_fields(pipeline.recognizer, pipeline.label_set),
@@ -120,10 +126,9 @@ class SessionRecording:
                     folder,
                     record_raw=record_raw,
                     fps=s.source_fps,
-                    queue_size=queue_size,
-                    preset=preset,
                     manifest_extra=manifest,
                     on_error=lambda event: self._on_writer_error(rec, event.message),
+                    **recorder_options,
                 )
             except Exception as exc:
                 self._failed(folder, f"Cannot record to {folder}: {exc}")
@@ -180,6 +185,15 @@ class SessionRecording:
             return False
         rec.add_marker(note)
         return True
+
+    def note_change(self, setting: str, **fields: Any) -> dict[str, Any] | None:
+        """Log a setting changed while recording (the recording goes on in the same folder);
+        the logged event (with the frame after which it applies), or None when none runs."""
+        rec = self._recorder
+        if rec is None:
+            return None
+        result: dict[str, Any] = rec.note_change(setting, **fields)
+        return result
 
     def _on_writer_error(self, rec: Any, message: str) -> None:
         # On the recorder's writer thread: closing it there would join itself.

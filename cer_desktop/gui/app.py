@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from cer_desktop.settings import QUANTS, load_settings
+from cer_desktop.vocab import needs_base_model
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.quant or settings.model_quant,
             settings.threshold,
         )
-        if args.adapter and not model_choice.base:
-            print("cer-desktop: --adapter needs --model BASE", file=sys.stderr)
+        problem = None if model_choice.base else needs_base_model({"--adapter": args.adapter})
+        if problem:
+            print(f"cer-desktop: {problem}", file=sys.stderr)
             return 2
     elif settings.model_base or settings.remote_url:
         model_choice = ModelChoice.from_settings(settings)

@@ -1,6 +1,7 @@
 """The `cer annotate` command line: arguments, signals, exit codes.
 
-Exit codes: 0 every input annotated (or already done); 1 some input failed; 2 bad arguments
+Exit codes: 0 every input annotated (or already done); 1 some input failed (a bad input, or
+more frames the recognizer could not label than --max-recognizer-errors); 2 bad arguments
 or a model that cannot be used; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the
 run: the input being annotated was finalised and is annotated again on the next run.
 """
@@ -13,7 +14,7 @@ import sys
 from cer_desktop.labels import get_label_set
 from cer_desktop.recording.annotate import DEFAULT_LABEL_SET, annotate
 from cer_desktop.recording.stop_signals import stop_on_signals
-from cer_desktop.vocab import QUANTS
+from cer_desktop.vocab import QUANTS, needs_base_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default=None, help="base model (hub id or folder); default: instant")
     p.add_argument("--adapter", default=None, help="LoRA adapter folder")
-    p.add_argument("--quant", default="none", choices=QUANTS, help="quantisation of --model")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--quant", default=None, choices=QUANTS, help="quantisation of --model")
+    p.add_argument("--device", default=None, help="device of --model: auto, cpu, cuda:N, mps")
     p.add_argument("--raw", action="store_true", help="also write the raw video")
     p.add_argument(
         "--fps",
@@ -40,6 +41,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="smooth each face's probabilities over time as the live view does (0 = off, the"
+        " default: the CSV holds the recognizer's own probabilities); recorded in the manifest",
+    )
+    p.add_argument(
+        "--max-recognizer-errors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="frames per input the recognizer may fail on (written without labels) before the"
+        " input counts as failed and is annotated again by the next run (default 0)",
+    )
     add_remote_arguments(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -61,12 +78,25 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RecognizerError) as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
+    problem = needs_base_model(
+        {"--adapter": args.adapter, "--quant": args.quant, "--device": args.device}
+    )
+    if not args.model and problem:  # they would be ignored: the instant tier would run
+        print(f"cer annotate: {problem}", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.smoothing <= 0.99 or args.max_recognizer_errors < 0:
+        print("cer annotate: need 0 <= --smoothing <= 0.99, --max-recognizer-errors >= 0",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.model:
         try:
             from cer_desktop.recognition.lvlm.spec import ModelSpec
 
             spec = ModelSpec(
-                base=args.model, adapter=args.adapter, quant=args.quant, device=args.device
+                base=args.model,
+                adapter=args.adapter,
+                quant=args.quant or "none",
+                device=args.device or "auto",
             )
         except RecognizerError as exc:
             print(f"cer annotate: {exc}", file=sys.stderr)
@@ -86,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
                 echo=lambda s: print(s, file=sys.stderr),
                 stop=stop,
                 shard=shard,
+                smoothing=args.smoothing,
+                max_recognizer_errors=args.max_recognizer_errors,
             )
     except RecognizerError as exc:
         print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@
   `corrupt_inputs` and how each was reported.
 - bad settings files and unwritable record folders: `settings_ok`, `unwritable_ok`.
 - SIGINT, SIGTERM, SIGHUP to a recording window and to `cer annotate`: `signals_ok`.
+- a server that dies in the middle of `cer annotate` (`fault_annotate`): `server_death_annotate_ok`.
 `crashes` counts every process or case that died with a traceback or an unexpected signal.
 """
 
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals")
+CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals", "server_death")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills
+    from cer_desktop.bench import fault_annotate, fault_cases, fault_inputs, fault_kills
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("corrupt", lambda d: fault_inputs.run_corrupt(d, args.per_kind, args.seed))
         case("settings", fault_cases.settings_and_folders)
         case("signals", fault_cases.signals)
+        case("server_death", fault_annotate.server_death)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -96,7 +96,9 @@ def _annotate(inputs: list[Path], out: Path, url: str) -> subprocess.CompletedPr
 
 
 def _sessions(out: Path) -> dict[str, dict[str, Any]]:
-    """Per session folder: finished?, face rows, and rows without a label."""
+    """Per session folder: finished?, face rows, and rows not labelled on their own frame
+    (no label, or one carried over from an earlier frame: `fresh` 0; offline, every frame
+    is recognised, so a carried label means that frame's call failed)."""
     found = {}
     for manifest in sorted(out.glob("*/manifest.json")):
         m = json.loads(manifest.read_text())
@@ -107,7 +109,7 @@ def _sessions(out: Path) -> dict[str, dict[str, Any]]:
         found[manifest.parent.name] = {
             "complete": bool(m.get("input_complete")),
             "rows": len(rows),
-            "unlabelled_rows": sum(not r.get("label") for r in rows),
+            "unlabelled_rows": sum(not r.get("label") or r.get("fresh") != "1" for r in rows),
         }
     return found
 

@@ -71,7 +71,7 @@ def test_an_input_whose_recognizer_failed_is_failed_and_redone(clips, tmp_path):
     # then it is redone (not skipped as "already annotated") and every row has a label
     assert r.status == "done", r
     rows = list(read_rows(out / "clip0.mp4"))
-    assert len(rows) == FRAMES and all(row["label"] for row in rows)
+    assert len(rows) == FRAMES and all(row["label"] and row["fresh"] == "1" for row in rows)
 
 
 def test_max_recognizer_errors_tolerates_that_many_unlabelled_frames(clips, tmp_path):
@@ -120,7 +120,8 @@ def test_a_server_dying_mid_corpus_fails_its_inputs_and_the_next_run_completes_t
     for clip in clips:
         assert read_manifest(out / clip.name)["input_complete"] is True
         rows = list(read_rows(out / clip.name))
-        assert len(rows) == FRAMES and all(r["label"] for r in rows), clip.name
+        assert len(rows) == FRAMES, clip.name
+        assert all(r["label"] and r["fresh"] == "1" for r in rows), "each frame labelled itself"
 
 
 # -- defect 7: a variable-rate video keeps its times --------------------------------------

@@ -84,6 +84,7 @@ def test_max_recognizer_errors_tolerates_that_many_unlabelled_frames(clips, tmp_
     assert m["unlabelled_frames"] == 2 and m["max_recognizer_errors"] == 2
 
 
+@pytest.mark.slow
 def test_a_server_dying_mid_corpus_fails_its_inputs_and_the_next_run_completes_them(
     clips, tmp_path, capsys, monkeypatch
 ):

@@ -230,3 +230,21 @@ def test_cer_desktop_gives_the_same_error(tmp_path):
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
     assert "cer-desktop: --adapter needs --model BASE" in run.stderr
+
+
+def test_one_probe_tells_a_server_that_answers_from_one_that_is_gone(monkeypatch):
+    import socket
+
+    from cer_desktop.recognition.remote.client import ServerConfig
+    from cer_desktop.recording.annotate_guard import server_down
+    from cer_desktop.testing.remote_server import FakeServer
+
+    monkeypatch.delenv("CER_API_KEY", raising=False)
+    with FakeServer() as server:
+        assert server_down(ServerConfig(server.url, "tiny")) == ""
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    reason = server_down(ServerConfig(f"http://127.0.0.1:{port}/v1", "tiny", retries=3))
+    assert "after 1 tries" in reason, f"one probe, no retries: {reason}"
+    assert server_down(None) == "", "no server, nothing to probe"

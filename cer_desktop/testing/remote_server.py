@@ -84,6 +84,8 @@ class FakeServer:
     def __init__(self, models: tuple[str, ...] = ("tiny",)) -> None:
         self.models = list(models)
         self.latency = 0.0
+        self.hang = False  # chat requests are accepted and read, and never answered
+        self._release = threading.Event()  # ends the hung requests (close)
         self.fail_next = 0
         self.drop_next = 0
         self.api_key: str | None = None
@@ -113,6 +115,7 @@ class FakeServer:
         self.close()
 
     def close(self) -> None:
+        self._release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -243,6 +246,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     server.active -= 1
 
         def _chat(self, body: dict[str, Any]) -> None:
+            if server.hang:
+                server._release.wait()
+                self.close_connection = True
+                return
             if server.latency:
                 time.sleep(server.latency)
             if server.take("drop_next"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,7 +101,14 @@ class FakeServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
+        self._httpd.handle_error = self._handle_error  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def _handle_error(self, request: object, client_address: object) -> None:
+        # a client that cancels its requests (a live deadline, closing) cuts the connection
+        # while an answer is written: expected here, not worth a traceback
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            ThreadingHTTPServer.handle_error(self._httpd, request, client_address)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:

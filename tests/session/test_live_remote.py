@@ -115,3 +115,40 @@ def test_a_remote_session_records_its_server_and_the_frames_the_fallback_labelle
     assert down_at - 2 <= min(instant) and max(instant) <= up_at + 10, (down_at, up_at, instant)
     assert min(remote_rows) < down_at and max(remote_rows) > up_at
     assert not [t for t in threading.enumerate() if t.name.startswith("cer-remote")]
+
+
+def test_closing_a_session_whose_server_hangs_returns_within_a_second(monkeypatch):
+    # Given a live session on a server that accepts a frame's requests and never answers,
+    # with a long live deadline (the frame is still waiting when the window closes)
+    from cer_desktop.session.models import load_recognizer
+    from cer_desktop.session.remote import server_config
+
+    monkeypatch.delenv("CER_API_KEY", raising=False)
+    with FakeServer() as server:
+        recognizer = load_recognizer(server_config(server.url, "tiny", live_deadline=30.0))
+        frames = synthetic_frames(12)
+        s = LiveSession(
+            RAF_BASIC,
+            recognizer=recognizer,
+            source_factory=lambda spec: ListSource(frames, fps=30.0, live=True, loop=True),
+            analyzer_factory=lambda n, crop: FakeAnalyzer(),
+        )
+        closed = threading.Event()
+        try:
+            assert s.start("demo")
+            assert _wait(lambda: server.chat_requests > 3)
+            server.hang = True
+            assert _wait(lambda: server.active >= 1), "a request is hanging"
+            time.sleep(0.2)
+            # When the session shuts down (the window closes)
+            t = threading.Thread(target=lambda: (s.shutdown(), closed.set()), daemon=True)
+            t0 = time.monotonic()
+            t.start()
+            # Then it returns within a second: the hung requests are cancelled, not waited for
+            assert closed.wait(5.0), "shutdown still waits for the hung server after 5 s"
+            took = time.monotonic() - t0
+            assert took <= 1.0, f"shutdown took {took:.2f} s"
+        finally:
+            server.hang = False
+            if not closed.is_set():
+                s.shutdown()

@@ -147,7 +147,15 @@ class FallbackRecognizer:
                 if self._closed.is_set():
                     raise
                 self._went_down(exc)
+            except RequestCancelled:  # `cancel()`: the run stops; the stand-in answers
+                if self._closed.is_set():
+                    raise
         return self.fallback.predict(faces, label_set)
+
+    def cancel(self) -> None:
+        """End the server call in progress now (the run is stopping): it is answered by the
+        instant tier at once instead of at the deadline. Later calls work as before."""
+        self._cancel_primary()
 
     def _call_primary(self, faces: Sequence[Face], label_set: LabelSet) -> list[Prediction]:
         """The primary's answer within the deadline; past it, its requests are cancelled and

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals")
+CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals", "hung_server", "proxy")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills
+    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills, fault_remote
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("corrupt", lambda d: fault_inputs.run_corrupt(d, args.per_kind, args.seed))
         case("settings", fault_cases.settings_and_folders)
         case("signals", fault_cases.signals)
+        case("hung_server", fault_remote.hung_server)
+        case("proxy", fault_remote.proxy)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

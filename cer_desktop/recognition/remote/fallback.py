@@ -213,6 +213,8 @@ class FallbackRecognizer:
             except ServerUnreachable as exc:
                 log.info("remote server still unreachable: %s", exc)
                 continue
+            except RequestCancelled:  # closing (the loop ends) or a run stopping
+                continue
             except Exception as exc:  # noqa: BLE001 - 401 or unknown model now: keep standing in
                 log.warning("remote server answers with an error: %s", exc)
                 continue

@@ -12,7 +12,6 @@ import pytest
 
 from cer_desktop.contracts import StatusKind
 from cer_desktop.labels import RAF_BASIC
-from cer_desktop.recognition.remote import transport
 from cer_desktop.recognition.remote.client import (
     InsecureKey,
     RemoteClient,
@@ -119,7 +118,7 @@ def test_localhost_names_are_resolved_and_checked_not_trusted(monkeypatch):
             raise socket.gaierror(f"unknown {host}")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in table[host]]
 
-    monkeypatch.setattr(transport.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     monkeypatch.setenv("CER_API_KEY", "s3cret")
     # Then only the name whose every address is loopback gets the key over plain http
     assert api_key(ServerConfig("http://box.localhost:8000", "m")) == "s3cret"

@@ -149,14 +149,15 @@ def test_a_hung_server_falls_back_within_the_deadline_and_close_returns_within_1
         # Then the instant tier labels the frame once the deadline has passed
         assert done, "the frame waited more than 5 s for a hung server"
         assert isinstance(preds, list) and preds[0].recognizer == "instant", preds
-        assert 0.4 < took < 1.5, f"the fallback answered after {took:.2f} s (deadline 0.5 s)"
+        # (the margin is scheduling on a loaded 2-core machine; without a deadline: 4 x 30 s)
+        assert 0.4 < took < 2.0, f"the fallback answered after {took:.2f} s (deadline 0.5 s)"
         assert [e.kind for e in events] == [StatusKind.REMOTE_UNREACHABLE]
         assert "0.5 s" in events[0].message
         # and the next frames do not wait at all while the server is probed behind them
         t0 = time.monotonic()
         for _ in range(5):
             assert fb.predict(faces, RAF_BASIC)[0].recognizer == "instant"
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < 1.0, "5 frames would take 2.5 s waiting for the deadline"
         time.sleep(0.5)  # a background probe is now in flight, hung
         assert server.active >= 1, "the server is probed in the background"
         # When the wrapper is closed with that request in flight

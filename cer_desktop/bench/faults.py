@@ -27,7 +27,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CASES = ("kills", "disk", "camera", "corrupt", "settings", "signals", "server_death")
+CASES = (
+    "kills",
+    "disk",
+    "camera",
+    "corrupt",
+    "settings",
+    "signals",
+    "server_death",
+    "hung_server",
+    "proxy",
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from cer_desktop.bench import fault_annotate, fault_cases, fault_inputs, fault_kills
+    from cer_desktop.bench import (
+        fault_annotate,
+        fault_cases,
+        fault_inputs,
+        fault_kills,
+        fault_remote,
+    )
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -75,6 +91,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("settings", fault_cases.settings_and_folders)
         case("signals", fault_cases.signals)
         case("server_death", fault_annotate.server_death)
+        case("hung_server", fault_remote.hung_server)
+        case("proxy", fault_remote.proxy)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-meta", metavar="PATH", help="the served model's cer_adapter.json (or its folder)"
     )
     p.add_argument(
+        "--remote-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a frame waits for the --server before the instant tier labels it"
+        " (default: the saved setting, 3)",
+    )
+    p.add_argument(
         "--label-set",
         metavar="NAME",
         help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
@@ -125,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.threshold = args.threshold
     if args.record_folder:
         settings.record_folder = args.record_folder
+    if args.remote_deadline is not None:
+        if not 0.2 <= args.remote_deadline <= 120.0:
+            print("cer-desktop: --remote-deadline must be 0.2..120 seconds", file=sys.stderr)
+            return 2
+        settings.remote_deadline = args.remote_deadline
     model_choice = None
     if args.server or args.served_model:
         if not (args.server and args.served_model) or args.model:
@@ -135,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             server=args.server,
             served_model=args.served_model,
             model_meta=args.model_meta or "",
+            deadline=settings.remote_deadline,
         )
+        if model_choice.credentials_removed:
+            from cer_desktop.session.remote import CREDENTIALS_NOTE
+
+            print(f"cer-desktop: --server: {CREDENTIALS_NOTE}", file=sys.stderr)
     elif args.model or args.adapter or args.quant:
         model_choice = ModelChoice(
             args.model if args.model is not None else settings.model_base,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -42,13 +42,24 @@ class ModelChoice:
     server: str = ""  # a remote server's URL; when set, base/adapter/quant are not used
     served_model: str = ""
     model_meta: str = ""  # the served model's cer_adapter.json (prompt, crop, label set)
+    deadline: float = 3.0  # live: seconds a frame waits for the server, then the instant tier
+    # True when `server` came with a `user:password@` that was removed (never saved or shown)
+    credentials_removed: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from cer_desktop.session.remote import strip_url_credentials
+
+        clean, had = strip_url_credentials(self.server)
+        if had:
+            object.__setattr__(self, "server", clean)
+            object.__setattr__(self, "credentials_removed", True)
 
     @classmethod
     def from_settings(cls, s: Any) -> ModelChoice:
         """The choice saved in `AppSettings` `s`."""
         return cls(
             s.model_base, s.model_adapter, s.model_quant, s.threshold,
-            s.remote_url, s.remote_model, s.remote_meta,
+            s.remote_url, s.remote_model, s.remote_meta, s.remote_deadline,
         )  # fmt: skip
 
     def settings_fields(self) -> dict[str, Any]:
@@ -56,7 +67,7 @@ class ModelChoice:
         return dict(
             model_base=self.base, model_adapter=self.adapter, model_quant=self.quant,
             threshold=self.threshold, remote_url=self.server, remote_model=self.served_model,
-            remote_meta=self.model_meta,
+            remote_meta=self.model_meta, remote_deadline=self.deadline,
         )  # fmt: skip
 
     @property
@@ -71,7 +82,10 @@ class ModelChoice:
             from cer_desktop.session.remote import server_config
 
             return server_config(
-                self.server.strip(), self.served_model.strip(), self.model_meta.strip()
+                self.server.strip(),
+                self.served_model.strip(),
+                self.model_meta.strip(),
+                self.deadline,
             )
         if not self.base.strip():
             return None
@@ -137,7 +151,9 @@ class ModelDialog(QDialog):
         form.addRow(note)
         from cer_desktop.gui.remote_page import RemotePage
 
-        self.remote = RemotePage(choice.server, choice.served_model, self, choice.model_meta)
+        self.remote = RemotePage(
+            choice.server, choice.served_model, self, choice.model_meta, choice.deadline
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(local, "Local model")
         self.tabs.addTab(self.remote, "Remote server")
@@ -180,6 +196,7 @@ class ModelDialog(QDialog):
                 server=self.remote.url.text().strip(),
                 served_model=self.remote.model.text().strip(),
                 model_meta=self.remote.meta.text().strip(),
+                deadline=float(self.remote.deadline.value()),
             )
         return ModelChoice(
             self.base.text().strip(),

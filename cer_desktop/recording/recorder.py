@@ -60,6 +60,16 @@ __all__ = [
     "new_session_folder",
 ]
 
+# the status events a recording logs in events.jsonl (at the newest recorded frame)
+NOTED_KINDS = frozenset(
+    {
+        StatusKind.SOURCE_LOST,
+        StatusKind.SOURCE_RESTORED,
+        StatusKind.REMOTE_UNREACHABLE,
+        StatusKind.REMOTE_RECONNECTED,
+    }
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -216,10 +226,11 @@ class SessionRecorder(SessionWriter):
             return {"type": "marker", **fields, "error": str(exc)}
 
     def note_status(self, event: StatusEvent) -> None:
-        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
-        newest recorded frame. The recording goes on: frames after the gap keep their capture
-        times, so the video shows the gap as a jump in time."""
-        if event.kind not in (StatusKind.SOURCE_LOST, StatusKind.SOURCE_RESTORED):
+        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) or a switch between a remote
+        server and the instant tier standing in (`REMOTE_UNREACHABLE`, `REMOTE_RECONNECTED`)
+        in the events log at the newest recorded frame. The recording goes on: frames after a
+        gap keep their capture times, so the video shows the gap as a jump in time."""
+        if event.kind not in NOTED_KINDS:
             return
         with self._lock:
             last = self._last_frame

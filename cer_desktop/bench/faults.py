@@ -12,6 +12,9 @@
 - bad settings files and unwritable record folders: `settings_ok`, `unwritable_ok`.
 - SIGINT, SIGTERM, SIGHUP to a recording window and to `cer annotate`: `signals_ok`.
 - a server that dies in the middle of `cer annotate` (`fault_annotate`): `server_death_annotate_ok`.
+- two recorders with two host names on one shared folder, recovery on a third: no live
+  session touched (`shared_folder_ok`); a setting changed while recording: the recording goes
+  on or the change is refused (`setting_change_recording_ok`) (`fault_session`).
 `crashes` counts every process or case that died with a traceback or an unexpected signal.
 """
 
@@ -37,6 +40,8 @@ CASES = (
     "server_death",
     "hung_server",
     "proxy",
+    "shared_folder",
+    "setting_change",
 )
 
 
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fault_inputs,
         fault_kills,
         fault_remote,
+        fault_session,
     )
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
@@ -93,6 +99,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("server_death", fault_annotate.server_death)
         case("hung_server", fault_remote.hung_server)
         case("proxy", fault_remote.proxy)
+        case("shared_folder", fault_session.shared_folder)
+        case("setting_change", fault_session.setting_change)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -314,7 +314,7 @@ class DemoSource(FrameSource):
         self._renderer()  # the neutral frame is ready before the first read
         self._stop.clear()
         self._prerender = threading.Thread(
-            target=self._prerender_all, name="demo-prerender", daemon=True
+            target=self._prerender_all, name="cer-demo-prerender", daemon=True
         )
         self._prerender.start()
         self._t0 = time.monotonic()

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self._status_message = ""
         self._shut_down = False
         self._recovery_thread: threading.Thread | None = None
+        self._recovery_cancel = threading.Event()  # quitting ends its wait for leases
 
         self.bridge = FrameBridge(self)
         self.view = VideoView(self)
@@ -218,15 +219,16 @@ class MainWindow(QMainWindow):
         self.models.shutdown()
         self.session.shutdown()
         if self._recovery_thread is not None:
+            self._recovery_cancel.set()
             self._recovery_thread.join(60.0)
         self.save()
 
     def recover_unfinished_sessions(self) -> None:
         """Repair sessions a crash left unfinished in the record folder, off the GUI thread."""
         root = self.settings.record_folder
-        say = self.bridge.status
+        args = (root, self.bridge.status, self._recovery_cancel)
         self._recovery_thread = threading.Thread(
-            target=recover_unfinished, args=(root, say), name="session-recovery", daemon=True
+            target=recover_unfinished, args=args, name="cer-session-recovery", daemon=True
         )
         self._recovery_thread.start()
 
@@ -338,8 +340,12 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_max_faces_changed(self, value: int) -> None:
-        self.settings.max_faces = int(value)
+        # applied between two frames, or refused with a message: show the limit in force
         self.session.set_max_faces(int(value))
+        self.settings.max_faces = self.session.max_faces
+        if self.session.max_faces != int(value):
+            with QSignalBlocker(self.max_faces_spin):
+                self.max_faces_spin.setValue(self.session.max_faces)
 
     @Slot(bool)
     def _on_show_aus(self, on: bool) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cer_desktop.gui.face_panel import PALETTE
 from cer_desktop.gui.video_view import FrameBridge, VideoView
@@ -18,7 +18,8 @@ from cer_desktop.session.library import load_timeline, play_video
 
 class SessionPlayer(QDialog):
     """The video plays on a `cer-session-player` thread (at the file's rate) into a
-    `FrameBridge` (newest frame only) and a `VideoView`; the timeline's cursor follows."""
+    `FrameBridge` (newest frame only) and a `VideoView`; the timeline's cursor follows.
+    A video that cannot be played is said in the view, in `message` and in the title."""
 
     def __init__(self, folder: str | Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,6 +29,13 @@ class SessionPlayer(QDialog):
         self.bridge = FrameBridge(self)
         self.view = VideoView(self)
         self.view.connect_bridge(self.bridge)
+        # The play thread reports a broken video through the bridge: shown on the GUI thread.
+        self.bridge.statusChanged.connect(self._on_status, Qt.ConnectionType.QueuedConnection)
+        self.message = QLabel("")
+        self.message.setObjectName("playerMessage")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b00;")
+        self.message.hide()
         self.plot = pg.PlotWidget()
         self.plot.setBackground("w")
         self.plot.setYRange(0.0, 1.0)
@@ -43,8 +51,11 @@ class SessionPlayer(QDialog):
         }
         self.time_cursor = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#d00", width=2))
         self.plot.addItem(self.time_cursor)
+        left = QVBoxLayout()
+        left.addWidget(self.view, 1)
+        left.addWidget(self.message)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.view, 3)
+        layout.addLayout(left, 3)
         layout.addWidget(self.plot, 2)
         self.resize(1200, 480)
         self.t_shown = 0.0
@@ -68,6 +79,14 @@ class SessionPlayer(QDialog):
             play_video(self.folder, shown, self._stop)
         except Exception as exc:  # a broken video is said in the title, never raised
             self.bridge.status(f"Cannot play {self.folder.name}: {exc}")
+
+    @Slot(object)
+    def _on_status(self, message: object) -> None:
+        text = str(getattr(message, "message", message))
+        self.message.setText(text)
+        self.message.show()
+        self.view.clear(text)
+        self.setWindowTitle(f"Session {self.folder.name} — cannot play")
 
     def _move_cursor(self) -> None:
         self.t_shown = self._t_latest

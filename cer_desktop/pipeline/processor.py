@@ -72,6 +72,7 @@ class FrameProcessor:
         threshold: float | None = None,
     ) -> None:
         self.analyzer = analyzer
+        self._analyzer_lock = threading.Lock()  # held while a frame is analysed
         self.show_aus = show_aus
         self.threshold = threshold
         self.t_start = 0.0
@@ -118,6 +119,14 @@ class FrameProcessor:
     def set_smoothing(self, strength: float) -> None:
         self._smoother.strength = strength
 
+    def replace_analyzer(self, analyzer: Analyzer) -> Analyzer:
+        """Analyse the next frame with `analyzer` (a run goes on; nothing restarts); returns
+        the one replaced, which no frame uses any more (the caller closes it). Waits for at
+        most the frame being analysed."""
+        with self._analyzer_lock:
+            old, self.analyzer = self.analyzer, analyzer
+        return old
+
     def add_sink(self, sink: AnnotationSink) -> None:
         with self._lock:
             if sink not in self._sinks:
@@ -147,12 +156,13 @@ class FrameProcessor:
     def warm_up(self) -> None:
         """Let the analyzer start its models now (`FaceAnalyzer.warm_up`), so the first frame
         is not held up by it; a failure is logged here and shows on the first frame."""
-        warm_up = getattr(self.analyzer, "warm_up", None)
-        if warm_up is not None:
-            try:
-                warm_up()
-            except Exception:
-                log.exception("warming up the face analyzer failed")
+        with self._analyzer_lock:  # not closed by a swap while it warms up
+            warm_up = getattr(self.analyzer, "warm_up", None)
+            if warm_up is not None:
+                try:
+                    warm_up()
+                except Exception:
+                    log.exception("warming up the face analyzer failed")
 
     # -- per frame ------------------------------------------------------------------------
     def analyse(self, frame: Frame) -> tuple[Frame, list[Face]]:
@@ -161,7 +171,8 @@ class FrameProcessor:
         self.capture_rate.tick(frame.t_capture)
         self._count("captured")
         try:
-            faces = list(self.analyzer.process(frame))
+            with self._analyzer_lock:
+                faces = list(self.analyzer.process(frame))
         except Exception as exc:  # the analyzer failing on one frame is not fatal
             log.exception("face analysis failed")
             message = f"Face analysis failed: {type(exc).__name__}: {exc}"

@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "folders", nargs="+", metavar="FOLDER", help="session folders or a record folder"
     )
-    p.add_argument("--force", action="store_true", help="re-check sessions marked complete too")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-check sessions marked complete too, and recover a session FOLDER whose"
+        " recorder still looks alive (its process here, or its lease renewed by another host)",
+    )
     p.set_defaults(func=_recover)
 
     p = sub.add_parser(
@@ -52,14 +57,23 @@ def _recover(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cer_desktop.recording.manifest import MANIFEST_FILE
-    from cer_desktop.recording.recover import RecoveryError, find_unfinished, recover_session
+    from cer_desktop.recording.recover import RecoveryError, recover_session, scan_unfinished
 
     failed = 0
     for name in args.folders:
         folder = Path(name)
         # A record folder (sessions inside) or one session folder.
-        targets = [folder] if (folder / MANIFEST_FILE).exists() else find_unfinished(folder)
-        if not targets:
+        live: list[tuple[Path, str]] = []
+        if (folder / MANIFEST_FILE).exists():
+            targets = [folder]
+        else:
+            targets, live = scan_unfinished(folder)
+        for session, why in live:
+            print(
+                f"{session}: left alone, still being recorded: {why}"
+                f" (`cer recover --force {session}` overrides)"
+            )
+        if not targets and not live:
             print(f"{folder}: no unfinished session found")
         for target in targets:
             try:

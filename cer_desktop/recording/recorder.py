@@ -32,6 +32,7 @@ from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EVENTS_FILE, EventLog
+from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
     new_manifest,
@@ -91,6 +92,8 @@ class SessionRecorder(SessionWriter):
             `RECORDING_FAILED`, payload `reason`: "disk_full", "permission", "read_only",
             "folder_gone", "os_error" or "error") when recording stops itself (the GUI should
             hop to its own thread).
+        lease_interval_s: how often the recording renews its lease (`lease.json`, which
+            tells recovery on any machine that this session is still being written).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -109,6 +112,7 @@ class SessionRecorder(SessionWriter):
         preset: str = "veryfast",
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
+        lease_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.folder = Path(folder)
         self.record_raw = record_raw
@@ -135,11 +139,17 @@ class SessionRecorder(SessionWriter):
                 "events": EVENTS_FILE,
             },
         )
+        self._lease: Lease | None = None
         try:
+            # The lease exists before the manifest says "recording": recovery never sees a
+            # session of this version being recorded without one.
+            self._lease = Lease(self.folder, lease_interval_s)
             write_manifest(self.folder, self._manifest)
             self._events = EventLog(self.folder / EVENTS_FILE)
             self._events.add("start", folder=str(self.folder))
         except OSError as exc:
+            if self._lease is not None:
+                self._lease.release()
             raise RecordingError(describe_os_error(exc, self.folder)) from exc
 
         self._queue: queue.Queue[tuple[int, Annotation, np.ndarray] | None] = queue.Queue(
@@ -164,7 +174,7 @@ class SessionRecorder(SessionWriter):
             if record_raw
             else None
         )
-        self._thread = threading.Thread(target=self._run, name="SessionRecorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="cer-recorder", daemon=True)
         self._thread.start()
 
     # -- the pipeline side -------------------------------------------------------------
@@ -225,6 +235,25 @@ class SessionRecorder(SessionWriter):
             log.warning("could not log a marker: %s", exc)
             return {"type": "marker", **fields, "error": str(exc)}
 
+    def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
+        """Log that `setting` changed while recording (a `setting` event: `frame` is the
+        newest recorded frame, the change applies after it; `fields` say old and new). The
+        recording goes on in the same folder."""
+        with self._lock:
+            last = self._last_frame
+        t0 = self._t0_capture
+        record: dict[str, Any] = {
+            "setting": setting,
+            "frame": last[0] if last is not None else None,
+            "t": round(last[2] - t0, 4) if last is not None and t0 is not None else None,
+            **fields,
+        }
+        try:
+            return self._events.add("setting", **record)
+        except (OSError, ValueError) as exc:
+            log.warning("could not log the %s change: %s", setting, exc)
+            return {"type": "setting", **record, "error": str(exc)}
+
     def note_status(self, event: StatusEvent) -> None:
         """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) or a switch between a remote
         server and the instant tier standing in (`REMOTE_UNREACHABLE`, `REMOTE_RECONNECTED`)
@@ -257,6 +286,7 @@ class SessionRecorder(SessionWriter):
         except queue.Full:
             pass
         self._thread.join()
+        self._release_lease()  # the writer released it; again in case it died first
         self._t_end = time.monotonic()
 
     def __enter__(self) -> SessionRecorder:

@@ -22,6 +22,7 @@ import numpy as np
 from cer_desktop.contracts import Annotation, Severity, StatusEvent, StatusKind, status
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EventLog
+from cer_desktop.recording.lease import Lease
 from cer_desktop.recording.manifest import (
     STATUS_COMPLETE,
     STATUS_FAILED,
@@ -59,6 +60,12 @@ class SessionWriter:
     _csv: CsvLog
     _video: VideoWriter
     _raw: VideoWriter | None
+    _lease: Lease | None
+
+    def _release_lease(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
 
     @property
     def frames_dropped(self) -> int:
@@ -180,6 +187,7 @@ class SessionWriter:
         self._events.add("stop", frames_written=self._written, frames_dropped=self.frames_dropped)
         self._events.close()
         write_manifest(self.folder, self._manifest)
+        self._release_lease()  # after "complete" is durable: recovery never meets a gap
 
     def _fail(self, exc: BaseException) -> None:
         message = (
@@ -225,6 +233,7 @@ class SessionWriter:
         except Exception:  # noqa: BLE001
             pass
         self._events.close()
+        self._release_lease()  # nothing writes any more: recovery may repair it
         if self._on_error is not None:
             try:
                 self._on_error(self._error)

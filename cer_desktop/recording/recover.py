@@ -27,14 +27,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cer_desktop.contracts import Severity, StatusEvent, StatusKind, status
 from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
+from cer_desktop.recording.lease import Liveness, judge
 from cer_desktop.recording.manifest import (
     MANIFEST_FILE,
     STATUS_COMPLETE,
@@ -112,45 +114,67 @@ class RecoveryReport:
         )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+def _recording_manifests(folders: list[Path]) -> tuple[list[Path], dict[Path, dict[str, Any]]]:
+    """(sessions a disk error stopped, manifests of sessions still marked "recording")."""
+    failed: list[Path] = []
+    recording: dict[Path, dict[str, Any]] = {}
+    for folder in folders:
+        try:
+            m = read_manifest(folder)
+        except ManifestError:
+            continue
+        if m.get("status") == STATUS_FAILED:
+            failed.append(folder)  # stopped by a disk error: its files may disagree
+        elif m.get("status") == STATUS_RECORDING:
+            recording[folder] = m
+    return failed, recording
+
+
+def is_unfinished(folder: str | os.PathLike[str], *, lease_wait_s: float | None = None) -> bool:
+    """True if `folder` holds a session still marked "recording" whose recorder is gone
+    (lease.py: judged at once on this host, by watching its lease for `lease_wait_s` when
+    another host holds it; 0 watches nothing and says False for such a session), or one a
+    disk error stopped ("failed")."""
+    failed, recording = _recording_manifests([Path(folder)])
+    if failed:
         return True
-    except OSError:
-        return False
-    return True
+    verdicts = judge(recording, lease_wait_s)
+    return any(v.liveness is Liveness.GONE for v in verdicts.values())
 
 
-def is_unfinished(folder: str | os.PathLike[str]) -> bool:
-    """True if `folder` holds a session still marked "recording" whose recorder is gone, or
-    one a disk error stopped ("failed")."""
-    try:
-        m = read_manifest(folder)
-    except ManifestError:
-        return False
-    if m.get("status") == STATUS_FAILED:
-        return True  # stopped by a disk error: its files may disagree by a few frames
-    if m.get("status") != STATUS_RECORDING:
-        return False
-    pid = m.get("pid")
-    same_host = m.get("host") in (None, socket.gethostname())
-    if same_host and isinstance(pid, int) and _pid_alive(pid):
-        return False  # a live recorder (maybe this very process) owns it
-    return True
+def scan_unfinished(
+    root: str | os.PathLike[str],
+    *,
+    lease_wait_s: float | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(sessions under `root` to recover, live sessions left alone with why).
 
-
-def find_unfinished(root: str | os.PathLike[str]) -> list[Path]:
-    """Sessions under `root` (the folder itself and its sub-folders) left "recording" by a
-    recorder that is gone (crashed or killed) or stopped by a disk error: the app recovers
-    them on start (`recover_all`)."""
+    Sessions under `root` (the folder itself and its sub-folders) left "recording" by a
+    recorder that is gone, or stopped by a disk error, are to be recovered; a session whose
+    lease shows a recorder still writing it, on this machine or another, is left alone.
+    Sessions leased by another host are watched together (one wait of a few seconds, only
+    when there are such sessions; a set `cancel` ends it, and those sessions are neither)."""
     root = Path(root)
     if not root.is_dir():
-        return []
+        return [], []
     candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    return [p for p in candidates if (p / MANIFEST_FILE).exists() and is_unfinished(p)]
+    failed, recording = _recording_manifests(
+        [p for p in candidates if (p / MANIFEST_FILE).exists()]
+    )
+    verdicts = judge(recording, lease_wait_s, cancel=cancel)
+    gone = [f for f, v in verdicts.items() if v.liveness is Liveness.GONE]
+    live = [(f, v.reason) for f, v in verdicts.items() if v.live]
+    return sorted([*failed, *gone]), live
+
+
+def find_unfinished(
+    root: str | os.PathLike[str], *, lease_wait_s: float | None = None
+) -> list[Path]:
+    """Sessions under `root` left "recording" by a recorder that is gone (crashed or killed)
+    or stopped by a disk error: the app recovers them on start (`recover_all`). Sessions
+    still being recorded, here or on another machine sharing the folder, are left out."""
+    return scan_unfinished(root, lease_wait_s=lease_wait_s)[0]
 
 
 def _video_frames(path: Path, report: RecoveryReport) -> int | None:
@@ -207,14 +231,17 @@ def _video_limit(path: Path, durable: int, report: RecoveryReport) -> tuple[int 
     return found, found
 
 
-def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> RecoveryReport:
+def recover_session(
+    folder: str | os.PathLike[str], *, force: bool = False, lease_wait_s: float | None = None
+) -> RecoveryReport:
     """Repair a session that was not closed; see the module docstring for what it does.
 
     Sessions marked "recording" (crashed) or "failed" (stopped by a disk error; its files may
     disagree by a few frames) are repaired; a complete or recovered one is left alone
-    (`needed=False`) unless `force`, which also skips the check that the recording process is
-    gone. Raises `RecoveryError` for a folder without a manifest or a session whose recorder
-    process is still alive.
+    (`needed=False`) unless `force`, which also skips the check that the recorder is gone
+    (its process on this host, its lease from another: lease.py, watched `lease_wait_s`;
+    0 when the caller already watched it). Raises `RecoveryError` for a folder without a
+    manifest or a session still being recorded.
     """
     folder = Path(folder)
     try:
@@ -225,8 +252,13 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     report = RecoveryReport(folder=str(folder), needed=False, status_before=status)
     if status not in (STATUS_RECORDING, STATUS_FAILED) and not force:
         return report
-    if status == STATUS_RECORDING and not force and not is_unfinished(folder):
-        raise RecoveryError(f"{folder} is still being recorded by process {m.get('pid')}")
+    if status == STATUS_RECORDING and not force:
+        verdict = judge({folder: m}, lease_wait_s)[folder]
+        if verdict.live:
+            raise RecoveryError(
+                f"{folder} is still being recorded: {verdict.reason}"
+                " (`cer recover --force` overrides)"
+            )
     report.needed = True
 
     # 1. whole CSV rows only
@@ -316,12 +348,19 @@ def recover_session(folder: str | os.PathLike[str], *, force: bool = False) -> R
     return report
 
 
-def recover_all(root: str | os.PathLike[str]) -> list[RecoveryReport]:
-    """Recover every unfinished session under `root`; failures are logged, not raised."""
+def recover_all(
+    root: str | os.PathLike[str], *, lease_wait_s: float | None = None
+) -> list[RecoveryReport]:
+    """Recover every unfinished session under `root`; failures are logged, not raised.
+    Sessions still being recorded (here or on another host) are left alone and logged."""
     reports: list[RecoveryReport] = []
-    for folder in find_unfinished(root):
+    folders, live = scan_unfinished(root, lease_wait_s=lease_wait_s)
+    for folder, why in live:
+        log.info("left %s alone: %s", folder, why)
+    for folder in folders:
         try:
-            reports.append(recover_session(folder))
+            # already judged gone: not watched twice (a live one still raises RecoveryError)
+            reports.append(recover_session(folder, lease_wait_s=0))
         except Exception as exc:  # noqa: BLE001 - one broken session must not stop the app
             log.warning("could not recover %s: %s", folder, exc)
     return reports

@@ -80,10 +80,20 @@ class AnalyzerCache:
             a.reset()
         return self.analyzer
 
+    def build(self, max_faces: int, crop_size: int) -> Any:
+        """A new analyzer for these settings, not yet kept (the caller swaps it into a running
+        pipeline, then sets `analyzer`); may raise what the factory raises."""
+        return self._factory(max_faces, crop_size)
+
     def close(self) -> None:
         a, self.analyzer = self.analyzer, None
-        if a is not None:
+        self.close_one(a)
+
+    @staticmethod
+    def close_one(analyzer: Any) -> None:
+        """Close an analyzer no run uses any more (a failure is logged)."""
+        if analyzer is not None:
             try:
-                a.close()
+                analyzer.close()
             except Exception:
                 log.exception("closing the analyzer failed")

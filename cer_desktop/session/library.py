@@ -56,6 +56,7 @@ def list_sessions(root: str | Path) -> list[SessionInfo]:
                 status=str(m.get("status") or "unknown"),
                 frames=int(m.get("frames_written") or 0),
                 recognizer=str(m.get("recognizer") or ""),
+                # never waits: a session another host still leases is not "interrupted"
                 interrupted=_unfinished(is_unfinished, folder),
                 has_video=(folder / "annotated.mp4").exists(),
             )
@@ -65,7 +66,7 @@ def list_sessions(root: str | Path) -> list[SessionInfo]:
 
 def _unfinished(probe: object, folder: Path) -> bool:
     try:
-        return bool(probe(folder))  # type: ignore[operator]
+        return bool(probe(folder, lease_wait_s=0))  # type: ignore[operator]
     except Exception:
         return False
 

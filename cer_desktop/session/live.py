@@ -1,8 +1,9 @@
 """`LiveSession`: the one Qt-free composition of a live run that the window drives.
 
 source -> analyzer -> recognizer worker -> smoothing -> painter -> display and recorder, plus
-the decisions around them: which analyzer to reuse, the crop size the model wants, the demo
-when a camera fails, the instant fallback when a model raises, the recording's metadata.
+the decisions around them: the demo when a camera fails, the instant fallback when a model
+raises, the recording's metadata; which analyzer to use for the crop size the model wants and
+the face limit is in live_recognition.py.
 The window subscribes to its typed events (events.py) instead of polling. docs/architecture.md
 describes the threads and their policies.
 """
@@ -23,7 +24,6 @@ from cer_desktop.pipeline.pipeline import Pipeline, PipelineStats
 from cer_desktop.pipeline.sinks import AnnotationSink
 from cer_desktop.pipeline.stats import EndReason
 from cer_desktop.session.events import (
-    RecognizerChanged,
     SessionEnded,
     SessionEvent,
     SessionStarted,
@@ -36,6 +36,7 @@ from cer_desktop.session.factories import (
     default_analyzer_factory,
     default_source_factory,
 )
+from cer_desktop.session.live_recognition import LiveRecognition
 from cer_desktop.session.recognizers import RecognizerSlot
 from cer_desktop.session.recording import SessionRecording
 
@@ -46,9 +47,10 @@ DisplayCallback = Callable[[Annotation, np.ndarray], None]
 DEMO = "demo"
 
 
-class LiveSession:
+class LiveSession(LiveRecognition):
     """A live session: start and stop runs on a source spec, change settings while running,
-    swap the recognizer, record. Thread-safe; never imports Qt.
+    swap the recognizer (live_recognition.py: the recognizer, its crop size, the analyzer and
+    the face limit), record (recording.py). Thread-safe; never imports Qt.
 
     Events reach `subscribe()`rs from whatever thread caused them (the caller's, the capture
     thread, a short `cer-session-task` thread for ends and recording failures): a GUI hops to
@@ -194,13 +196,6 @@ class LiveSession:
             if self._pipeline is not None:
                 self._pipeline.show_aus = bool(on)
 
-    def set_max_faces(self, n: int) -> None:
-        """Analyse at most `n` faces; a running session restarts (the analyzer is rebuilt)."""
-        with self._lock:
-            self._max_faces = int(n)
-            if self._pipeline is not None:
-                self.start(self._source_spec)
-
     def set_threshold(self, threshold: float) -> None:
         self._recognizers.threshold = threshold  # for instant recognizers made from now on
 
@@ -340,58 +335,6 @@ class LiveSession:
             p = self._stopping.pop()
             if not p.wait_for_recognizer(60.0):
                 log.warning("a stopped run's recognizer call did not end within 60 s")
-
-    # -- the analyzer and recognizers -----------------------------------------------------
-    def crop_size(self) -> int:
-        """The aligned crop the recognizer was trained on (adapter metadata), else 224."""
-        return self._recognizers.crop_size()
-
-    def _ensure_analyzer(self) -> Any:
-        try:
-            return self._analyzers.get(self._max_faces, self.crop_size())
-        except Exception as exc:
-            message = f"Face analysis unavailable: {exc}"
-            self.report(StatusKind.ANALYSIS_ERROR, message, Severity.ERROR)
-            return None
-
-    def use_instant(self) -> bool:
-        """Switch to the instant recognizer (no weights); False when it is unavailable."""
-        rec = self._recognizers.make_instant()
-        if rec is not None:
-            self.set_recognizer(rec, "instant")
-        return rec is not None
-
-    def set_recognizer(self, recognizer: Recognizer, description: str) -> None:
-        """Use `recognizer` from now on; the session closes the one it replaces once no call
-        uses it. A model that wants another crop size restarts the run with a new analyzer."""
-        with self._lock:
-            old = self._recognizers.use(recognizer, description)
-            p = self._pipeline
-            if p is not None and self._analyzers.crop_size not in (
-                None,
-                self.crop_size(),
-            ):
-                self.stop()
-                self._finish_stopping()
-                if old is not None and old is not recognizer:
-                    old.close()
-                self.start(self._source_spec)
-            elif p is not None:
-                p.set_recognizer(recognizer)  # the worker closes the old one
-                p.set_fallback(self._recognizers.fallback_for(recognizer))
-            elif old is not None and old is not recognizer:
-                self._finish_stopping()  # a stopped run may still be running it
-                old.close()
-            name = getattr(recognizer, "name", "")
-            event = status(
-                StatusKind.RECOGNIZER_CHANGED, f"Recognizer: {description}", recognizer=name
-            )
-            self.emit(RecognizerChanged(name, description, event))
-
-    def reset_baseline(self) -> bool:
-        """Ask the instant recognizer(s) to re-learn every face's neutral baseline; False when
-        the current recognizer learns none."""
-        return self._recognizers.reset_baseline()
 
     def pipeline_for_recording(self) -> Pipeline | None:
         """The running pipeline (for `SessionRecording`)."""

@@ -60,21 +60,34 @@ def pull_model(
     return pull(model_id, progress=progress, cancel=cancel)
 
 
-def recover_unfinished(root: str | Path, say: Callable[[str], None]) -> int:
+def recover_unfinished(
+    root: str | Path,
+    say: Callable[[str], None],
+    cancel: threading.Event | None = None,
+    *,
+    lease_wait_s: float | None = None,
+) -> int:
     """Repair the sessions a crash left unfinished under `root` (blocking: seconds per long
-    session). Each result is told through `say`; returns how many were recovered."""
-    from cer_desktop.recording.recover import find_unfinished, recover_session
+    session, and a few seconds more only when another host holds a session's lease). Each
+    result, and each session left alone because it is still being recorded, is told through
+    `say`; returns how many were recovered. A set `cancel` (the app is quitting) ends the
+    wait for leases and recovers nothing more."""
+    from cer_desktop.recording.recover import recover_session, scan_unfinished
 
     try:
-        folders = find_unfinished(root)
+        folders, live = scan_unfinished(root, lease_wait_s=lease_wait_s, cancel=cancel)
     except OSError as exc:
         say(f"Could not look for unfinished sessions in {root}: {exc}")
         return 0
+    for folder, why in live:
+        say(f"Left the session {folder} alone: {why}")
     recovered = 0
     for folder in folders:
+        if cancel is not None and cancel.is_set():
+            break
         say(f"Recovering the unfinished session {folder}…")
         try:
-            report = recover_session(folder)
+            report = recover_session(folder, lease_wait_s=0)  # its lease was just watched
         except Exception as exc:  # one broken session must not stop the app
             log.warning("could not recover %s", folder, exc_info=True)
             say(f"Could not recover {folder}: {exc}")

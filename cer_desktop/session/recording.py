@@ -85,6 +85,8 @@ class SessionRecording:
                 "source": s.source_spec,
                 "label_set": pipeline.label_set.name,
                 "smoothing": s.smoothing,
+                "max_faces": s.max_faces,
+                "crop_size": s.crop_size(),
                 **(extra or {}),
                 # what actually runs (a model that failed to load leaves the instant tier)
                 **recognizer_fields(pipeline.recognizer, pipeline.label_set),
@@ -164,6 +166,15 @@ class SessionRecording:
             note = getattr(rec, "note_status", None)
             if callable(note):
                 note(event.status)
+
+    def note_change(self, setting: str, **fields: Any) -> dict[str, Any] | None:
+        """Log a setting changed while recording (the recording goes on in the same folder);
+        the logged event (with the frame after which it applies), or None when none runs."""
+        rec = self._recorder
+        if rec is None:
+            return None
+        result: dict[str, Any] = rec.note_change(setting, **fields)
+        return result
 
     def _on_writer_error(self, rec: Any, message: str) -> None:
         # On the recorder's writer thread: closing it there would join itself.

@@ -102,7 +102,9 @@ class FakeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._httpd.handle_error = self._handle_error  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="cer-fake-server", daemon=True
+        )
 
     def _handle_error(self, request: object, client_address: object) -> None:
         # a client that cancels its requests (a live deadline, closing) cuts the connection

@@ -113,3 +113,26 @@ def test_the_window_opens_the_browser_on_its_record_folder(qtbot, tmp_path):
     assert "No recordings" in browser.status.text()
     browser.close()
     w.shutdown()
+
+
+def test_a_video_that_cannot_be_played_is_said_in_the_player(qtbot, record_root, tmp_path):
+    import shutil
+
+    from cer_desktop.gui.session_player import SessionPlayer
+
+    # Given a recorded session whose video was damaged after the fact
+    _, folders = record_root
+    broken = tmp_path / "broken"
+    shutil.copytree(folders[0], broken)
+    (broken / "annotated.mp4").write_bytes(b"this is not a video" * 100)
+    # When the user plays it
+    player = SessionPlayer(broken)
+    qtbot.addWidget(player)
+    player.show()
+    player.play()
+    # Then the player says why it shows nothing (not a blank view), and its thread ends
+    qtbot.waitUntil(lambda: player.message.isVisible(), timeout=30000)
+    assert player.message.text().startswith("Cannot play broken"), player.message.text()
+    assert "cannot play" in player.windowTitle()
+    player.close()
+    assert not any(t.name == "cer-session-player" and t.is_alive() for t in threading.enumerate())

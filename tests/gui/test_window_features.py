@@ -82,3 +82,38 @@ def test_the_window_layout_is_remembered(make_window, qtbot, config_dir):
     assert again.settings.window_state and again.settings.window_geometry
     assert (again.width(), again.height()) == (700, 500)
     assert not again.face_dock.isVisible()
+
+
+def test_changing_faces_while_recording_keeps_the_recording(make_window, qtbot, tmp_path):
+    import importlib
+
+    from cer_desktop.settings import AppSettings
+    from cer_desktop.testing.fakes import FakeAnalyzer
+
+    importlib.import_module("cer_desktop.recording.recorder")
+
+    def analyzers(n, crop):
+        if n == 6:
+            raise RuntimeError("no graph for 6 faces")
+        return FakeAnalyzer()
+
+    w = make_window(
+        AppSettings(source="demo", record_folder=str(tmp_path / "rec")),
+        analyzer_factory=analyzers,
+    )
+    qtbot.waitUntil(lambda: w.view.shown >= 1, timeout=5000)
+    w.record_action.trigger()
+    folder = w.session.recording.folder
+    assert folder is not None
+    qtbot.wait(300)
+    # When the user changes Faces while recording
+    w.max_faces_spin.setValue(2)
+    # Then the recording goes on in the same folder and the status bar says so
+    qtbot.waitUntil(lambda: "recording continues" in w.statusBar().currentMessage(), timeout=5000)
+    assert w.recording and w.session.recording.folder == folder
+    # And a value whose analyzer cannot be built is refused: the control shows the old one
+    w.max_faces_spin.setValue(6)
+    qtbot.waitUntil(lambda: "Cannot apply Faces: 6" in w.statusBar().currentMessage(), timeout=5000)
+    assert w.max_faces_spin.value() == 2 and w.settings.max_faces == 2 and w.recording
+    w.record_action.trigger()
+    assert not w.recording

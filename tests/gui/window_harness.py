@@ -1,5 +1,6 @@
 """What the window tests share: synthetic frames, a recording source factory, the window
-fixture (`make_window`, registered in conftest.py), a thread check."""
+fixture (`make_window`, registered in conftest.py; it fails a test that leaves any new thread
+running, thread_check.py), a thread check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 from PySide6.QtGui import QImage
+from thread_check import leaked_threads, threads_now
 
 from cer_desktop.capture.base import SourceError
 from cer_desktop.gui.main_window import MainWindow
@@ -43,6 +45,7 @@ class Sources:
 
 @pytest.fixture
 def make_window(qtbot):
+    before = threads_now()
     made: list[MainWindow] = []
 
     def make(settings: AppSettings | None = None, cameras=None, **kw) -> MainWindow:
@@ -60,3 +63,5 @@ def make_window(qtbot):
     yield make
     for w in made:
         w.shutdown()
+    left = leaked_threads(before)
+    assert left == [], f"threads left running: {left}"

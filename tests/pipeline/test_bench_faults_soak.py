@@ -64,3 +64,21 @@ def test_soak_reports_its_figures(tmp_path):
         assert key in result, f"{key} missing"
     assert result["frames_written"] > 0 and result["recorder_error"] is None
     assert (tmp_path / "s" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_faults_session_edge_cases_run_and_pass(tmp_path):
+    """`shared_folder` (two recorders with two host names, recovery on a third touches no
+    live session) and `setting_change` (the recording goes on through a setting change, or
+    the change is refused), each alone with --only."""
+    from cer_desktop.bench import faults
+
+    for name, key in (
+        ("shared_folder", "shared_folder_ok"),
+        ("setting_change", "setting_change_recording_ok"),
+    ):
+        result = faults.run(_args(faults, ["--only", name]))
+        assert result["crashes"] == 0, result["crash_details"]
+        assert result[key] is True, result
+        assert list(result["seconds_by_case"]) == [name]
+    assert result["setting_change_events"][0][0] == "max_faces"

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from rec_synthetic import make_annotation, record
+from thread_check import leaked_threads, threads_now
 
 from cer_desktop.contracts import StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
@@ -20,6 +21,15 @@ from cer_desktop.recording.recorder import RecordingError, SessionRecorder
 from cer_desktop.recording.video import count_frames, frame_times
 
 N_FRAMES = 300
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left():
+    """A closed recorder leaves no thread behind (its writer, its lease), whatever the name."""
+    before = threads_now()
+    yield
+    left = leaked_threads(before)
+    assert left == [], f"threads left running: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,12 @@ def is_image(path: str | Path) -> bool:
 
 def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def needs_base_model(options: dict[str, object]) -> str | None:
+    """The one error both command lines (`cer-desktop`, `cer annotate`) give for options of a
+    local model given without the model: "--adapter needs --model BASE" for the first option
+    (name -> value) that was given, None when none was. Ignoring them would run another tier.
+    """
+    given = [name for name, value in options.items() if value is not None]
+    return f"{given[0]} needs --model BASE" if given else None

@@ -15,15 +15,43 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cer_desktop.option_values import QUANTS
 
-__all__ = ["QUANTS", "AppSettings", "load_settings", "save_settings"]
+__all__ = [
+    "CREDENTIALS_NOTE",
+    "QUANTS",
+    "AppSettings",
+    "load_settings",
+    "save_settings",
+    "strip_url_credentials",
+]
 
 log = logging.getLogger(__name__)
 
 ENV_CONFIG_DIR = "CER_DESKTOP_CONFIG_DIR"
 FILE_NAME = "settings.json"
+
+
+API_KEY_ENV = "CER_API_KEY"
+CREDENTIALS_NOTE = (
+    "the user name and password in the server URL were removed: they are never saved, shown "
+    f"or sent. Put the server's API key in the {API_KEY_ENV} environment variable instead."
+)
+
+
+def strip_url_credentials(url: str) -> tuple[str, bool]:
+    """`url` without a `user:password@` part, and whether it had one. A server URL is saved
+    here and shown in status bars and manifests; a password in it would be too, so it is
+    removed before any of that (the API key comes from `CER_API_KEY` only)."""
+    raw = (url or "").strip()
+    scheme = "://" in raw
+    parts = urlsplit(raw if scheme else f"//{raw}")
+    if "@" not in parts.netloc:
+        return raw, False
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return (clean if scheme else clean.removeprefix("//")), True
 
 
 def _default_record_folder() -> str:
@@ -54,6 +82,7 @@ class AppSettings:
     remote_url: str = ""
     remote_model: str = ""
     remote_meta: str = ""  # the served model's cer_adapter.json (or its folder); may be empty
+    remote_deadline: float = 3.0  # live: seconds a frame waits for the server, then instant
     record_folder: str = field(default_factory=_default_record_folder)
     record_raw: bool = False
     recent_files: list[str] = field(default_factory=list)
@@ -76,6 +105,12 @@ class AppSettings:
             s.threshold = d.threshold
         if s.camera_index < 0:
             s.camera_index = 0
+        if not 0.2 <= s.remote_deadline <= 120.0:
+            log.warning("settings: remote_deadline %s out of 0.2..120 s", s.remote_deadline)
+            s.remote_deadline = d.remote_deadline
+        s.remote_url, had = strip_url_credentials(s.remote_url)
+        if had:  # a file saved by an older version, or edited by hand
+            log.warning("settings: %s", CREDENTIALS_NOTE)
         return s
 
 
@@ -175,7 +210,9 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> Path | Non
     path = path or settings_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True)
+        fields = dataclasses.asdict(settings)
+        fields["remote_url"] = strip_url_credentials(settings.remote_url)[0]  # never a password
+        data = json.dumps(fields, indent=2, sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -8,15 +8,21 @@ raw.mp4), plus `inputs.csv` (frame -> image file) for image inputs.
 
 Every frame is processed: the pipeline runs offline (the recognizer answers every frame, the
 recorder blocks instead of dropping). Times in the CSV and the video are the input's own:
-frame n of a video is at n / fps; images are independent stills 1 s apart, unless `--fps`
+a video frame's presentation time in the file (gaps in a variable-rate video stay gaps);
+images are independent stills 1 s apart, unless `--fps`
 says they are a frame sequence (then faces are tracked and baselines learned, as in a video).
 Stills need no flag: they are padded before detection and the instant tier reads them in its
-still mode (no personal baseline; the manifest says `recognizer_mode: still`).
+still mode (no personal baseline; the manifest says `recognizer_mode: still`). The CSV holds
+the recognizer's own probabilities unless `--smoothing S` asks for the live view's smoothing
+(the manifest records `smoothing`).
 
 Resuming: an input whose session folder says it finished (`input_complete` in the manifest,
 same input path) is skipped. An interrupted or failed one is annotated again from the start
 (its folder is cleared): restarting costs at most one input's work and leaves no question of
-how two halves were joined. Only such a folder is ever cleared: a folder of the same name that
+how two halves were joined. An input with more frames the recognizer failed on than
+`--max-recognizer-errors` (default 0) has failed; a server that stops answering ends the input
+at once, and each later input is started only after one probe finds it back
+(guard.py). Only such a folder is ever cleared: a folder of the same name that
 is not an earlier annotation of the same input is left alone and the input reported. An output
 folder inside an input folder is refused (the next run would read its own output). An input
 that cannot be read (missing, corrupt, no frames) is reported and skipped; the exit code is 1
@@ -28,12 +34,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cer_desktop.annotate.guard import (
+    WatchedRecognizer,
+    server_down,
+    unlabelled_verdict,
+)
 from cer_desktop.annotate.inputs import (
     DEFAULT_IMAGE_FPS,
     IMAGE_SUFFIXES,
@@ -46,6 +56,7 @@ from cer_desktop.annotate.inputs import (
     is_done,
     open_input,
 )
+from cer_desktop.annotate.results import AnnotateSummary, InputResult
 from cer_desktop.annotate.stop_signals import StopRequest
 from cer_desktop.capture.base import SourceError
 from cer_desktop.contracts import Annotation, Recognizer
@@ -68,46 +79,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 DEFAULT_LABEL_SET = "raf_compound+neutral"
-
-
-@dataclass
-class InputResult:
-    item: InputItem
-    status: str  # "done" | "skipped" | "failed" | "interrupted"
-    frames: int = 0
-    faces_rows: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    folder: Path | None = None
-
-
-@dataclass
-class AnnotateSummary:
-    results: list[InputResult] = field(default_factory=list)
-    interrupted: str = ""  # the signal that stopped the run, if any
-    not_started: int = 0
-
-    @property
-    def failed(self) -> list[InputResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    def table(self) -> str:
-        lines = []
-        for r in self.results:
-            detail = r.message or f"{r.frames} frames, {r.faces_rows} face rows, {r.seconds:.1f} s"
-            lines.append(f"  {r.status:<8} {r.item.path}  ->  {detail}")
-        done = sum(r.status == "done" for r in self.results)
-        skipped = sum(r.status == "skipped" for r in self.results)
-        lines.append(
-            f"{done} annotated, {skipped} already done, {len(self.failed)} failed "
-            f"(of {len(self.results)} inputs)"
-        )
-        if self.interrupted:
-            lines.append(
-                f"stopped by {self.interrupted}: {self.not_started} inputs not started;"
-                " run the same command again to go on"
-            )
-        return "\n".join(lines)
 
 
 class _Progress:
@@ -145,8 +116,13 @@ def annotate_one(
     manifest_extra: dict[str, Any] | None = None,
     close_recognizer: bool = True,
     stop: StopRequest | None = None,
+    smoothing: float = 0.0,
+    max_recognizer_errors: int = 0,
 ) -> InputResult:
     """Annotate one input into `out/<item.name>`; never raises for a bad input.
+
+    `smoothing` (0 = off) applies to videos and image sequences, never to independent stills;
+    more than `max_recognizer_errors` frames without labels make the input "failed".
 
     A `stop` request (a signal) ends the input after its current frame: the session is
     finalised, left unfinished (`input_complete` false) and the result is "interrupted".
@@ -176,6 +152,10 @@ def annotate_one(
         "input_complete": False,
         "source": source.description,
         "mode": "annotate",
+        # Independent stills are never smoothed together: the tracker may give faces of
+        # consecutive photos one track id, and an average over them is no one's label.
+        "smoothing": smoothing if source.sequence else 0.0,
+        "max_recognizer_errors": max_recognizer_errors,
         **(manifest_extra or {}),
     }
     recognizer = None
@@ -186,14 +166,12 @@ def annotate_one(
             result.message = refused
             return result
         recognizer = make_recognizer(item, source)
-        # Independent stills are never smoothed together: the tracker may give faces of
-        # consecutive photos one track id, and an average over them is no one's label.
         session = OfflineSession(
             source,
             recognizer,
             label_set,
             max_faces=max_faces,
-            smoothing=0.5 if source.sequence else 0.0,
+            smoothing=float(extra["smoothing"]),
             static_images=not source.sequence,
         )
         recorder = session.record(folder, record_raw=record_raw, manifest=extra)
@@ -203,9 +181,10 @@ def annotate_one(
             counter = _Progress(bar)
             if stop is not None:
                 stop.attach(source)  # a signal ends the input like the end of its file
+            watched = WatchedRecognizer(recognizer, source.request_stop)
             try:
                 # a remote server answers --concurrency requests at once (the default)
-                stats = session.run(sinks=[counter])
+                stats = session.run(sinks=[counter], recognizer=watched)
             finally:
                 if stop is not None:
                     stop.attach(None)
@@ -213,6 +192,10 @@ def annotate_one(
         result.frames = recorder.frames_written
         result.faces_rows = counter.rows
         skipped = getattr(source.inner, "skipped", None) or []
+        result.unreachable = watched.unreachable
+        unlabelled, unfinished = unlabelled_verdict(
+            stats, max_recognizer_errors, watched.unreachable
+        )
         if recorder.error:
             result.message = recorder.error
         elif stop is not None and stop.requested:
@@ -225,10 +208,15 @@ def annotate_one(
             result.message = stats.last_error or f"no frames in {item.path}"
             if result.frames:
                 result.message += f" ({result.frames} frames before it kept in {folder})"
+        elif unfinished:  # kept for a look, unfinished: the next run annotates it again
+            result.message = unfinished
+            m = Manifest.read(folder)
+            m.update(unlabelled_frames=unlabelled, failure=unfinished)
+            m.write(folder)
         else:
             result.status = "done"
             m = Manifest.read(folder)
-            m.input_complete = True
+            m.update(input_complete=True, unlabelled_frames=unlabelled)
             if skipped:
                 m.unreadable_images = [[str(p), why] for p, why in skipped]
                 result.message = (
@@ -292,6 +280,8 @@ def annotate(
     echo: Callable[[str], None] | None = None,
     stop: StopRequest | None = None,
     shard: tuple[int, int] | None = None,
+    smoothing: float = 0.0,
+    max_recognizer_errors: int = 0,
 ) -> AnnotateSummary:
     """Annotate every input under `out`; see the module docstring. Never raises for a bad
     input; a model that cannot load raises `RecognizerError` before any input is touched."""
@@ -326,6 +316,7 @@ def annotate(
     remote_manifest = getattr(shared, "manifest", None)  # a remote recognizer's server, mode
     if callable(remote_manifest):
         extra["remote"] = remote_manifest()
+    down = ""  # why the server did not answer the last input ("" while it answers)
     try:
         from tqdm import tqdm
 
@@ -335,6 +326,13 @@ def annotate(
             if stop is not None and stop.requested:
                 summary.interrupted, summary.not_started = stop.name, len(items) - n
                 break
+            down = down and server_down(model_spec)  # one probe: is it back?
+            if down:
+                r = InputResult(item, "failed", message=f"not started: {down}")
+                summary.results.append(r)
+                if echo is not None:
+                    echo(f"failed: {item.path}: {r.message}")
+                continue
             r = annotate_one(
                 item,
                 out,
@@ -348,8 +346,11 @@ def annotate(
                 manifest_extra=extra,
                 close_recognizer=shared is None,
                 stop=stop,
+                smoothing=smoothing,
+                max_recognizer_errors=max_recognizer_errors,
             )
             summary.results.append(r)
+            down = r.unreachable
             if r.status == "interrupted":
                 summary.interrupted = stop.name if stop is not None else "a signal"
                 summary.not_started = len(items) - n - 1

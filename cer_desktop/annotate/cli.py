@@ -1,6 +1,7 @@
 """The `cer annotate` command line: arguments, signals, exit codes.
 
-Exit codes: 0 every input annotated (or already done); 1 some input failed; 2 bad arguments
+Exit codes: 0 every input annotated (or already done); 1 some input failed (a bad input, or
+more frames the recognizer could not label than --max-recognizer-errors); 2 bad arguments
 or a model that cannot be used; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the
 run: the input being annotated was finalised and is annotated again on the next run.
 """
@@ -41,6 +42,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " learned); default: independent stills, 1 s apart",
     )
     p.add_argument("--max-faces", type=int, default=4)
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="smooth each face's probabilities over time as the live view does (0 = off, the"
+        " default: the CSV holds the recognizer's own probabilities); recorded in the manifest",
+    )
+    p.add_argument(
+        "--max-recognizer-errors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="frames per input the recognizer may fail on (written without labels) before the"
+        " input counts as failed and is annotated again by the next run (default 0)",
+    )
     add_shard_argument(p)
     p.add_argument("--force", action="store_true", help="annotate inputs already done again")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -64,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RecognizerError) as exc:
         print(f"cer annotate: {exc}", file=sys.stderr)
         return 2
+    if not 0.0 <= args.smoothing <= 0.99 or args.max_recognizer_errors < 0:
+        print("cer annotate: need 0 <= --smoothing <= 0.99, --max-recognizer-errors >= 0",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         with stop_on_signals() as stop:
             summary = annotate(
@@ -79,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 echo=lambda s: print(s, file=sys.stderr),
                 stop=stop,
                 shard=shard,
+                smoothing=args.smoothing,
+                max_recognizer_errors=args.max_recognizer_errors,
             )
     except RecognizerError as exc:
         print(f"cer annotate: the model cannot be used: {exc}", file=sys.stderr)

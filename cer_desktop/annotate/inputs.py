@@ -1,7 +1,8 @@
 """What `cer annotate` reads and where it writes: inputs, their clocks, their session folders.
 
 An input is a video file, an image file or a folder of images (`expand_inputs`). Each is read
-through `RetimedSource`, which stamps frame n at n / fps (the input's own time). Each gets the
+through `RetimedSource`, which stamps each frame with the input's own time: a video frame's
+presentation time in the container, an image's n / fps. Each gets the
 session folder OUT/<name>; `claim_folder` decides whether that folder may be (re)used: only
 an empty folder or an earlier, unfinished annotation of the same input is ever deleted.
 """
@@ -74,8 +75,14 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:
 
 
 class RetimedSource(FrameSource):
-    """Wraps a file source so frame n is stamped at n / fps: the input's own time, not the
-    time it happened to be processed at (offline runs go faster or slower than real time)."""
+    """Wraps a file source so each frame is stamped with the input's own time, not the time
+    it happened to be processed at (offline runs go faster or slower than real time).
+
+    A video frame's time is its presentation time (`VideoFileSource.frame_time`) counted from
+    the first frame, so a variable-rate file (the app's own `raw.mp4` after a capture gap)
+    keeps its gaps and lines up with the session that recorded it; a frame without one, or
+    one not after the previous frame, is put 1 / fps after the previous. Images: n / fps.
+    """
 
     is_live = False
 
@@ -87,6 +94,8 @@ class RetimedSource(FrameSource):
         self._t0 = time.monotonic()
         self._wall0 = datetime.now(UTC)
         self.t_current = 0.0  # the stamp of the frame last read (the instant recognizer's clock)
+        self._shown: float | None = None  # the presentation time of the frame being stamped
+        self._first_shown: float | None = None
         self.paths: list[str] = []  # file of each frame, for image inputs
         # Frames of one stream (a video, or images given a frame rate): faces are tracked and
         # baselines learned. Otherwise each image is a still on its own.
@@ -115,10 +124,24 @@ class RetimedSource(FrameSource):
         current = getattr(self.inner, "current_path", None)
         if current is not None:
             self.paths.append(str(current))
+        self._shown = getattr(self.inner, "frame_time", None)
         return np.asarray(frame.image)
 
+    def _own_time(self) -> float:
+        """Seconds from the input's first frame to the frame being stamped."""
+        if self._n == 0:
+            self._first_shown = self._shown
+        if self._first_shown is None:  # images, or a video whose frames carry no times
+            return self._n / self._fps
+        if self._n == 0:
+            return 0.0
+        t = None if self._shown is None else self._shown - self._first_shown
+        if t is None or t <= self.t_current:  # no usable time: keep the order, one step on
+            t = self.t_current + 1.0 / self._fps
+        return t
+
     def _make_frame(self, image: np.ndarray, t_capture: float | None = None) -> Frame:
-        self.t_current = self._n / self._fps
+        self.t_current = self._own_time()
         self._n += 1
         frame = super()._make_frame(image, t_capture=self._t0 + self.t_current)
         # Wall time on the same clock: the run's start plus the input's own time.

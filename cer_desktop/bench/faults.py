@@ -11,6 +11,7 @@
   `corrupt_inputs` and how each was reported.
 - bad settings files and unwritable record folders: `settings_ok`, `unwritable_ok`.
 - SIGINT, SIGTERM, SIGHUP to a recording window and to `cer annotate`: `signals_ok`.
+- a server that dies in the middle of `cer annotate` (`fault_annotate`): `server_death_annotate_ok`.
 - two recorders with two host names on one shared folder, recovery on a third: no live
   session touched (`shared_folder_ok`); a setting changed while recording: the recording goes
   on or the change is refused (`setting_change_recording_ok`) (`fault_session`).
@@ -36,6 +37,9 @@ CASES = (
     "corrupt",
     "settings",
     "signals",
+    "server_death",
+    "hung_server",
+    "proxy",
     "shared_folder",
     "setting_change",
 )
@@ -53,7 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from cer_desktop.bench import fault_cases, fault_inputs, fault_kills, fault_session
+    from cer_desktop.bench import (
+        fault_annotate,
+        fault_cases,
+        fault_inputs,
+        fault_kills,
+        fault_remote,
+        fault_session,
+    )
 
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -85,6 +96,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         case("corrupt", lambda d: fault_inputs.run_corrupt(d, args.per_kind, args.seed))
         case("settings", fault_cases.settings_and_folders)
         case("signals", fault_cases.signals)
+        case("server_death", fault_annotate.server_death)
+        case("hung_server", fault_remote.hung_server)
+        case("proxy", fault_remote.proxy)
         case("shared_folder", fault_session.shared_folder)
         case("setting_change", fault_session.setting_change)
     finally:

@@ -32,6 +32,9 @@ class VideoFileSource(FrameSource):
     `SourceError` from `read()`. With `loop=True` the file restarts at its end. With `probe`
     (the default) the whole file is first decoded in a child process (`probe.py`), so a file
     that crashes the decoder is refused with a message instead of ending the app.
+    `frame_time` is the presentation time (seconds, from the container's pts x time base) of
+    the frame `read()` returned last: a variable-rate file (a recording with a capture gap)
+    says there when each frame was shown, which n / fps cannot.
     """
 
     is_live = False
@@ -44,6 +47,9 @@ class VideoFileSource(FrameSource):
         self._container: Any = None
         self._decoder: Iterator[Any] | None = None
         self._pending: np.ndarray | None = None
+        self._pending_time: float | None = None
+        self._decoded_time: float | None = None  # of the frame `_decode_next` decoded last
+        self.frame_time: float | None = None
         self._fps: float | None = None
         self._frame_count: int | None = None
         self._decoded = 0
@@ -75,6 +81,7 @@ class VideoFileSource(FrameSource):
         self._start()
         try:
             self._pending = self._decode_next()
+            self._pending_time = self._decoded_time
         except SourceError:
             self._release()
             raise
@@ -113,6 +120,7 @@ class VideoFileSource(FrameSource):
             try:
                 frame = next(self._decoder)
                 image = frame.to_ndarray(format="rgb24")
+                self._decoded_time = frame.time  # pts x time base; None when the file has none
             except StopIteration:
                 return None
             except Exception as exc:
@@ -125,6 +133,7 @@ class VideoFileSource(FrameSource):
     def _read(self) -> np.ndarray | None:
         pending, self._pending = self._pending, None
         if pending is not None:
+            self.frame_time = self._pending_time
             return pending
         image = self._decode_next()
         if image is None and self.loop and self._decoded > 0:
@@ -133,6 +142,7 @@ class VideoFileSource(FrameSource):
             self._decoded = 0
             self._start()
             image = self._decode_next()
+        self.frame_time = self._decoded_time if image is not None else None
         return image
 
     def _close(self) -> None:

@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     RecognizerChoice.add_arguments(p, device=False)
     p.add_argument("--threshold", type=float, help='under this top probability show "uncertain"')
     p.add_argument(
+        "--remote-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a frame waits for the --server before the instant tier labels it"
+        " (default: the saved setting, 3)",
+    )
+    p.add_argument(
         "--label-set",
         metavar="NAME",
         help="raf_basic, raf_compound, c_expr, ...+neutral, custom:A,B",
@@ -113,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.threshold = args.threshold
     if args.record_folder:
         settings.record_folder = args.record_folder
+    if args.remote_deadline is not None:
+        if not 0.2 <= args.remote_deadline <= 120.0:
+            print("cer-desktop: --remote-deadline must be 0.2..120 seconds", file=sys.stderr)
+            return 2
+        settings.remote_deadline = args.remote_deadline
     if (args.server or args.served_model) and not (args.server and args.served_model):
         print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
         return 2
@@ -123,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"cer-desktop: {exc}", file=sys.stderr)
         return 2
+    if model_choice is not None and args.server and model_choice.credentials_removed:
+        from cer_desktop.session.remote import CREDENTIALS_NOTE
+
+        print(f"cer-desktop: --server: {CREDENTIALS_NOTE}", file=sys.stderr)
     if model_choice is not None and not model_choice.wants_model:
         model_choice = None
 

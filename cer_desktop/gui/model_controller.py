@@ -68,6 +68,10 @@ class ModelController(QObject):
         self.progress = progress
         loader.start()
         self._say(f"Loading {choice.describe()}…")
+        if choice.credentials_removed:  # the clean URL is the one loaded, saved and shown
+            from cer_desktop.session.remote import CREDENTIALS_NOTE
+
+            self._say(f"Server URL: {CREDENTIALS_NOTE}")
         return loader
 
     @Slot()

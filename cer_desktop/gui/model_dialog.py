@@ -80,7 +80,9 @@ class ModelDialog(QDialog):
         form.addRow(note)
         from cer_desktop.gui.remote_page import RemotePage
 
-        self.remote = RemotePage(choice.server, choice.served_model, self, choice.model_meta)
+        self.remote = RemotePage(
+            choice.server, choice.served_model, self, choice.model_meta, choice.deadline
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(local, "Local model")
         self.tabs.addTab(self.remote, "Remote server")
@@ -123,6 +125,7 @@ class ModelDialog(QDialog):
                 server=self.remote.url.text().strip(),
                 served_model=self.remote.model.text().strip(),
                 model_meta=self.remote.meta.text().strip(),
+                deadline=float(self.remote.deadline.value()),
             )
         return RecognizerChoice(
             self.base.text().strip(),

@@ -1,4 +1,5 @@
-"""Where painted frames go, and the named policies for when a consumer falls behind."""
+"""Where painted frames go, and the named policies for when a consumer (or the recognizer)
+falls behind."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ class DeliveryPolicy(enum.Enum):
     NEWEST_ONLY = "newest_only"
     DROP_WHEN_FULL = "drop_when_full"
     BLOCK_WHEN_FULL = "block_when_full"
+
+
+class RequestPolicy(enum.Enum):
+    """What the recognizer's request slot does when requests come faster than answers
+    (worker.py).
+
+    ONE_PENDING_NEWEST_WINS: live; one request waits, a newer one replaces it (counted).
+    Offline runs submit in order instead (`inflight.py`): every frame is answered.
+    """
+
+    ONE_PENDING_NEWEST_WINS = "one_pending_newest_wins"
 
 
 class AnnotationSink(Protocol):

@@ -9,7 +9,6 @@ painted over a newer one.
 
 from __future__ import annotations
 
-import enum
 import logging
 import statistics
 import threading
@@ -21,18 +20,9 @@ from dataclasses import dataclass, field
 from cer_desktop.contracts import Face, Prediction, Recognizer
 from cer_desktop.labels import LabelSet
 from cer_desktop.pipeline import gc_pause
+from cer_desktop.pipeline.sinks import RequestPolicy
 
 log = logging.getLogger(__name__)
-
-
-class RequestPolicy(enum.Enum):
-    """What the recognizer's request slot does when requests come faster than answers.
-
-    ONE_PENDING_NEWEST_WINS: live; one request waits, a newer one replaces it (counted).
-    Offline runs submit in order instead (`inflight.py`): every frame is answered.
-    """
-
-    ONE_PENDING_NEWEST_WINS = "one_pending_newest_wins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +97,8 @@ class RecognizerWorker:
     `submit()` never blocks. Exceptions from the recognizer are caught, passed to
     `on_error(exc, recognizer_name)` and, when a `fallback` recognizer is given, the same
     request is answered by it instead (the result says `used_fallback`). `stop()` asks the
-    thread to end and joins it; a call in progress finishes first.
+    thread to end and joins it; a call in progress finishes first, or is cancelled when its
+    recognizer can be (`cancel()`: a remote server's requests).
     """
 
     policy = RequestPolicy.ONE_PENDING_NEWEST_WINS
@@ -131,6 +122,7 @@ class RecognizerWorker:
         self._pending: RecognitionRequest | None = None
         self._stop = False
         self._busy = False
+        self._running: Recognizer | None = None  # the recognizer of the call in progress
         self._to_close: list[Recognizer] = []
         self.results = ResultSlot()
         self._latencies: deque[float] = deque(maxlen=200)
@@ -154,7 +146,14 @@ class RecognizerWorker:
         with self._cond:
             self._stop = True
             self._pending = None
+            running = self._running if self._busy else None
             self._cond.notify_all()
+        cancel = getattr(running, "cancel", None)  # a remote server's requests end now
+        if callable(cancel):
+            try:
+                cancel()
+            except Exception:  # noqa: BLE001 - the call then ends at its own deadline
+                log.exception("cancelling the recognizer call failed")
         if wait and not self.join(timeout):
             log.warning("recognizer worker did not stop within %.0f s", timeout or 0)
 
@@ -299,7 +298,7 @@ class RecognizerWorker:
                 if self._stop:
                     break
                 request, self._pending = self._pending, None
-                recognizer = self._recognizer
+                recognizer = self._running = self._recognizer
                 fallback = self._fallback
                 self._busy = request is not None
                 closable = self._take_closable()
@@ -333,6 +332,8 @@ class RecognizerWorker:
             _check(preds, request)
         except Exception as exc:  # any failure: report it and keep going
             with self._cond:
+                if self._stop:  # cancelled by stop(): nobody will see this frame's labels
+                    return None
                 self._errors += 1
             log.warning("recognizer %s failed: %s", name, exc)
             if self._on_error:

@@ -40,6 +40,15 @@ def recognizer_fields(recognizer: Any, label_set: Any = None) -> dict[str, Any]:
         ):
             if isinstance(getattr(recognizer, name, None), str):
                 fields[key] = getattr(recognizer, name)
+    # a remote server (live or `cer annotate`): where, which served model, how it scores,
+    # and the instant fallback live (never a key or URL credentials: they are never kept)
+    remote = getattr(recognizer, "manifest", None)
+    if callable(remote):
+        try:
+            fields["remote"] = dict(remote())
+            fields["model"] = fields["remote"].get("served_model") or fields.get("model")
+        except Exception:  # noqa: BLE001 - a manifest detail is never worth a failure
+            pass
     # what "auto" became: the dtype and device the loaded model really runs in
     model = getattr(recognizer, "model", None)
     for key in ("dtype", "device"):

@@ -9,9 +9,8 @@ about a second (the video's last, unfinished fragment); `recover_session` repair
 A disk error (full disk, no permission) stops the recording cleanly: `.error` says why,
 everything written stays readable, the pipeline keeps running and `submit()` returns False.
 
-Files in the session folder: `annotated.mp4` (the painted frames, what the user saw),
-`raw.mp4` (optional, the camera frames), `frames.csv` (+ `frames.partN.csv` after a label-set
-change), `events.jsonl` (markers and notes), `manifest.json`.
+The files (the painted and raw videos, the CSV, events, manifest) are `SessionFiles`
+(session_writer.py); their names are `session_folder.SessionPaths`'.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation, Severity, StatusEvent, StatusKind, status
+from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
 from cer_desktop.recording.session_folder import (
@@ -39,7 +38,6 @@ from cer_desktop.recording.session_folder import (
     SessionPaths,
     describe_os_error,
     new_session_folder,
-    os_error_reason,
 )
 from cer_desktop.recording.session_writer import DeliveryCounts, SessionFiles
 from cer_desktop.recording.video import VideoWriter
@@ -53,6 +51,16 @@ __all__ = [
     "describe_os_error",
     "new_session_folder",
 ]
+
+# the status events a recording logs in events.jsonl (at the newest recorded frame)
+NOTED_KINDS = frozenset(
+    {
+        StatusKind.SOURCE_LOST,
+        StatusKind.SOURCE_RESTORED,
+        StatusKind.REMOTE_UNREACHABLE,
+        StatusKind.REMOTE_RECONNECTED,
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,63 +192,45 @@ class SessionRecorder:
             # Offline and full: wait for room outside the lock, so the writer is never held up.
             time.sleep(0.002)
 
-    def add_marker(self, note: str = "") -> dict[str, Any]:
-        """Log a marker (with an optional note) at the newest recorded frame; returns it."""
+    def _newest(self) -> tuple[int | None, int | None, float | None]:
+        """(index, source frame id, seconds into the session) of the newest recorded frame;
+        Nones before the first."""
         with self._lock:
             last = self._last_frame
         t0 = self._t0_capture
-        fields: dict[str, Any] = {"note": str(note)}
-        if last is not None:
-            fields.update(
-                frame=last[0],
-                source_frame=last[1],
-                t=round(last[2] - t0, 4) if t0 is not None else 0.0,
-            )
-        else:
-            fields.update(frame=None, source_frame=None, t=None)
-        fields["elapsed_s"] = round(self.elapsed_s, 3)
-        try:
-            return self._files.events.add("marker", **fields)
-        except (OSError, ValueError) as exc:
-            log.warning("could not log a marker: %s", exc)
-            return {"type": "marker", **fields, "error": str(exc)}
+        if last is None or t0 is None:
+            return None, None, None
+        return last[0], last[1], round(last[2] - t0, 4)
+
+    def add_marker(self, note: str = "") -> dict[str, Any]:
+        """Log a marker (with an optional note) at the newest recorded frame; returns it."""
+        frame, source_frame, t = self._newest()
+        return self._files.note(
+            "marker",
+            note=str(note),
+            frame=frame,
+            source_frame=source_frame,
+            t=t,
+            elapsed_s=round(self.elapsed_s, 3),
+        )
 
     def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
         """Log that `setting` changed while recording (a `setting` event: `frame` is the
         newest recorded frame, the change applies after it; `fields` say old and new). The
         recording goes on in the same folder."""
-        with self._lock:
-            last = self._last_frame
-        t0 = self._t0_capture
-        record: dict[str, Any] = {
-            "setting": setting,
-            "frame": last[0] if last is not None else None,
-            "t": round(last[2] - t0, 4) if last is not None and t0 is not None else None,
-            **fields,
-        }
-        try:
-            return self._files.events.add("setting", **record)
-        except (OSError, ValueError) as exc:
-            log.warning("could not log the %s change: %s", setting, exc)
-            return {"type": "setting", **record, "error": str(exc)}
+        frame, _, t = self._newest()
+        return self._files.note("setting", setting=setting, frame=frame, t=t, **fields)
 
     def note_status(self, event: StatusEvent) -> None:
-        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) in the events log at the
-        newest recorded frame. The recording goes on: frames after the gap keep their capture
-        times, so the video shows the gap as a jump in time."""
-        if event.kind not in (StatusKind.SOURCE_LOST, StatusKind.SOURCE_RESTORED):
-            return
-        with self._lock:
-            last = self._last_frame
-        try:
-            self._files.events.add(
-                event.kind.value,
-                frame=last[0] if last is not None else None,
-                message=event.message,
-                **dict(event.payload),
+        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) or a switch between a remote
+        server and the instant tier standing in (`REMOTE_UNREACHABLE`, `REMOTE_RECONNECTED`)
+        in the events log at the newest recorded frame. The recording goes on: frames after a
+        gap keep their capture times, so the video shows the gap as a jump in time."""
+        if event.kind in NOTED_KINDS:
+            frame = self._newest()[0]
+            self._files.note(
+                event.kind.value, frame=frame, message=event.message, **dict(event.payload)
             )
-        except (OSError, ValueError) as exc:
-            log.warning("could not log %s: %s", event.kind.value, exc)
 
     def close(self) -> None:
         """Write everything queued, finish the files and the manifest. Safe to call twice."""
@@ -374,21 +364,9 @@ class SessionRecorder:
 
     def _fail(self, exc: BaseException) -> None:
         written = self._files.written
-        message = (
-            describe_os_error(exc, self.folder)
-            if isinstance(exc, OSError)
-            else f"recording stopped: {type(exc).__name__}: {exc}"
-        )
-        message += f" (recording stopped after {written} frames)"
+        self._error = self._files.failure(exc)
+        message = self._error.message
         log.error("%s", message)
-        self._error = status(
-            StatusKind.RECORDING_FAILED,
-            message,
-            Severity.ERROR,
-            reason=os_error_reason(exc),
-            folder=str(self.folder),
-            frames_written=written,
-        )
         with self._lock:
             self._stopping.set()
         self._files.abort()

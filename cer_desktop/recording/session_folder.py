@@ -144,6 +144,7 @@ class Manifest:
     smoothing: float | None = None
     max_faces: int | None = None
     crop_size: int | None = None
+    remote: dict[str, Any] | None = None  # a server: URL (no credentials), model, mode, fallback
     source: str | None = None
     mode: str | None = None  # "annotate" for `cer annotate`, "bench" for benchmarks
     # the recording
@@ -170,6 +171,9 @@ class Manifest:
     input_kind: str | None = None
     input_complete: bool | None = None
     unreadable_images: list[list[str]] | None = None
+    max_recognizer_errors: int | None = None
+    unlabelled_frames: int | None = None  # frames whose recognizer call failed
+    failure: str | None = None  # why an input was left unfinished
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

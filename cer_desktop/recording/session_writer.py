@@ -12,17 +12,20 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation
+from cer_desktop.contracts import Annotation, Severity, StatusEvent, StatusKind, status
 from cer_desktop.recording.csvlog import CsvLog
 from cer_desktop.recording.events import EventLog
 from cer_desktop.recording.session_folder import (
     Manifest,
     SessionPaths,
     SessionStatus,
+    describe_os_error,
     now_iso,
+    os_error_reason,
 )
 from cer_desktop.recording.video import VideoWriter
 
@@ -92,6 +95,15 @@ class SessionFiles:
         self.written += 1
         self.manifest.last_t = t
 
+    def note(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Log an event (a marker, a setting changed, a source gap) and return it; a failure
+        to write it is logged, never raised: the recording goes on."""
+        try:
+            return self.events.add(kind, **fields)
+        except (OSError, ValueError) as exc:
+            log.warning("could not log %s: %s", kind, exc)
+            return {"type": kind, **fields, "error": str(exc)}
+
     def _on_first_frame(self, annotation: Annotation) -> None:
         m = self.manifest
         if not m.source:
@@ -153,6 +165,24 @@ class SessionFiles:
         if self.raw is not None:
             self.raw.abort()
         self.csv.abort()
+
+    def failure(self, exc: BaseException) -> StatusEvent:
+        """Why writing stopped, typed (`payload["reason"]`: disk_full, permission, ...)."""
+        folder = self.paths.folder
+        message = (
+            describe_os_error(exc, folder)
+            if isinstance(exc, OSError)
+            else f"recording stopped: {type(exc).__name__}: {exc}"
+        )
+        message += f" (recording stopped after {self.written} frames)"
+        return status(
+            StatusKind.RECORDING_FAILED,
+            message,
+            Severity.ERROR,
+            reason=os_error_reason(exc),
+            folder=str(folder),
+            frames_written=self.written,
+        )
 
     def record_failure(self, counts: DeliveryCounts, message: str) -> None:
         """Say in the manifest ("failed", `error`) and the events why the recording stopped;

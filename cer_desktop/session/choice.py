@@ -10,10 +10,11 @@ once.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from cer_desktop.option_values import QUANTS
+from cer_desktop.option_values import QUANTS, needs_base_model
+from cer_desktop.settings import strip_url_credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +24,10 @@ class RecognizerChoice:
     `base`: hub id or folder of an LVLM; `adapter`: its LoRA adapter; `quant`: none, nf4 or
     int8; `threshold`: under this top probability a face is "uncertain"; `server`,
     `served_model`, `model_meta`: an OpenAI-compatible server (base, adapter and quant are not
-    used then) and the served model's `cer_adapter.json`; `device`: auto, cpu, cuda[:N], mps;
-    `in_flight`: requests a remote server gets at once.
+    used then) and the served model's `cer_adapter.json`; `deadline`: live, the seconds a frame
+    waits for the server before the instant tier labels it; `device`: auto, cpu, cuda[:N],
+    mps; `in_flight`: requests a remote server gets at once. A `user:password@` in `server` is
+    removed (never saved or shown; `credentials_removed` says so).
     """
 
     base: str = ""
@@ -34,15 +37,23 @@ class RecognizerChoice:
     server: str = ""
     served_model: str = ""
     model_meta: str = ""
+    deadline: float = 3.0
     device: str = "auto"
     in_flight: int = 8
+    credentials_removed: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        clean, had = strip_url_credentials(self.server)
+        if had:
+            object.__setattr__(self, "server", clean)
+            object.__setattr__(self, "credentials_removed", True)
 
     @classmethod
     def from_settings(cls, s: Any) -> RecognizerChoice:
         """The choice saved in `AppSettings` `s`."""
         return cls(
             s.model_base, s.model_adapter, s.model_quant, s.threshold,
-            s.remote_url, s.remote_model, s.remote_meta,
+            s.remote_url, s.remote_model, s.remote_meta, s.remote_deadline,
         )  # fmt: skip
 
     def settings_fields(self) -> dict[str, Any]:
@@ -50,7 +61,7 @@ class RecognizerChoice:
         return dict(
             model_base=self.base, model_adapter=self.adapter, model_quant=self.quant,
             threshold=self.threshold, remote_url=self.server, remote_model=self.served_model,
-            remote_meta=self.model_meta,
+            remote_meta=self.model_meta, remote_deadline=self.deadline,
         )  # fmt: skip
 
     @staticmethod
@@ -60,7 +71,9 @@ class RecognizerChoice:
         p.add_argument("--adapter", default=None, help="LoRA adapter folder for --model")
         p.add_argument("--quant", default=None, choices=QUANTS, help="quantisation of --model")
         if device:
-            p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+            p.add_argument(
+                "--device", default=None, help="device of --model: auto, cpu, cuda:N, mps"
+            )
         p.add_argument("--server", default=None, help="OpenAI-compatible server URL (vLLM)")
         p.add_argument("--served-model", default=None, help="the model name the server serves")
         p.add_argument(
@@ -79,27 +92,38 @@ class RecognizerChoice:
         base = default or cls()
         server = getattr(args, "server", None)
         served = getattr(args, "served_model", None)
+        local = {
+            "--adapter": getattr(args, "adapter", None),
+            "--quant": getattr(args, "quant", None),
+            "--device": getattr(args, "device", None),
+        }
         if server or served:
             if getattr(args, "model", None):
                 raise ValueError("--server and --model exclude each other")
+            problem = needs_base_model(local)  # they would be ignored: a server runs
+            if problem:
+                raise ValueError(problem)
             return cls(
                 server=server or "",
                 served_model=served or "",
                 model_meta=getattr(args, "model_meta", "") or "",
                 threshold=base.threshold,
+                deadline=base.deadline,
                 in_flight=int(getattr(args, "concurrency", None) or base.in_flight),
             )
-        model, adapter, quant = (getattr(args, k, None) for k in ("model", "adapter", "quant"))
-        if not (model or adapter or quant):
+        model = getattr(args, "model", None)
+        adapter, quant, device = local.values()
+        if not (model or any(v is not None for v in local.values())):
             return default
-        if adapter and not (model if model is not None else base.base):
-            raise ValueError("--adapter needs --model BASE")
+        problem = needs_base_model(local)
+        if problem and not (model if model is not None else base.base):
+            raise ValueError(problem)  # they would be ignored: the instant tier would run
         return cls(
             base=model if model is not None else base.base,
-            adapter=adapter if adapter is not None else base.adapter,
-            quant=quant or base.quant,
+            adapter=str(adapter) if adapter is not None else base.adapter,
+            quant=str(quant or base.quant),
             threshold=base.threshold,
-            device=getattr(args, "device", None) or base.device,
+            device=str(device or base.device),
         )
 
     @property
@@ -118,6 +142,7 @@ class RecognizerChoice:
                 self.served_model.strip(),
                 in_flight=self.in_flight,
                 model_meta=self.model_meta.strip(),
+                live_deadline=self.deadline,
             )
         if not self.base.strip():
             return None

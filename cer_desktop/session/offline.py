@@ -105,7 +105,11 @@ class OfflineSession:
         return self.recording
 
     def run(
-        self, *, sinks: Iterable[AnnotationSink] = (), max_in_flight: int | None = None
+        self,
+        *,
+        sinks: Iterable[AnnotationSink] = (),
+        max_in_flight: int | None = None,
+        recognizer: Recognizer | None = None,
     ) -> PipelineStats:
         """Process every frame and return the run's stats (`end_reason` says whether the
         source was read to its end or failed). The recording, if any, gets every frame
@@ -116,13 +120,15 @@ class OfflineSession:
         recognizer serves, e.g. a remote server's `--concurrency`); a recognizer opts in with
         an integer attribute `max_concurrent_requests`. Results are smoothed, painted and
         handed to the sinks strictly in frame order, so the output is the same for every
-        `max_in_flight`.
+        `max_in_flight`. `recognizer` answers instead of the session's own when given: a
+        wrapper around it (`cer annotate` watches a server's calls); the crop size, the
+        manifest and the requests in flight stay the session recognizer's.
         """
         recording = [self.recording] if self.recording is not None else []
         pipeline = Pipeline(
             self.source,
             self.analyzer,
-            self.recognizer,
+            recognizer or self.recognizer,
             self.label_set,
             offline=True,
             sinks=[*recording, *sinks],

@@ -11,12 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cer_desktop.contracts import Severity, StatusKind, status
-from cer_desktop.session.events import RecordingFailed, RecordingStarted, RecordingStopped
+from cer_desktop.session.events import (
+    RecordingFailed,
+    RecordingStarted,
+    RecordingStopped,
+    SessionEvent,
+    StatusReported,
+)
 from cer_desktop.session.recognizers import manifest_fields
 
 if TYPE_CHECKING:
     from cer_desktop.pipeline.pipeline import Pipeline
-    from cer_desktop.session.events import SessionEvent
 
 
 class RecordingHost(Protocol):
@@ -46,6 +51,8 @@ class RecordingHost(Protocol):
 
 log = logging.getLogger(__name__)
 
+REMOTE_KINDS = (StatusKind.REMOTE_UNREACHABLE, StatusKind.REMOTE_RECONNECTED)
+
 
 class SessionRecording:
     """The recording part of a `LiveSession` (`session.recording`). Thread-safe.
@@ -60,6 +67,9 @@ class SessionRecording:
         self._recorder: Any = None
         self._folder: Path | None = None
         self._t0 = 0.0
+        # the recognizer's own events (a remote server lost and back) reach the recording's
+        # events.jsonl, so the frames the instant tier labelled are found by frame number too
+        session.subscribe(self._note_status)
 
     @property
     def active(self) -> bool:
@@ -185,6 +195,18 @@ class SessionRecording:
             return False
         rec.add_marker(note)
         return True
+
+    def _note_status(self, event: SessionEvent) -> None:
+        rec = self._recorder
+        # only the recognizer's: the pipeline hands source gaps to its sinks itself
+        if (
+            rec is not None
+            and isinstance(event, StatusReported)
+            and event.status.kind in REMOTE_KINDS
+        ):
+            note = getattr(rec, "note_status", None)
+            if callable(note):
+                note(event.status)
 
     def note_change(self, setting: str, **fields: Any) -> dict[str, Any] | None:
         """Log a setting changed while recording (the recording goes on in the same folder);

@@ -3,9 +3,24 @@ a `RecognizerChoice`)."""
 
 from __future__ import annotations
 
-from cer_desktop.recognition.remote.client import API_KEY_ENV, is_loopback
+from cer_desktop.recognition.remote.transport import is_loopback_address
+from cer_desktop.settings import API_KEY_ENV, CREDENTIALS_NOTE, strip_url_credentials
 
-__all__ = ["API_KEY_ENV", "is_loopback", "probe"]
+__all__ = [
+    "API_KEY_ENV",
+    "CREDENTIALS_NOTE",
+    "looks_local",
+    "probe",
+    "strip_url_credentials",
+]
+
+
+def looks_local(host: str) -> bool:
+    """For display only (no DNS lookup, so it can run on every keystroke): a loopback address
+    or a `localhost` name. Whether the API key may go there is decided by the client, which
+    resolves the name and checks every address."""
+    host = host.strip("[]").lower()
+    return is_loopback_address(host) or host == "localhost" or host.endswith(".localhost")
 
 
 def probe(url: str, model: str, timeout: float = 10.0) -> tuple[bool, str]:

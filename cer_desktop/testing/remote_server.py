@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +85,8 @@ class FakeServer:
     def __init__(self, models: tuple[str, ...] = ("tiny",)) -> None:
         self.models = list(models)
         self.latency = 0.0
+        self.hang = False  # chat requests are accepted and read, and never answered
+        self._release = threading.Event()  # ends the hung requests (close)
         self.fail_next = 0
         self.drop_next = 0
         self.api_key: str | None = None
@@ -98,9 +101,16 @@ class FakeServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
+        self._httpd.handle_error = self._handle_error  # type: ignore[method-assign]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="cer-fake-server", daemon=True
         )
+
+    def _handle_error(self, request: object, client_address: object) -> None:
+        # a client that cancels its requests (a live deadline, closing) cuts the connection
+        # while an answer is written: expected here, not worth a traceback
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            ThreadingHTTPServer.handle_error(self._httpd, request, client_address)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -115,6 +125,7 @@ class FakeServer:
         self.close()
 
     def close(self) -> None:
+        self._release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -245,6 +256,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     server.active -= 1
 
         def _chat(self, body: dict[str, Any]) -> None:
+            if server.hang:
+                server._release.wait()
+                self.close_connection = True
+                return
             if server.latency:
                 time.sleep(server.latency)
             if server.take("drop_next"):

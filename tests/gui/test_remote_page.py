@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
 
 from cer_desktop.gui.model_dialog import ModelDialog
@@ -77,3 +80,66 @@ def test_a_remote_choice_is_remembered_in_the_settings_and_read_back():
         "http://127.0.0.1:8000/v1", "m", "/m/x"
     )  # fmt: skip
     assert RecognizerChoice.from_settings(saved) == choice
+
+
+# -- issue 19, defect 10: a password in the server URL is never saved or shown ------------
+SECRET_URL = "http://bob:hunter2@127.0.0.1:8000/v1"
+
+
+def test_url_credentials_are_stripped_before_saving_and_showing(tmp_path):
+    import dataclasses
+
+    from cer_desktop.settings import AppSettings, load_settings, save_settings
+
+    choice = RecognizerChoice(server=SECRET_URL, served_model="m")
+    assert choice.server == "http://127.0.0.1:8000/v1" and choice.credentials_removed
+    assert "hunter2" not in choice.describe() and "bob" not in choice.describe()
+    fields = choice.settings_fields()
+    assert fields["remote_url"] == "http://127.0.0.1:8000/v1"
+    # a settings object holding one (set by hand, or by an older version) is saved clean
+    path = tmp_path / "settings.json"
+    save_settings(dataclasses.replace(AppSettings(), remote_url=SECRET_URL), path)
+    assert "hunter2" not in path.read_text()
+    path.write_text(json.dumps({"remote_url": SECRET_URL}))  # an old file: read back clean
+    assert load_settings(path).remote_url == "http://127.0.0.1:8000/v1"
+    # the page says it was removed and where the key goes instead
+    text = privacy_text(SECRET_URL)
+    assert "hunter2" not in text and "CER_API_KEY" in text and "removed" in text
+
+
+def test_loading_a_server_url_with_credentials_says_to_use_the_api_key(
+    make_window, qtbot, monkeypatch
+):
+    from cer_desktop.settings import load_settings
+    from cer_desktop.testing.fakes import FixedRecognizer
+
+    said: list[str] = []
+    made = threading.Event()
+
+    def factory(spec, *, progress=None, cancel=None):
+        made.set()
+        return FixedRecognizer(name="remote")
+
+    w = make_window(recognizer_factory=factory)
+    monkeypatch.setattr(w.statusBar(), "showMessage", lambda m, *a: said.append(m))
+    w.load_model(RecognizerChoice(server=SECRET_URL, served_model="m", deadline=1.5))
+    qtbot.waitUntil(
+        lambda: w.recognizer is not None and w.recognizer.name == "remote", timeout=5000
+    )
+    assert any("CER_API_KEY" in m and "removed" in m for m in said), said
+    assert not any("hunter2" in m for m in said), said
+    assert w.settings.remote_url == "http://127.0.0.1:8000/v1"
+    assert w.settings.remote_deadline == 1.5
+    assert "hunter2" not in str(load_settings())
+
+
+def test_the_live_deadline_is_a_setting_and_a_command_line_option():
+    from cer_desktop.gui.app import build_parser
+    from cer_desktop.settings import AppSettings
+
+    assert build_parser().parse_args(["--remote-deadline", "1.5"]).remote_deadline == 1.5
+    assert AppSettings(remote_deadline=0.0).validated().remote_deadline == 3.0
+    spec = RecognizerChoice(
+        server="http://127.0.0.1:8000/v1", served_model="m", deadline=2.5
+    ).to_spec()
+    assert spec.live_deadline == 2.5 and spec.timeout == 30.0, "annotate-sized timeouts kept"

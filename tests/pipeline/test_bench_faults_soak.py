@@ -34,6 +34,19 @@ def test_faults_cases_run_and_pass(tmp_path):
 
 
 @pytest.mark.slow
+def test_faults_remote_edge_cases_run_and_pass(tmp_path):
+    from cer_desktop.bench import faults
+
+    result = faults.run(_args(faults, ["--only", "hung_server,proxy"]))
+    assert result["crashes"] == 0, result["crash_details"]
+    assert result["hung_server_ok"] is True, result
+    assert result["hung_server_fallback_after_s"] <= result["hung_server_deadline_s"] + 0.5
+    assert result["hung_server_close_s"] <= 1.0
+    assert result["proxy_ok"] is True, result
+    assert result["proxy_connections"] == 0 and result["proxy_control_reached"] is True
+
+
+@pytest.mark.slow
 def test_soak_reports_its_figures(tmp_path):
     from cer_desktop.bench import soak
 

@@ -8,20 +8,25 @@ once with a message that says what to do.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
-import time
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from cer_desktop.contracts import RecognizerError
+from cer_desktop.recognition.remote.transport import (
+    SocketTracker,
+    environment_proxy,
+    make_transport,
+    resolves_to_loopback,
+)
+from cer_desktop.settings import API_KEY_ENV, CREDENTIALS_NOTE, strip_url_credentials
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV = "CER_API_KEY"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -49,15 +54,15 @@ class InsecureKey(RemoteError):
     """An API key would travel over plain http to a non-loopback host."""
 
 
+class RequestCancelled(RemoteError):
+    """A request was cancelled (`RemoteClient.cancel`: a live deadline passed, or closing)."""
+
+
 def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True when `host` is this machine: a loopback address, or a name (`localhost`,
+    `lab.localhost`, a hosts-file entry) whose every address is loopback once resolved.
+    Blocking (a DNS lookup for names)."""
+    return resolves_to_loopback(host)
 
 
 def normalise_url(url: str) -> str:
@@ -86,7 +91,10 @@ class ServerConfig:
     `in_flight`: requests sent together (one frame's labels and faces); `model_meta`: the
     served model's `cer_adapter.json` (or the folder holding it: `cer export --merge` writes it
     beside the merged model), so the prompt, crop size and label set are those it was trained
-    with; empty: the label set's own prompt, as a base model.
+    with; empty: the label set's own prompt, as a base model. `live_deadline`: live only, the
+    seconds a frame waits for the server before the instant tier answers (`cer annotate`
+    waits `timeout` x tries instead: throughput, not latency). A `user:password@` in `url` is
+    dropped (never sent or recorded; the key comes from `CER_API_KEY`).
     """
 
     url: str
@@ -97,15 +105,20 @@ class ServerConfig:
     verify: bool | str = True
     in_flight: int = 8
     model_meta: str = ""
+    live_deadline: float = 3.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", normalise_url(self.url))
+        if strip_url_credentials(self.url)[1]:
+            log.warning("server URL: %s", CREDENTIALS_NOTE)
+        object.__setattr__(self, "url", normalise_url(self.url))  # credentials dropped
         if not (self.model or "").strip():
             raise RemoteError("a remote server needs a served model name (--served-model NAME)")
         if self.timeout <= 0 or self.retries < 0 or self.backoff < 0 or self.in_flight < 1:
             raise RemoteError(
                 "remote settings need timeout > 0, retries >= 0, backoff >= 0, in_flight >= 1"
             )
+        if not self.live_deadline > 0:
+            raise RemoteError("the live deadline must be > 0 seconds")
 
     @property
     def host(self) -> str:
@@ -116,16 +129,19 @@ class ServerConfig:
         return f"{self.model} @ {self.url}"
 
 
-def api_key(config: ServerConfig) -> str | None:
+def api_key(config: ServerConfig, loopback: bool | None = None) -> str | None:
     """The API key from `CER_API_KEY` (only there), or None; refused over plain remote http.
 
-    The key goes only to https servers or loopback addresses: plain http elsewhere would
-    send it readable over the network.
+    The key goes only to https servers or to hosts that resolve to loopback addresses only
+    (`loopback`, when the caller has resolved it already): plain http elsewhere would send it
+    readable over the network.
     """
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
         return None
-    if urlsplit(config.url).scheme != "https" and not is_loopback(config.host):
+    if loopback is None:
+        loopback = is_loopback(config.host)
+    if urlsplit(config.url).scheme != "https" and not loopback:
         raise InsecureKey(
             f"{API_KEY_ENV} is set but {config.url} is plain http to another machine: the key "
             "is only sent over https (or to this machine). Use an https URL, or unset the key."
@@ -134,17 +150,30 @@ def api_key(config: ServerConfig) -> str | None:
 
 
 class RemoteClient:
-    """A pooled, retrying JSON client for one server. Thread-safe; `close()` when done."""
+    """A pooled, retrying JSON client for one server. Thread-safe; `close()` when done.
+
+    A loopback server (by resolution) is reached directly, never through a proxy from the
+    environment; other servers through the environment's proxy, if any (`proxy`). `cancel()`
+    ends every request in flight at once (from any thread).
+    """
 
     def __init__(self, config: ServerConfig, transport: Any = None) -> None:
         import httpx
 
         self.config = config
+        self.loopback = is_loopback(config.host)
         headers = {"User-Agent": "cer-desktop"}
-        key = api_key(config)
+        key = api_key(config, self.loopback)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         limits = httpx.Limits(max_connections=max(config.in_flight, 1) * 2)
+        scheme = urlsplit(config.url).scheme
+        self.proxy = None if self.loopback else environment_proxy(scheme, config.host)
+        self._tracker = SocketTracker()
+        if transport is None:
+            transport = make_transport(
+                verify=config.verify, limits=limits, proxy=self.proxy, tracker=self._tracker
+            )
         self._http = httpx.Client(
             base_url=config.url,
             headers=headers,
@@ -152,40 +181,78 @@ class RemoteClient:
             verify=config.verify,
             limits=limits,
             transport=transport,
+            trust_env=False,  # proxies are decided above, never read again by httpx
         )
         self._closed = False
+        self._wake = threading.Event()  # cuts a retry's backoff short on cancel()
+        self._wake_lock = threading.Lock()
+
+    def cancel(self) -> int:
+        """End every request in flight now: their sockets are shut down and they raise
+        `RequestCancelled` instead of retrying. Later requests run normally. Returns how
+        many connections were cut."""
+        cut = self._tracker.cancel()
+        with self._wake_lock:
+            self._wake.set()
+            self._wake = threading.Event()
+        return cut
 
     def close(self) -> None:
+        """Cancel what is in flight and close the connections. Safe to call twice."""
         if not self._closed:
             self._closed = True
+            self.cancel()
             self._http.close()
+
+    @property
+    def generation(self) -> int:
+        """The cancel generation now: requests begun in an older one are cancelled."""
+        return self._tracker.generation
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.request("POST", path, body)
+    def post(self, path: str, body: dict[str, Any], generation: int | None = None) -> Any:
+        return self.request("POST", path, body, generation)
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The decoded JSON answer; retries 429/5xx/connection failures, then raises by name."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        generation: int | None = None,
+    ) -> Any:
+        """The decoded JSON answer; retries 429/5xx/connection failures, then raises by name.
+        `generation`: the one the caller's work began in (its requests queued behind others
+        are then cancelled with it); default now."""
         import httpx
 
         if self._closed:
             raise RemoteError("the remote client was closed")
         cfg = self.config
+        with self._wake_lock:
+            wake = self._wake
+            generation = self._tracker.generation if generation is None else generation
         last = ""
         for attempt in range(cfg.retries + 1):
             if attempt:
                 wait = cfg.backoff * (2 ** (attempt - 1)) * (1.0 + 0.25 * random.random())
-                time.sleep(wait)
+                wake.wait(wait)
+            self._check_cancelled(generation, path)
+            self._tracker.begin(generation)
             try:
                 resp = self._http.request(method, path, json=body)
             except httpx.TimeoutException:
                 last = f"no answer within {cfg.timeout:g} s"
+                self._check_cancelled(generation, path)
                 continue
             except httpx.TransportError as exc:  # refused, reset, dropped mid-answer, DNS
+                self._check_cancelled(generation, path)
                 last = f"{type(exc).__name__}: {exc}"
                 continue
+            except RuntimeError:  # httpx: the client was closed by another thread meanwhile
+                self._check_cancelled(generation, path)
+                raise
             if resp.status_code in RETRY_STATUS:
                 last = f"HTTP {resp.status_code}: {_detail(resp)}"
                 continue
@@ -193,6 +260,10 @@ class RemoteClient:
         raise ServerUnreachable(
             f"the server at {cfg.url} did not answer {path} after {cfg.retries + 1} tries ({last})"
         )
+
+    def _check_cancelled(self, generation: int, path: str) -> None:
+        if self._closed or self._tracker.generation != generation:
+            raise RequestCancelled(f"the request for {path} to {self.config.url} was cancelled")
 
     def _decode(self, resp: Any, path: str) -> Any:
         cfg = self.config

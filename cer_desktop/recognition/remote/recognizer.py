@@ -79,6 +79,7 @@ class RemoteRecognizer:
         # `in_flight` connections, so the server never sees more than that
         self.max_concurrent_requests = config.in_flight
         self._lock = threading.Lock()
+        self._call = threading.local()  # the cancel generation of this thread's predict
         self._prefix: dict[tuple[Any, ...], int] = {}
         self._prefix_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
@@ -101,18 +102,26 @@ class RemoteRecognizer:
             }  # fmt: skip
         return out
 
-    def _post(self, body: dict[str, Any]) -> Any:
+    def _post(self, body: dict[str, Any], generation: int) -> Any:
         with self._lock:
             self.requests += 1
-        return self.client.post("/chat/completions", body)
+        return self.client.post("/chat/completions", body, generation)
 
     def _map(self, bodies: list[dict[str, Any]]) -> list[Any]:
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             raise RemoteError("the remote recognizer was closed")
-        return list(self._pool.map(self._post, bodies))
+        # the generation the predict began in: a cancel also stops requests still queued
+        generation = getattr(self._call, "generation", None)
+        if generation is None:
+            generation = self.client.generation
+        return list(pool.map(lambda body: self._post(body, generation), bodies))
 
-    def _prompt(self, label_set: LabelSet) -> PromptTemplate:
+    def prompt_for(self, label_set: LabelSet) -> PromptTemplate:
+        """The prompt the faces are asked with for `label_set` (recorded in manifests)."""
         return self.prompt or prompt_for(label_set)
+
+    _prompt = prompt_for
 
     def _prefix_len(self, crop: np.ndarray, url: str, label_set: LabelSet) -> int:
         """Tokens of image + prompt + assistant opening (same for every crop of one size)."""
@@ -186,7 +195,11 @@ class RemoteRecognizer:
         if not faces:
             return []
         t0 = time.perf_counter()
-        probs, unknown = self._probs(square_crops(faces, self.crop_size), label_set)
+        self._call.generation = self.client.generation
+        try:
+            probs, unknown = self._probs(square_crops(faces, self.crop_size), label_set)
+        finally:
+            self._call.generation = None
         latency = (time.perf_counter() - t0) * 1000.0
         return [
             Prediction(
@@ -201,12 +214,18 @@ class RemoteRecognizer:
             for face, p, unk in zip(faces, probs, unknown, strict=True)
         ]
 
+    def cancel(self) -> None:
+        """End the requests in flight now (any thread): their `predict` raises
+        `RequestCancelled` at once. Later calls work as before."""
+        self.client.cancel()
+
     def close(self) -> None:
-        """Stop the request threads and close the connections. Safe to call twice."""
+        """Cancel what is in flight, stop the request threads and close the connections.
+        Returns at once even when the server hangs. Safe to call twice."""
         pool, self._pool = self._pool, None
+        self.client.close()  # blocked reads end now, so the pool's threads can be joined
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self.client.close()
 
 
 def _read_meta(path: str) -> AdapterMetadata | None:

@@ -81,6 +81,8 @@ class SessionRecorder(SessionWriter):
             `RECORDING_FAILED`, payload `reason`: "disk_full", "permission", "read_only",
             "folder_gone", "os_error" or "error") when recording stops itself (the GUI should
             hop to its own thread).
+        lsl_clock_offset: LSL's clock minus the capture clock when the session streams to Lab
+            Streaming Layer: frames.csv gets its `lsl_time` column (None: no column).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -99,6 +101,7 @@ class SessionRecorder(SessionWriter):
         preset: str = "veryfast",
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
+        lsl_clock_offset: float | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.record_raw = record_raw
@@ -125,6 +128,8 @@ class SessionRecorder(SessionWriter):
                 "events": EVENTS_FILE,
             },
         )
+        if lsl_clock_offset is not None:
+            self._manifest["lsl_clock_offset"] = lsl_clock_offset
         try:
             write_manifest(self.folder, self._manifest)
             self._events = EventLog(self.folder / EVENTS_FILE)
@@ -147,7 +152,7 @@ class SessionRecorder(SessionWriter):
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
-        self._csv = CsvLog(self.folder)
+        self._csv = CsvLog(self.folder, lsl_clock_offset)
         self._video = VideoWriter(self.folder / ANNOTATED_VIDEO, fps=self.fps, preset=preset)
         self._raw = (
             VideoWriter(self.folder / RAW_VIDEO, fps=self.fps, preset=preset)
@@ -194,21 +199,28 @@ class SessionRecorder(SessionWriter):
             # Offline and full: wait for room outside the lock, so the writer is never held up.
             time.sleep(0.002)
 
-    def add_marker(self, note: str = "") -> dict[str, Any]:
-        """Log a marker (with an optional note) at the newest recorded frame; returns it."""
+    def add_marker(
+        self, note: str = "", *, t_capture: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Log a marker (with an optional note) at the newest recorded frame; returns it.
+
+        `t_capture` (a capture-clock time, e.g. an experiment's LSL marker) gives the marker
+        its own `t` instead of the newest frame's; `extra` fields are logged with it."""
         with self._lock:
             last = self._last_frame
         t0 = self._t0_capture
         fields: dict[str, Any] = {"note": str(note)}
         if last is not None:
+            at = last[2] if t_capture is None else t_capture
             fields.update(
                 frame=last[0],
                 source_frame=last[1],
-                t=round(last[2] - t0, 4) if t0 is not None else 0.0,
+                t=round(at - t0, 4) if t0 is not None else 0.0,
             )
         else:
             fields.update(frame=None, source_frame=None, t=None)
         fields["elapsed_s"] = round(self.elapsed_s, 3)
+        fields.update(extra)
         try:
             return self._events.add("marker", **fields)
         except (OSError, ValueError) as exc:

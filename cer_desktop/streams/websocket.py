@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import json
 import logging
+import socket
 import threading
 from http import HTTPStatus
 from typing import Any
@@ -24,6 +25,7 @@ from cer_desktop.streams.frame_data import FrameValues
 
 log = logging.getLogger(__name__)
 PATH = "/"
+SEND_BUFFER = 64 * 1024
 
 
 class WebSocketStream(StreamOutput):
@@ -37,7 +39,7 @@ class WebSocketStream(StreamOutput):
         port: int,
         token: str = "",
         lsl_offset: float | None = None,
-        client_queue: int = 32,
+        client_queue: int = 128,  # ~4 s at 30 fps: a burst fits, a stalled client does not
         queue_size: int = 64,
     ) -> None:
         if not is_loopback(host) and not token:
@@ -79,17 +81,19 @@ class WebSocketStream(StreamOutput):
     # -- the asyncio side ----------------------------------------------------------------
     def _loop_main(self) -> None:
         asyncio.set_event_loop(self._loop)
-        try:
-            self._server = self._loop.run_until_complete(
-                self._serve(
-                    self._handler,
-                    self.host,
-                    self.port,
-                    process_request=self._check_token,
-                    ping_interval=20,
-                    max_queue=4,  # clients send nothing but pings
-                )
+
+        async def listen() -> Any:
+            return await self._serve(
+                self._handler,
+                self.host,
+                self.port,
+                process_request=self._check_token,
+                ping_interval=20,
+                max_queue=4,  # clients send nothing but pings
             )
+
+        try:
+            self._server = self._loop.run_until_complete(listen())
         except BaseException as exc:  # noqa: BLE001 - reported to the constructor
             self._bind_error = exc
             self._ready.set()
@@ -111,6 +115,11 @@ class WebSocketStream(StreamOutput):
 
     async def _handler(self, ws: Any) -> None:
         q: asyncio.Queue[str] = asyncio.Queue(maxsize=self._client_queue)
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            # A small kernel send buffer: a stalled client is found after a few hundred kB
+            # instead of the megabytes TCP's autotuning would otherwise hold for it.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self._clients[ws] = q
         self.clients_served += 1
         try:

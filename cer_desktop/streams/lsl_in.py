@@ -110,11 +110,12 @@ class MarkerInlet:
 
     def _read(self, inlet: Any, info: Any) -> None:
         pylsl = self._pylsl
+        from pylsl.util import LostError
         correction = 0.0
         while not self._stop.is_set():
             try:
                 sample, ts = inlet.pull_sample(timeout=0.2)
-            except pylsl.LostError:
+            except LostError:
                 return
             if sample is None:
                 continue

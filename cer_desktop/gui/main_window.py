@@ -24,6 +24,7 @@ from cer_desktop.gui.model_dialog import ModelChoice, ModelLoader
 from cer_desktop.gui.recording_controls import RecordingControls
 from cer_desktop.gui.source_picker import SourcePicker
 from cer_desktop.gui.status_panel import StatusPanel
+from cer_desktop.gui.streams_page import StreamsControls
 from cer_desktop.gui.toolbar import build_controls, select_label_set
 from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
@@ -31,6 +32,7 @@ from cer_desktop.session import events as ev
 from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, list_camera_specs
 from cer_desktop.session.live import LiveSession
 from cer_desktop.session.models import recover_unfinished
+from cer_desktop.session.streams import SessionStreams
 from cer_desktop.settings import AppSettings, save_settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.events = SessionEvents(self)
         self.events.received.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self.bridge.statusChanged.connect(self.show_message, Qt.ConnectionType.QueuedConnection)
+        streams_sink = SessionStreams.make_sink()  # LSL, WebSocket, OSC (streams_page.py)
         self.session = LiveSession(
             self._initial_label_set(),
             recognizer=recognizer,
@@ -87,8 +90,10 @@ class MainWindow(QMainWindow):
             show_aus=self.settings.show_aus,
             threshold=self.settings.threshold,
             on_display=self.bridge.deliver,
+            sinks=(streams_sink,),
         )
         self.session.subscribe(self.events.received.emit)
+        self.streams = SessionStreams(self.session, streams_sink, max_faces=self.settings.max_faces)
         self.view.on_shown = self._on_frame_shown
         self.face_panel = FacePanel(self)
         self.face_dock = QDockWidget("Face", self)
@@ -134,6 +139,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(toggle)
         self.status_panel = StatusPanel(self.statusBar())
         self.rec_label = self.status_panel.rec_label
+        self.stream_controls = StreamsControls(self)  # starts the remembered streams
         # Refreshes the rates and the REC clock; ends and failures arrive as events.
         self._timer = QTimer(self)
         self._timer.setInterval(500)
@@ -216,6 +222,7 @@ class MainWindow(QMainWindow):
         self._timer.stop()
         self._remember_layout()
         self.models.shutdown()
+        self.streams.close()
         self.session.shutdown()
         if self._recovery_thread is not None:
             self._recovery_thread.join(60.0)
@@ -258,6 +265,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(event.status.message or self._status_message)
         elif isinstance(event, ev.SessionStarted | ev.RecognizerChanged):
             return
+        elif isinstance(event, ev.MarkerAdded):
+            self.face_panel.add_marker(event.text or event.source)
         elif event.status.message:
             self.show_message(event.status.message)
 
@@ -283,6 +292,7 @@ class MainWindow(QMainWindow):
     def _refresh_status(self) -> None:
         s = self.session
         self.status_panel.refresh(s.stats, s.recognizer_description, s.recording)
+        self.stream_controls.refresh()
 
     # -- controls -------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
@@ -339,6 +349,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_max_faces_changed(self, value: int) -> None:
         self.settings.max_faces = int(value)
+        self.streams.set_max_faces(int(value))
         self.session.set_max_faces(int(value))
 
     @Slot(bool)

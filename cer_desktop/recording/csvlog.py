@@ -87,9 +87,7 @@ def rows_for(
 ) -> list[list[str]]:
     """The CSV rows of one annotated frame (one per face); `lsl_offset` (LSL's clock minus the
     capture clock) adds the `lsl_time` cell."""
-    lsl = (
-        [f"{annotation.frame.t_capture + lsl_offset:.6f}"] if lsl_offset is not None else []
-    )
+    lsl = [f"{annotation.frame.t_capture + lsl_offset:.6f}"] if lsl_offset is not None else []
     ls = annotation.label_set
     wall = annotation.frame.wall_time.isoformat(timespec="milliseconds")
     rows: list[list[str]] = []
@@ -138,9 +136,7 @@ class CsvLog:
     disk always ends at a whole row, even after `kill -9` (the recorder flushes twice a second).
     """
 
-    def __init__(
-        self, folder: str | os.PathLike[str], lsl_offset: float | None = None
-    ) -> None:
+    def __init__(self, folder: str | os.PathLike[str], lsl_offset: float | None = None) -> None:
         self.folder = Path(folder)
         self.lsl_offset = lsl_offset  # LSL's clock minus the capture clock; None = no column
         self.parts: list[Path] = []

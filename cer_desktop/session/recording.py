@@ -168,9 +168,7 @@ class SessionRecording:
         who = "LSL marker" if source == "lsl" else "Marker"
         message = f"{who}{': ' + note if note else ''}"
         event = status(StatusKind.MARKER, message, source=source, recorded=rec is not None)
-        self._session.emit(
-            MarkerAdded(note, source, rec is not None, event, lsl_time, t_capture)
-        )
+        self._session.emit(MarkerAdded(note, source, rec is not None, event, lsl_time, t_capture))
         return rec is not None
 
     def _on_writer_error(self, rec: Any, message: str) -> None:

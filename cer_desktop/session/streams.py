@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from cer_desktop.contracts import Severity, StatusKind
 from cer_desktop.session.events import MarkerAdded, RecordingStarted, RecordingStopped
-from cer_desktop.streams.config import StreamsConfig
+from cer_desktop.settings import AppSettings
+from cer_desktop.streams.config import (
+    StreamsConfig,
+    StreamsError,
+    format_host_port,
+    parse_host_port,
+)
 from cer_desktop.streams.fanout import SwitchableSink
 from cer_desktop.streams.hub import StreamHub
 from cer_desktop.streams.lsl_in import LslMarker
@@ -26,7 +32,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SessionStreams", "StreamsConfig"]
+__all__ = [
+    "SessionStreams",
+    "StreamsConfig",
+    "StreamsError",
+    "config_from_settings",
+    "normal_address",
+]
+
+
+def normal_address(text: str, default_port: int) -> str:
+    """A "HOST:PORT" as typed, checked and written in full; raises `StreamsError`."""
+    return format_host_port(*parse_host_port(text, default_port))
+
+
+def config_from_settings(settings: AppSettings) -> StreamsConfig:
+    """The streams the remembered settings switch on."""
+    return StreamsConfig(
+        lsl=settings.stream_lsl,
+        ws=settings.stream_ws_address if settings.stream_ws else "",
+        osc=settings.stream_osc_address if settings.stream_osc else "",
+        lsl_markers=settings.stream_lsl_markers,
+    )
 
 
 class SessionStreams:
@@ -80,7 +107,7 @@ class SessionStreams:
                 fps=self._session.source_fps,
                 recognizer=self._session.recognizer_description,
                 on_marker=self._on_lsl_marker,
-                on_state=lambda message: self._session.report(StatusKind.STREAMS, message),
+                on_state=self._on_inlet_state,
                 environ=self._environ,
             )
             self._hub = hub
@@ -132,6 +159,9 @@ class SessionStreams:
             hub.push_marker(f"recording stopped: {event.frames_written} frames")
         elif isinstance(event, MarkerAdded) and event.source == "user":
             hub.push_marker(f"user marker: {event.text}" if event.text else "user marker")
+
+    def _on_inlet_state(self, message: str) -> None:
+        self._session.report(StatusKind.STREAMS, message)
 
     def _on_lsl_marker(self, marker: LslMarker) -> None:
         # On the inlet's thread. The marker's time on the capture clock places it in the

@@ -45,8 +45,10 @@ class StreamsConfig:
         return bool(self.lsl or self.lsl_markers)
 
 
-def parse_host_port(text: str, default_port: int, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
-    """"HOST:PORT", ":PORT", "PORT" or "HOST" -> (host, port); IPv6 as "[::1]:PORT".
+def parse_host_port(
+    text: str, default_port: int, default_host: str = DEFAULT_HOST
+) -> tuple[str, int]:
+    """ "HOST:PORT", ":PORT", "PORT" or "HOST" -> (host, port); IPv6 as "[::1]:PORT".
 
     Raises `StreamsError` for a port outside 1..65535 or text that is not an address."""
     t = text.strip()
@@ -72,6 +74,11 @@ def parse_host_port(text: str, default_port: int, default_host: str = DEFAULT_HO
     if not re.fullmatch(r"[A-Za-z0-9.\-:_]+", host):
         raise StreamsError(f"not a host name: {host!r}")
     return host, port
+
+
+def format_host_port(host: str, port: int) -> str:
+    """The inverse of `parse_host_port` ("[::1]:9000" for IPv6)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -111,7 +118,9 @@ def marker_query(spec: str) -> str:
             key, _, value = part.partition("=")
             key = key.strip().lower()
             if key not in ("name", "type", "source_id") or not value.strip():
-                raise StreamsError(f"marker stream: expected name=, type= or source_id=, got {part!r}")
+                raise StreamsError(
+                    f"marker stream: expected name=, type= or source_id=, got {part!r}"
+                )
             pairs.append((key, value.strip()))
     else:
         pairs.append(("name", spec))

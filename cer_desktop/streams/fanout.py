@@ -36,7 +36,9 @@ class StreamOutput:
         self.dropped = 0  # frames dropped because the queue was full
         self.error = ""  # why the stream stopped by itself, for people
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"cer-stream-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"cer-stream-{self.name}", daemon=True
+        )
         self._started = False
 
     def start(self) -> None:

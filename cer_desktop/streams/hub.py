@@ -128,7 +128,9 @@ class StreamHub:
         if self.markers is not None:
             self.markers.push(text, lsl_time)
         if self.websocket is not None:
-            self.websocket.send_json({"schema": 1, "type": "marker", "text": text, "lsl_time": lsl_time})
+            self.websocket.send_json(
+                {"schema": 1, "type": "marker", "text": text, "lsl_time": lsl_time}
+            )
         if self.osc is not None:
             try:
                 self.osc.send_marker(text)
@@ -137,7 +139,10 @@ class StreamHub:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per stream: consumers (-1 = unknown), frames sent, frames dropped."""
-        out = {o.name: {"consumers": o.consumers, "sent": o.sent, "dropped": o.dropped} for o in self.outputs}
+        out = {
+            o.name: {"consumers": o.consumers, "sent": o.sent, "dropped": o.dropped}
+            for o in self.outputs
+        }
         if self.inlet is not None:
             out["lsl_markers_in"] = {
                 "consumers": self.inlet.consumers,

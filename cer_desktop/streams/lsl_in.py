@@ -99,7 +99,9 @@ class MarkerInlet:
                 continue
             self.connections += 1
             self.stream_name = info.name()
-            self._state(True, f"LSL markers: reading “{info.name()}” ({info.source_id() or 'no source id'})")
+            self._state(
+                True, f"LSL markers: reading “{info.name()}” ({info.source_id() or 'no source id'})"
+            )
             try:
                 self._read(inlet, info)
             finally:
@@ -111,6 +113,7 @@ class MarkerInlet:
     def _read(self, inlet: Any, info: Any) -> None:
         pylsl = self._pylsl
         from pylsl.util import LostError
+
         correction = 0.0
         while not self._stop.is_set():
             try:

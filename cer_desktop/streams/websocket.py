@@ -70,7 +70,9 @@ class WebSocketStream(StreamOutput):
         self._bind_error: BaseException | None = None
         self._server: Any = None
         self._serve = serve
-        self._loop_thread = threading.Thread(target=self._loop_main, name="cer-ws-server", daemon=True)
+        self._loop_thread = threading.Thread(
+            target=self._loop_main, name="cer-ws-server", daemon=True
+        )
         self._loop_thread.start()
         self._ready.wait(10.0)
         if self._bind_error is not None:

@@ -15,10 +15,20 @@ import pylsl
 
 
 def main() -> None:
-    name, source_id, count, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    name, source_id, count, interval = (
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]),
+        float(sys.argv[4]),
+    )
     tag = sys.argv[5] if len(sys.argv) > 5 else "stim"
     info = pylsl.StreamInfo(
-        name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "" if source_id == "-" else source_id
+        name,
+        "Markers",
+        1,
+        pylsl.IRREGULAR_RATE,
+        pylsl.cf_string,
+        "" if source_id == "-" else source_id,
     )
     outlet = pylsl.StreamOutlet(info)
     if not outlet.wait_for_consumers(20.0):

@@ -16,6 +16,9 @@ import pytest
 
 pytest.importorskip("pylsl", reason="the streams extra (pylsl) is not installed")
 
+from netns_runner import here_or_in_netns  # noqa: E402
+from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
+
 from cer_desktop.labels import RAF_BASIC  # noqa: E402
 from cer_desktop.recording.csvlog import AU_NAMES, read_rows  # noqa: E402
 from cer_desktop.recording.events import read_events  # noqa: E402
@@ -28,8 +31,6 @@ from cer_desktop.streams.lsl_out import (  # noqa: E402
     channel_layout,
 )
 from cer_desktop.testing.netns import in_private_netns  # noqa: E402
-from netns_runner import here_or_in_netns  # noqa: E402
-from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 
 SENDER = Path(__file__).with_name("marker_sender.py")
 
@@ -104,7 +105,7 @@ def test_the_expressions_outlet_is_read_as_labrecorder_reads_it(request) -> None
         # and every sample arrived, stamped with its frame's capture time on LSL's clock
         assert len(got) == 30, f"{len(got)} of 30 samples read"
         offset = hub.lsl_clock_offset
-        for (sample, ts), ann in zip(got, sent, strict=True):
+        for (_sample, ts), ann in zip(got, sent, strict=True):
             assert ts + correction == pytest.approx(ann.frame.t_capture + offset, abs=1e-3)
             assert ts == pytest.approx(ann.frame.t_capture + offset, abs=1e-9), "capture time"
         sample, _ = got[24]
@@ -260,5 +261,7 @@ def test_a_recording_lines_up_experiment_markers_and_frames_by_lsl_time(request,
     per_face = len(SLOT_HEAD) + 7 + len(AU_NAMES)
     for s, r in matched:
         assert s[0] == 0.0 and s[1] == 1.0  # track 0 in slot 0
-        assert s[8 : 8 + 7] == pytest.approx([float(r[f"p_{lab}"]) for lab in RAF_BASIC.labels], abs=1e-4)
+        assert s[8 : 8 + 7] == pytest.approx(
+            [float(r[f"p_{lab}"]) for lab in RAF_BASIC.labels], abs=1e-4
+        )
     assert len(s) == 2 * per_face

@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("pythonosc", reason="the streams extra (python-osc) is not installed")
 from pythonosc.dispatcher import Dispatcher  # noqa: E402
 from pythonosc.osc_server import BlockingOSCUDPServer  # noqa: E402
+from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 
 from cer_desktop.streams.config import slug  # noqa: E402
 from cer_desktop.streams.fanout import StreamFanout  # noqa: E402
 from cer_desktop.streams.osc import OscStream  # noqa: E402
-from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 
 
 def test_slugs_are_osc_safe_and_documented() -> None:

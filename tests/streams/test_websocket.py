@@ -11,13 +11,13 @@ import time
 import pytest
 
 pytest.importorskip("websockets", reason="the streams extra (websockets) is not installed")
+from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from cer_desktop.streams.config import StreamsError  # noqa: E402
 from cer_desktop.streams.fanout import StreamFanout  # noqa: E402
 from cer_desktop.streams.websocket import WebSocketStream  # noqa: E402
-from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 
 
 def _wait(predicate, timeout: float = 5.0) -> bool:
@@ -122,7 +122,9 @@ def test_another_address_needs_the_token_and_clients_must_send_it() -> None:
             connect(f"ws://127.0.0.1:{ws.port}/")
         assert refused.value.response.status_code == 401
         with pytest.raises(InvalidStatus):
-            connect(f"ws://127.0.0.1:{ws.port}/", additional_headers={"Authorization": "Bearer nope"})
+            connect(
+                f"ws://127.0.0.1:{ws.port}/", additional_headers={"Authorization": "Bearer nope"}
+            )
         with connect(
             f"ws://127.0.0.1:{ws.port}/", additional_headers={"Authorization": "Bearer s3cret"}
         ) as ok:

@@ -134,3 +134,33 @@ def test_another_address_needs_the_token_and_clients_must_send_it() -> None:
     finally:
         ws.close()
     assert ws.clients_refused == 2
+
+
+def test_the_example_client_prints_the_labels_it_receives() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "ws_client.py"
+    ws = WebSocketStream("127.0.0.1", 0)
+    fan = StreamFanout([ws], max_faces=2)
+    ws.start()
+    proc = subprocess.Popen(
+        [sys.executable, str(example), f"127.0.0.1:{ws.port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait(lambda: ws.consumers == 1, 30.0), "the example did not connect"
+        for i in range(5):
+            fan.submit(predicted(i, top=2), PAINTED)
+        ws.send_json({"schema": 1, "type": "marker", "text": "stim 1", "lsl_time": None})
+        time.sleep(1.0)
+    finally:
+        ws.close()
+        out, err = proc.communicate(timeout=30)
+    assert f"frame 0: face 0 {COMPOUND.labels[2]}" in out, out + err
+    assert f"frame 0: face 1 {COMPOUND.labels[3]}" in out
+    assert "marker: stim 1" in out
+    assert out.count("face 0") == 1, "a label is printed when it changes, not every frame"

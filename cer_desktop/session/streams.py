@@ -96,10 +96,12 @@ class SessionStreams:
         """Run the streams `config` switches on (closing the previous ones); returns the
         problems of streams that could not start (each also reported as a status event)."""
         with self._lock:
+            was_on = self._hub is not None
             self._close_hub()
             self.config = config
             if not config.any:
-                self._session.report(StatusKind.STREAMS, "Streams off")
+                if was_on:
+                    self._session.report(StatusKind.STREAMS, "Streams off")
                 return []
             hub = StreamHub(
                 config,

@@ -47,9 +47,10 @@ class StreamOutput:
             self._thread.start()
 
     def offer(self, values: FrameValues) -> bool:
-        """Queue a frame without waiting; False (counted) when the queue is full."""
+        """Queue a frame without waiting; False (counted) when the queue is full. A stream
+        that stopped (closed, or failed: `error`) takes nothing and drops nothing."""
         if self._closed or self.error:
-            return False
+            return True
         try:
             self._queue.put_nowait(values)
             return True

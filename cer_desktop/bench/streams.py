@@ -118,6 +118,10 @@ class _Display:
         return float(counts.min())
 
 
+def _trial(note: str) -> int:
+    return int(note.split()[-1]) if note.split()[-1].isdigit() else -1
+
+
 def _watch_events(path: Path, stop: threading.Event, landed: dict[str, float]) -> None:
     import pylsl
 
@@ -266,6 +270,8 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         result["markers_sent"] = len(marker_times)
         result["markers_in_events"] = len(landed)
         result["marker_latency_ms_max"] = round(max(landed.values()), 2) if landed else None
+        result["marker_latency_ms_median"] = _stats(list(landed.values()))[0]
+        result["marker_latencies_ms"] = [round(landed[k], 1) for k in sorted(landed, key=_trial)]
     else:
         result.update(lsl_samples_sent=None, lsl_samples_lost=None, lsl_latency_ms_median=None)
         result.update(lsl_latency_ms_p99=None, marker_latency_ms_max=None)

@@ -35,12 +35,15 @@ def _lsl_reader(stop: threading.Event, out: dict[str, Any], ready: threading.Eve
     ready.set()
     times, latency = out["times"], out["latency_ms"]
     while not stop.is_set():
-        chunk, stamps = inlet.pull_chunk(timeout=0.05)
+        # one sample at a time: pull_chunk with a timeout may wait to fill its chunk, which
+        # would be counted as latency
+        sample, ts = inlet.pull_sample(timeout=0.2)
+        if sample is None:
+            continue
         now = pylsl.local_clock()
-        for ts in stamps:
-            # the sample time and the receive time on one clock (LabRecorder's correction)
-            times.append(ts + correction)
-            latency.append((now - (ts + correction)) * 1000.0)
+        # the sample time and the receive time on one clock (LabRecorder's correction)
+        times.append(ts + correction)
+        latency.append((now - (ts + correction)) * 1000.0)
     out["time_correction"] = correction
 
 
@@ -125,6 +128,9 @@ def markers(args: argparse.Namespace) -> int:
     if not outlet.wait_for_consumers(60.0):
         print(json.dumps({"error": "no inlet"}), flush=True)
         return 1
+    # An experiment starts its trials once the recording is connected: the inlet's first
+    # time_correction() (a few round trips, done on connecting) is over by then.
+    time.sleep(1.0)
     sent = []
     for i in range(args.count):
         ts = pylsl.local_clock()

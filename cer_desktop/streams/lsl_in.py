@@ -114,7 +114,12 @@ class MarkerInlet:
         pylsl = self._pylsl
         from pylsl.util import LostError
 
-        correction = 0.0
+        # The first time_correction() measures the offset (a few round trips); done here, it
+        # does not delay the first marker. Later calls return liblsl's cached estimate.
+        try:
+            correction = float(inlet.time_correction(timeout=2.0))
+        except Exception:
+            correction = 0.0
         while not self._stop.is_set():
             try:
                 sample, ts = inlet.pull_sample(timeout=0.2)

@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--marker-interval", type=float, default=1.0, help="seconds between markers")
     p.add_argument(
+        "--warm-up", type=float, default=WARM_UP_S, help="seconds before the measured window"
+    )
+    p.add_argument(
         "--no-namespace", action="store_true", help="run here without LSL (no namespace made)"
     )
 
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     cmd = [sys.executable, "-m", "cer_desktop", "bench", "streams", "--json"]
     cmd += ["--seconds", str(args.seconds), "--fps", str(args.fps)]
-    cmd += ["--marker-interval", str(args.marker_interval)]
+    cmd += ["--marker-interval", str(args.marker_interval), "--warm-up", str(args.warm_up)]
     out = subprocess.run(netns_command(cmd), env=netns_env(), capture_output=True, text=True)
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError(f"the namespaced run failed:\n{out.stderr[-4000:]}")
@@ -199,7 +202,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         assert receiver.stdout is not None
         if receiver.stdout.readline().strip() != "ready":
             raise RuntimeError("the receiver did not start")
-        time.sleep(WARM_UP_S)  # MediaPipe's first frames, the receivers' connections
+        time.sleep(args.warm_up)  # MediaPipe's first frames, the receivers' connections
         t_start = time.monotonic()
         count = max(1, int(args.seconds / args.marker_interval) - 1)
         if lsl:

@@ -157,7 +157,10 @@ class WebSocketStream(StreamOutput):
     def send_json(self, message: dict[str, Any]) -> None:
         """Send one message (thread-safe) to every client."""
         text = json.dumps(message, separators=(",", ":"))
-        self._loop.call_soon_threadsafe(self._broadcast, text)
+        try:
+            self._loop.call_soon_threadsafe(self._broadcast, text)
+        except RuntimeError:  # the server closed meanwhile (a marker racing `close`)
+            pass
 
     @property
     def consumers(self) -> int:

@@ -127,6 +127,13 @@ def test_the_expressions_outlet_is_read_as_labrecorder_reads_it(request) -> None
         assert reopened and "reopened: label_set=raf_basic faces=3" in reopened[0][0][0]
         new = pylsl.resolve_byprop("source_id", hub.expressions.source_id, 1, 5.0)
         assert new and new[0].channel_count() == 3 * (len(SLOT_HEAD) + 7 + len(AU_NAMES))
+        # and so is a change of the session's Faces
+        hub.set_max_faces(2)
+        hub.sink.submit(predicted(32, label_set=RAF_BASIC), PAINTED)
+        again = [m[0][0] for m in _pull(markers, 10, timeout=2.0)]
+        assert any("reopened: label_set=raf_basic faces=2" in t for t in again), again
+        two = pylsl.resolve_byprop("source_id", hub.expressions.source_id, 1, 5.0)
+        assert two and two[0].channel_count() == 2 * (len(SLOT_HEAD) + 7 + len(AU_NAMES))
     finally:
         hub.close()
 

@@ -134,7 +134,11 @@ class WebSocketStream(StreamOutput):
             pass
         finally:
             self._clients.pop(ws, None)
-            await ws.close(*(self._close_reasons.pop(ws, (1001, "server closing"))))
+            code, reason = self._close_reasons.pop(ws, (1001, "server closing"))
+            try:
+                await ws.close(code, reason)
+            except Exception:  # the client is already gone
+                pass
 
     def _broadcast(self, message: str) -> None:
         for ws, q in list(self._clients.items()):

@@ -89,3 +89,49 @@ def test_stream_flags_switch_streams_on_in_the_settings() -> None:
     assert s.stream_lsl_markers == "psychopy"
     bad = build_parser().parse_args(["--ws", "host:99999"])
     assert "65535" in _apply_stream_args(bad, AppSettings())
+
+
+@pytest.mark.slow
+def test_cer_desktop_ws_flag_serves_the_demo_and_remembers_it(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from websockets.exceptions import InvalidHandshake
+
+    # given the app started with --ws on a free port (its settings in a temporary folder)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "CER_DESKTOP_CONFIG_DIR": str(tmp_path / "cfg"),
+        "CER_DESKTOP_LOG_DIR": str(tmp_path / "logs"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cer_desktop.gui.app", "--source", "demo", "--auto-quit", "40",
+         "--ws", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    labelled = None
+    try:
+        end = time.monotonic() + 35
+        while labelled is None and time.monotonic() < end:
+            try:
+                with connect(f"ws://127.0.0.1:{port}/", open_timeout=2) as client:
+                    while labelled is None:
+                        m = json.loads(client.recv(timeout=10))
+                        if any(f["label"] for f in m["faces"]):
+                            labelled = m
+            except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+                time.sleep(0.5)  # not listening yet: the window is still starting
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    # then a client got the demo face with its label, and the settings remember the stream
+    assert labelled is not None, "no labelled frame over the WebSocket within 35 s"
+    face = labelled["faces"][0]
+    assert face["label"] in [*labelled["labels"], "uncertain"]
+    assert all(p is not None for p in face["probs"].values()), "a labelled face has every p"
+    saved = json.loads((tmp_path / "cfg" / "settings.json").read_text())
+    assert saved["stream_ws"] is True and saved["stream_ws_address"] == f"127.0.0.1:{port}"

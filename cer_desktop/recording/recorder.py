@@ -94,6 +94,8 @@ class SessionRecorder(SessionWriter):
             hop to its own thread).
         lease_interval_s: how often the recording renews its lease (`lease.json`, which
             tells recovery on any machine that this session is still being written).
+        lsl_clock_offset: LSL's clock minus the capture clock when the session streams to Lab
+            Streaming Layer: frames.csv gets its `lsl_time` column (None: no column).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -113,6 +115,7 @@ class SessionRecorder(SessionWriter):
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
         lease_interval_s: float = DEFAULT_INTERVAL_S,
+        lsl_clock_offset: float | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.record_raw = record_raw
@@ -140,6 +143,8 @@ class SessionRecorder(SessionWriter):
             },
         )
         self._lease: Lease | None = None
+        if lsl_clock_offset is not None:
+            self._manifest["lsl_clock_offset"] = lsl_clock_offset
         try:
             # The lease exists before the manifest says "recording": recovery never sees a
             # session of this version being recorded without one.
@@ -167,7 +172,7 @@ class SessionRecorder(SessionWriter):
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
-        self._csv = CsvLog(self.folder)
+        self._csv = CsvLog(self.folder, lsl_clock_offset)
         self._video = VideoWriter(self.folder / ANNOTATED_VIDEO, fps=self.fps, preset=preset)
         self._raw = (
             VideoWriter(self.folder / RAW_VIDEO, fps=self.fps, preset=preset)
@@ -214,21 +219,28 @@ class SessionRecorder(SessionWriter):
             # Offline and full: wait for room outside the lock, so the writer is never held up.
             time.sleep(0.002)
 
-    def add_marker(self, note: str = "") -> dict[str, Any]:
-        """Log a marker (with an optional note) at the newest recorded frame; returns it."""
+    def add_marker(
+        self, note: str = "", *, t_capture: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Log a marker (with an optional note) at the newest recorded frame; returns it.
+
+        `t_capture` (a capture-clock time, e.g. an experiment's LSL marker) gives the marker
+        its own `t` instead of the newest frame's; `extra` fields are logged with it."""
         with self._lock:
             last = self._last_frame
         t0 = self._t0_capture
         fields: dict[str, Any] = {"note": str(note)}
         if last is not None:
+            at = last[2] if t_capture is None else t_capture
             fields.update(
                 frame=last[0],
                 source_frame=last[1],
-                t=round(last[2] - t0, 4) if t0 is not None else 0.0,
+                t=round(at - t0, 4) if t0 is not None else 0.0,
             )
         else:
             fields.update(frame=None, source_frame=None, t=None)
         fields["elapsed_s"] = round(self.elapsed_s, 3)
+        fields.update(extra)
         try:
             return self._events.add("marker", **fields)
         except (OSError, ValueError) as exc:

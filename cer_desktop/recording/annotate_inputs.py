@@ -21,6 +21,7 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
+from cer_desktop.recording import lease
 from cer_desktop.recording.manifest import ManifestError, read_manifest
 from cer_desktop.vocab import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -214,6 +215,11 @@ def claim_folder(folder: Path, item: InputItem, *, force: bool = False) -> str |
             f"{folder} exists and is not an earlier annotation of {item.path};"
             " not touching it (move it away or choose another output folder)"
         )
+    # A shard on another node (or another process here) may be annotating it right now: its
+    # lease says so (recording/lease.py), whatever `force` says.
+    verdict = lease.judge_one(folder, m) if m.get("status") == "recording" else None
+    if verdict is not None and verdict.live:
+        return f"{folder} is being annotated by another process ({verdict.reason}); not touching it"
     shutil.rmtree(folder)  # our own interrupted or failed attempt: start again
     return None
 

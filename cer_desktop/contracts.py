@@ -172,6 +172,8 @@ class StatusKind(StrEnum):
     ANALYSIS_ERROR = "analysis_error"  # face analysis failed on a frame; the run goes on
     FRAME_ERROR = "frame_error"  # processing one frame failed; the run goes on
     SINK_FAILED = "sink_failed"  # a sink raised and was removed; the view keeps running
+    MARKER = "marker"  # a marker: the user's (Ctrl+M) or an experiment's (LSL)
+    STREAMS = "streams"  # live streams started, stopped, failed; a marker stream found or lost
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,9 @@ def run_checks() -> list[Check]:
                 "bitsandbytes",
                 "av",
                 "PySide6",
+                "pylsl",  # the streams extra; importing it loads liblsl (glibc >= 2.35)
+                "websockets",
+                "pythonosc",
             )
         ),
         _torch_devices,

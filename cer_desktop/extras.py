@@ -19,6 +19,8 @@ LVLM_MODULES = ("torch", "transformers", "peft", "accelerate", "huggingface_hub"
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "lvlm": LVLM_MODULES,
     "train": LVLM_MODULES,
+    # live streams out and LSL markers in (cer_desktop/streams)
+    "streams": ("pylsl", "websockets", "pythonosc"),
 }
 # Installed by an extra but needed only for some choices (4-bit/8-bit weights, Qwen2-VL's
 # processor); a missing one is reported by the extra that brings it.
@@ -26,7 +28,11 @@ OPTIONAL_MODULE_EXTRA = {"bitsandbytes": "lvlm", "torchvision": "lvlm"}
 # Every module that the light core must never import, mapped to the extra that installs it.
 # (Triton is not among them: where a full install has it, `vision/mp_import.py` preloads it on
 # purpose, without torch.)
-MODULE_EXTRA: dict[str, str] = {**{m: "lvlm" for m in LVLM_MODULES}, **OPTIONAL_MODULE_EXTRA}
+MODULE_EXTRA: dict[str, str] = {
+    **{m: "lvlm" for m in LVLM_MODULES},
+    **OPTIONAL_MODULE_EXTRA,
+    **{m: "streams" for m in EXTRA_MODULES["streams"]},
+}
 
 
 def install_command(extra: str) -> str:

@@ -88,6 +88,14 @@ class AppSettings:
     recent_files: list[str] = field(default_factory=list)
     window_geometry: str = ""  # Qt's saveGeometry(), base64; empty = the default size
     window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
+    # live streams (cer_desktop/streams). Addresses are kept when a stream is off; the
+    # WebSocket token is never stored here: it comes from CER_STREAM_TOKEN only.
+    stream_lsl: bool = False
+    stream_ws: bool = False
+    stream_ws_address: str = "127.0.0.1:8765"
+    stream_osc: bool = False
+    stream_osc_address: str = "127.0.0.1:9000"
+    stream_lsl_markers: str = ""  # the experiment's marker stream; empty = no inlet
 
     def validated(self) -> AppSettings:
         """A copy with out-of-range values replaced by the defaults (with a warning)."""

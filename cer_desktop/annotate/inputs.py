@@ -22,7 +22,8 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
 from cer_desktop.option_values import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from cer_desktop.recording.session_folder import Manifest, ManifestError
+from cer_desktop.recording import lease
+from cer_desktop.recording.session_folder import Manifest, ManifestError, SessionStatus
 
 __all__ = ["DEFAULT_IMAGE_FPS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputItem", "RetimedSource"]
 
@@ -214,6 +215,12 @@ def claim_folder(folder: Path, item: InputItem, *, force: bool = False) -> str |
             f"{folder} exists and is not an earlier annotation of {item.path};"
             " not touching it (move it away or choose another output folder)"
         )
+    # A shard on another node (or another process here) may be annotating it right now: its
+    # lease says so (recording/lease.py), whatever `force` says.
+    recording = m.status is SessionStatus.RECORDING
+    verdict = lease.judge_one(folder, m.to_dict()) if recording else None
+    if verdict is not None and verdict.live:
+        return f"{folder} is being annotated by another process ({verdict.reason}); not touching it"
     shutil.rmtree(folder)  # our own interrupted or failed attempt: start again
     return None
 

@@ -21,6 +21,7 @@ BENCHES = {
     "train": "cer_desktop.bench.train",
     "vision": "cer_desktop.bench.vision",
     "remote": "cer_desktop.bench.remote",
+    "streams": "cer_desktop.bench.streams",
 }
 
 

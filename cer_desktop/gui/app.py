@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.settings import load_settings
@@ -45,6 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--screenshot", metavar="PATH", help="save a PNG of the window shortly before --auto-quit"
+    )
+    p.add_argument(
+        "--lsl",
+        action="store_true",
+        help='stream to Lab Streaming Layer: "cer-desktop expressions" and "cer-desktop markers"',
+    )
+    p.add_argument(
+        "--ws",
+        metavar="HOST:PORT",
+        help="serve JSON per frame over WebSocket (another host than 127.0.0.1 needs"
+        " CER_STREAM_TOKEN)",
+    )
+    p.add_argument("--osc", metavar="HOST:PORT", help="send OSC messages per frame over UDP")
+    p.add_argument(
+        "--lsl-markers",
+        metavar="NAME",
+        help="read the experiment's LSL marker stream NAME (or type=...,source_id=...) into"
+        " the recording's events",
     )
     p.add_argument("--no-save", action="store_true", help="do not write the settings file on exit")
     p.add_argument(
@@ -125,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("cer-desktop: --remote-deadline must be 0.2..120 seconds", file=sys.stderr)
             return 2
         settings.remote_deadline = args.remote_deadline
+    problem = _apply_stream_args(args, settings)
+    if problem:
+        print(f"cer-desktop: {problem}", file=sys.stderr)
+        return 2
     if (args.server or args.served_model) and not (args.server and args.served_model):
         print("cer-desktop: --server needs --served-model (and no --model)", file=sys.stderr)
         return 2
@@ -149,6 +172,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     gc.collect()
     return code
+
+
+def _apply_stream_args(args: argparse.Namespace, settings: object) -> str:
+    """Stream flags switch streams on in the settings (remembered like the window's choices);
+    returns a problem with an address, or ""."""
+    from cer_desktop.session.streams import StreamsError, normal_address
+
+    s: Any = settings
+    try:
+        if args.ws:
+            s.stream_ws, s.stream_ws_address = True, normal_address(args.ws, 8765)
+        if args.osc:
+            s.stream_osc, s.stream_osc_address = True, normal_address(args.osc, 9000)
+    except StreamsError as exc:
+        return str(exc)
+    if args.lsl:
+        s.stream_lsl = True
+    if args.lsl_markers:
+        s.stream_lsl_markers = args.lsl_markers
+    return ""
 
 
 def _run_window(args: argparse.Namespace, settings: object, model_choice: object) -> int:

@@ -12,8 +12,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QFormLayout,
     QLabel,
+    QMainWindow,
+    QMenu,
     QProgressBar,
     QVBoxLayout,
     QWidget,
@@ -48,6 +51,8 @@ class FacePanel(QWidget):
         self._history: dict[int, deque[tuple[float, tuple[float, ...]]]] = {}
         self._labels: tuple[str, ...] = ()
         self._last_draw = 0.0
+        self._t_last = 0.0  # t_session of the newest shown frame
+        self.markers: deque[tuple[float, pg.InfiniteLine]] = deque()  # in the timeline
         layout = QVBoxLayout(self)
         self.face_combo = QComboBox()
         self.face_combo.setObjectName("faceCombo")
@@ -102,7 +107,7 @@ class FacePanel(QWidget):
         labels = tuple(annotation.label_set.labels)
         if labels != self._labels:
             self._reset_labels(labels)
-        t = annotation.t_session
+        t = self._t_last = annotation.t_session
         present = {fa.face.track_id: fa for fa in annotation.faces}
         for tid, fa in present.items():
             if fa.prediction is not None:
@@ -119,8 +124,21 @@ class FacePanel(QWidget):
             self._last_draw = now
             self.redraw(t)
 
+    def add_marker(self, text: str) -> None:
+        """A marker (the user's or an experiment's) as a labelled line at the newest frame."""
+        line = pg.InfiniteLine(
+            0.0, angle=90, pen=pg.mkPen("#444444", style=Qt.PenStyle.DashLine),
+            label=text[:24], labelOpts={"position": 0.95, "color": "#444444"},
+        )  # fmt: skip
+        self.plot.addItem(line)
+        self.markers.append((self._t_last, line))
+
     def redraw(self, t_now: float) -> None:
         """Draw the selected face's history as one curve per label (x: seconds ago)."""
+        while self.markers and t_now - self.markers[0][0] > self.window_s:
+            self.plot.removeItem(self.markers.popleft()[1])
+        for t, line in self.markers:
+            line.setValue(t - t_now)
         tid = self.selected_track
         hist = self._history.get(tid) if tid is not None else None
         if not hist:
@@ -198,3 +216,21 @@ class FacePanel(QWidget):
             "\n".join(f"{k:<5} {v:4.2f} {'█' * round(2 * v)}" for k, v in sorted(aus.items()))
             or "no AU readout from this recognizer"
         )
+
+
+def dock_face_panel(window: QMainWindow, panel: FacePanel) -> QDockWidget:
+    """The face panel in a dock on the window's right (its state is saved with the layout)."""
+    dock = QDockWidget("Face", window)
+    dock.setObjectName("faceDock")
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    return dock
+
+
+def add_dock_toggle(window: QMainWindow, dock: QDockWidget, shortcut: str) -> None:
+    """Show/hide `dock` from the window's View menu, when it has one."""
+    view_menu = window.menuBar().findChild(QMenu, "viewMenu")
+    if view_menu is not None:
+        toggle = dock.toggleViewAction()
+        toggle.setShortcut(shortcut)
+        view_menu.addAction(toggle)

@@ -15,15 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMenu
+from PySide6.QtWidgets import QDialog, QMainWindow
 
 from cer_desktop.contracts import Annotation, Recognizer, StatusKind
-from cer_desktop.gui.face_panel import FacePanel
+from cer_desktop.gui.face_panel import FacePanel, add_dock_toggle, dock_face_panel
 from cer_desktop.gui.model_controller import ModelController
 from cer_desktop.gui.model_dialog import ModelLoader
 from cer_desktop.gui.recording_controls import RecordingControls
 from cer_desktop.gui.source_picker import SourcePicker
 from cer_desktop.gui.status_panel import StatusPanel
+from cer_desktop.gui.streams_page import StreamsControls
 from cer_desktop.gui.toolbar import build_controls, select_label_set
 from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
@@ -32,6 +33,7 @@ from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, list_camera_specs
 from cer_desktop.session.library import recover_unfinished
 from cer_desktop.session.live import LiveSession
+from cer_desktop.session.streams import SessionStreams
 from cer_desktop.settings import AppSettings, save_settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class MainWindow(QMainWindow):
         self.events = SessionEvents(self)
         self.events.received.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self.bridge.statusChanged.connect(self.show_message, Qt.ConnectionType.QueuedConnection)
+        streams_sink = SessionStreams.make_sink()  # LSL, WebSocket, OSC (streams_page.py)
         self.session = LiveSession(
             self._initial_label_set(),
             recognizer=recognizer,
@@ -89,14 +92,13 @@ class MainWindow(QMainWindow):
             show_aus=self.settings.show_aus,
             threshold=self.settings.threshold,
             on_display=self.bridge.deliver,
+            sinks=(streams_sink,),
         )
         self.session.subscribe(self.events.received.emit)
+        self.streams = SessionStreams(self.session, streams_sink, max_faces=self.settings.max_faces)
         self.view.on_shown = self._on_frame_shown
         self.face_panel = FacePanel(self)
-        self.face_dock = QDockWidget("Face", self)
-        self.face_dock.setObjectName("faceDock")
-        self.face_dock.setWidget(self.face_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.face_dock)
+        self.face_dock = dock_face_panel(self, self.face_panel)
         self.models = ModelController(
             self,
             self.session,
@@ -129,13 +131,10 @@ class MainWindow(QMainWindow):
             changed=self._sync_controls,
         )
         self._connect_controls()
-        view_menu = self.menuBar().findChild(QMenu, "viewMenu")
-        if view_menu is not None:
-            toggle = self.face_dock.toggleViewAction()
-            toggle.setShortcut("Ctrl+P")
-            view_menu.addAction(toggle)
+        add_dock_toggle(self, self.face_dock, "Ctrl+P")
         self.status_panel = StatusPanel(self.statusBar())
         self.rec_label = self.status_panel.rec_label
+        self.stream_controls = StreamsControls(self)  # starts the remembered streams
         # Refreshes the rates and the REC clock; ends and failures arrive as events.
         self._timer = QTimer(self)
         self._timer.setInterval(500)
@@ -218,6 +217,7 @@ class MainWindow(QMainWindow):
         self._timer.stop()
         self._remember_layout()
         self.models.shutdown()
+        self.streams.close()
         self.session.shutdown()
         if self._recovery_thread is not None:
             self._recovery_cancel.set()
@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(event.status.message or self._status_message)
         elif isinstance(event, ev.SessionStarted | ev.RecognizerChanged):
             return
+        elif isinstance(event, ev.MarkerAdded):
+            self.face_panel.add_marker(event.text or event.source)
         elif event.status.message:
             self.show_message(event.status.message)
 
@@ -286,6 +288,7 @@ class MainWindow(QMainWindow):
     def _refresh_status(self) -> None:
         s = self.session
         self.status_panel.refresh(s.stats, s.recognizer_description, s.recording)
+        self.stream_controls.refresh()
 
     # -- controls -------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
@@ -344,6 +347,7 @@ class MainWindow(QMainWindow):
         # applied between two frames, or refused with a message: show the limit in force
         self.session.set_max_faces(int(value))
         self.settings.max_faces = self.session.max_faces
+        self.streams.set_max_faces(self.session.max_faces)
         if self.session.max_faces != int(value):
             with QSignalBlocker(self.max_faces_spin):
                 self.max_faces_spin.setValue(self.session.max_faces)

@@ -6,9 +6,11 @@ first recorded frame, from capture time), `wall_time` (ISO 8601 UTC), `face_id`,
 set, the OpenFace-style AU columns `AU01_r` ..., `recognizer`, `latency_ms`, `fresh`
 (1 = predicted on this frame, 0 = carried over), `source_frame` (the source's frame id,
 which differs from `frame` when frames were dropped), and last `image` (the image file the row's
-frame was read from, for image inputs; empty for videos and cameras). The manifest's
+frame was read from, for image inputs; empty for videos and cameras), and, when the session
+streamed to Lab Streaming Layer, `lsl_time` (the frame's capture time on LSL's clock, the time
+stamp its sample has in an XDF file). The manifest's
 `frames_csv_schema` says which columns a session has (`CSV_SCHEMA_VERSION`; 1 = before `image`,
-2 = before `AU41_r`);
+2 = before `AU41_r`, 3 and 4 = before `lsl_time`);
 readers go by column name, so older sessions read the same. A face without a prediction yet has empty
 label, probability and AU cells. A frame without faces has no row (it is still in the video).
 
@@ -38,6 +40,7 @@ AU_NAMES: tuple[str, ...] = (
 AU_COLUMNS: tuple[str, ...] = tuple(f"{name}_r" for name in AU_NAMES)
 #: The frames.csv column layout (`session_folder.FRAMES_CSV_SCHEMA`).
 CSV_SCHEMA_VERSION = FRAMES_CSV_SCHEMA
+LSL_TIME = "lsl_time"
 _FileIO = io.FileIO  # the file class parts are written with (tests give a disk that fills up)
 
 
@@ -46,17 +49,18 @@ def list_parts(folder: str | os.PathLike[str]) -> list[Path]:
     return SessionPaths(Path(folder)).csv_parts()
 
 
-def header_for(label_set: LabelSet) -> list[str]:
-    """The CSV header for a label set."""
+def header_for(label_set: LabelSet, lsl_time: bool = False) -> list[str]:
+    """The CSV header for a label set (with `lsl_time` last when the session streams to LSL)."""
     return [
         "frame", "t", "wall_time", "face_id", "x", "y", "w", "h", "label_set", "label",
         *(f"p_{label}" for label in label_set.labels),
         *AU_COLUMNS,
         "recognizer", "latency_ms", "fresh", "source_frame", "image",
+        *((LSL_TIME,) if lsl_time else ()),
     ]  # fmt: skip
 
 
-def _au_key(name: str) -> str | None:
+def au_key(name: str) -> str | None:
     """'AU1', 'AU01', 'au12_r' -> 'AU01'/'AU12'; None if not an AU name."""
     m = re.fullmatch(r"(?i)au0*(\d+)(?:_[rc])?", name.strip())
     return f"AU{int(m.group(1)):02d}" if m else None
@@ -66,8 +70,12 @@ def _fmt(x: float) -> str:
     return f"{x:.4f}"
 
 
-def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[str]]:
-    """The CSV rows of one annotated frame (one per face)."""
+def rows_for(
+    annotation: Annotation, frame_index: int, t: float, lsl_offset: float | None = None
+) -> list[list[str]]:
+    """The CSV rows of one annotated frame (one per face); `lsl_offset` (LSL's clock minus the
+    capture clock) adds the `lsl_time` cell."""
+    lsl = [f"{annotation.frame.t_capture + lsl_offset:.6f}"] if lsl_offset is not None else []
     ls = annotation.label_set
     wall = annotation.frame.wall_time.isoformat(timespec="milliseconds")
     rows: list[list[str]] = []
@@ -91,7 +99,7 @@ def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[st
         aus = [""] * len(AU_NAMES)
         if pred is not None and pred.au:
             for name, value in pred.au.items():
-                key = _au_key(name)
+                key = au_key(name)
                 if key in AU_NAMES:
                     aus[AU_NAMES.index(key)] = _fmt(float(value))
         rows.append(
@@ -103,6 +111,7 @@ def rows_for(annotation: Annotation, frame_index: int, t: float) -> list[list[st
                 "1" if (fa.fresh and pred is not None) else "0",
                 str(annotation.frame.frame_id),
                 annotation.frame.path,
+                *lsl,
             ]
         )  # fmt: skip
     return rows
@@ -115,8 +124,9 @@ class CsvLog:
     disk always ends at a whole row, even after `kill -9` (the recorder flushes twice a second).
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], lsl_offset: float | None = None) -> None:
         self.folder = Path(folder)
+        self.lsl_offset = lsl_offset  # LSL's clock minus the capture clock; None = no column
         self.parts: list[Path] = []
         self.part_label_sets: list[str] = []  # the label set of each part
         self.rows_written = 0  # rows handed to `write` (on disk after the next flush)
@@ -133,7 +143,7 @@ class CsvLog:
         self.parts.append(path)
         self.part_label_sets.append(label_set.name)
         self._label_set = label_set
-        self._writer.writerow(header_for(label_set))
+        self._writer.writerow(header_for(label_set, self.lsl_offset is not None))
         self.flush(sync=False)
 
     def write(self, annotation: Annotation, frame_index: int, t: float) -> int:
@@ -141,7 +151,7 @@ class CsvLog:
         if self._label_set is None or self._label_set != annotation.label_set:
             if annotation.faces or self._label_set is None:
                 self._start_part(annotation.label_set)
-        rows = rows_for(annotation, frame_index, t)
+        rows = rows_for(annotation, frame_index, t, self.lsl_offset)
         if rows:
             self._writer.writerows(rows)
             self.rows_written += len(rows)

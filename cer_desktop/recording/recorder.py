@@ -85,6 +85,8 @@ class SessionRecorder:
             hop to its own thread).
         lease_interval_s: how often the recording renews its lease (`lease.json`, which
             tells recovery on any machine that this session is still being written).
+        lsl_clock_offset: LSL's clock minus the capture clock when the session streams to Lab
+            Streaming Layer: frames.csv gets its `lsl_time` column (None: no column).
 
     Raises `RecordingError` when the folder cannot be created or written.
     `submit(annotation, painted)` hands over `painted` without copying: the caller must not
@@ -104,6 +106,7 @@ class SessionRecorder:
         flush_interval_s: float = 0.5,
         on_error: Callable[[StatusEvent], None] | None = None,
         lease_interval_s: float = DEFAULT_INTERVAL_S,
+        lsl_clock_offset: float | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.paths = SessionPaths(self.folder)
@@ -126,12 +129,19 @@ class SessionRecorder:
             queue_size=queue_size,
         )
         self._lease: Lease | None = None
+        if lsl_clock_offset is not None:
+            manifest.lsl_clock_offset = lsl_clock_offset
         try:
             # The lease exists before the manifest says "recording": recovery never sees a
             # session of this version being recorded without one.
             self._lease = Lease(self.folder, lease_interval_s)
             self._files = SessionFiles(
-                self.paths, manifest, fps=self.fps, record_raw=record_raw, preset=preset
+                self.paths,
+                manifest,
+                fps=self.fps,
+                record_raw=record_raw,
+                preset=preset,
+                lsl_clock_offset=lsl_clock_offset,
             )
         except OSError as exc:
             if self._lease is not None:
@@ -193,18 +203,25 @@ class SessionRecorder:
             time.sleep(0.002)
 
     def _newest(self) -> tuple[int | None, int | None, float | None]:
-        """(index, source frame id, seconds into the session) of the newest recorded frame;
-        Nones before the first."""
+        """(index, source frame id, capture time) of the newest recorded frame; Nones
+        before the first."""
         with self._lock:
             last = self._last_frame
-        t0 = self._t0_capture
-        if last is None or t0 is None:
-            return None, None, None
-        return last[0], last[1], round(last[2] - t0, 4)
+        return (None, None, None) if last is None else last
 
-    def add_marker(self, note: str = "") -> dict[str, Any]:
-        """Log a marker (with an optional note) at the newest recorded frame; returns it."""
-        frame, source_frame, t = self._newest()
+    def _session_t(self, t_capture: float | None) -> float | None:
+        t0 = self._t0_capture
+        return None if t_capture is None or t0 is None else round(t_capture - t0, 4)
+
+    def add_marker(
+        self, note: str = "", *, t_capture: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Log a marker (with an optional note) at the newest recorded frame; returns it.
+
+        `t_capture` (a capture-clock time, e.g. an experiment's LSL marker) gives the marker
+        its own `t` instead of the newest frame's; `extra` fields are logged with it."""
+        frame, source_frame, t_last = self._newest()
+        t = self._session_t(t_last if t_capture is None or frame is None else t_capture)
         return self._files.note(
             "marker",
             note=str(note),
@@ -212,14 +229,17 @@ class SessionRecorder:
             source_frame=source_frame,
             t=t,
             elapsed_s=round(self.elapsed_s, 3),
+            **extra,
         )
 
     def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
         """Log that `setting` changed while recording (a `setting` event: `frame` is the
         newest recorded frame, the change applies after it; `fields` say old and new). The
         recording goes on in the same folder."""
-        frame, _, t = self._newest()
-        return self._files.note("setting", setting=setting, frame=frame, t=t, **fields)
+        frame, _, t_last = self._newest()
+        return self._files.note(
+            "setting", setting=setting, frame=frame, t=self._session_t(t_last), **fields
+        )
 
     def note_status(self, event: StatusEvent) -> None:
         """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) or a switch between a remote

@@ -34,8 +34,9 @@ INPUTS_FILE = "inputs.csv"  # frame -> image file, for image inputs
 LEASE_FILE = "lease.json"  # while a recorder writes the session (recording/lease.py)
 _CSV_PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 
-#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`.
-FRAMES_CSV_SCHEMA = 3
+#: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`;
+#: 4 = `lsl_time` (last, only in sessions that streamed to LSL).
+FRAMES_CSV_SCHEMA = 4
 #: The manifest's own layout: 0 = every manifest before this key (a dict of the same keys),
 #: 1 = `manifest_schema` written.
 MANIFEST_SCHEMA = 1
@@ -145,6 +146,7 @@ class Manifest:
     max_faces: int | None = None
     crop_size: int | None = None
     remote: dict[str, Any] | None = None  # a server: URL (no credentials), model, mode, fallback
+    lsl_clock_offset: float | None = None  # LSL's clock minus capture's (`lsl_time` in the CSV)
     source: str | None = None
     mode: str | None = None  # "annotate" for `cer annotate`, "bench" for benchmarks
     # the recording

@@ -56,6 +56,7 @@ class SessionFiles:
         fps: float,
         record_raw: bool,
         preset: str = "veryfast",
+        lsl_clock_offset: float | None = None,
     ) -> None:
         self.paths = paths
         self.manifest = manifest
@@ -69,7 +70,8 @@ class SessionFiles:
         manifest.write(paths.folder)
         self.events = EventLog(paths.events)
         self.events.add("start", folder=str(paths.folder))
-        self.csv = CsvLog(paths.folder)
+        # LSL's clock minus the capture clock: frames.csv's `lsl_time` column (None: none)
+        self.csv = CsvLog(paths.folder, lsl_clock_offset)
         self.video = VideoWriter(paths.annotated_video, fps=fps, preset=preset)
         self.raw = VideoWriter(paths.raw_video, fps=fps, preset=preset) if record_raw else None
 

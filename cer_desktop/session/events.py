@@ -11,6 +11,7 @@ from cer_desktop.pipeline.stats import EndReason
 
 __all__ = [
     "EndReason",
+    "MarkerAdded",
     "RecognizerChanged",
     "RecordingFailed",
     "RecordingStarted",
@@ -83,6 +84,20 @@ class StatusReported:
     status: StatusEvent
 
 
+@dataclass(frozen=True, slots=True)
+class MarkerAdded:
+    """A marker: the user's (`source` "user") or an experiment's (`source` "lsl", with its
+    `lsl_time` on this machine's LSL clock and `t_capture` on the capture clock).
+    `recorded` says whether it went into a recording's events.jsonl."""
+
+    text: str
+    source: str
+    recorded: bool
+    status: StatusEvent
+    lsl_time: float | None = None
+    t_capture: float | None = None
+
+
 SessionEvent = (
     SessionStarted
     | SessionEnded
@@ -91,4 +106,5 @@ SessionEvent = (
     | RecordingStopped
     | RecordingFailed
     | StatusReported
+    | MarkerAdded
 )

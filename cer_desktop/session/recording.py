@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cer_desktop.contracts import Severity, StatusKind, status
 from cer_desktop.session.events import (
+    MarkerAdded,
     RecordingFailed,
     RecordingStarted,
     RecordingStopped,
@@ -70,6 +71,9 @@ class SessionRecording:
         # the recognizer's own events (a remote server lost and back) reach the recording's
         # events.jsonl, so the frames the instant tier labelled are found by frame number too
         session.subscribe(self._note_status)
+        # LSL's clock minus the capture clock while the session streams to LSL (set by
+        # session.streams): recordings started then get frames.csv's `lsl_time` column.
+        self.lsl_clock_offset: float | None = None
 
     @property
     def active(self) -> bool:
@@ -138,6 +142,7 @@ class SessionRecording:
                     fps=s.source_fps,
                     manifest_extra=manifest,
                     on_error=lambda event: self._on_writer_error(rec, event.message),
+                    lsl_clock_offset=self.lsl_clock_offset,
                     **recorder_options,
                 )
             except Exception as exc:
@@ -188,13 +193,33 @@ class SessionRecording:
             s.emit(stopped)
             return stopped
 
-    def add_marker(self, note: str = "") -> bool:
-        """A marker with an optional note in the recording's events; False when none runs."""
+    def add_marker(
+        self,
+        note: str = "",
+        *,
+        source: str = "user",
+        t_capture: float | None = None,
+        lsl_time: float | None = None,
+        **fields: Any,
+    ) -> bool:
+        """A marker with an optional note in the recording's events; False when none runs.
+
+        `source` is "user" (Ctrl+M) or "lsl" (an experiment's marker stream); `t_capture`
+        places the marker at its own time, `fields` are logged with it. Every marker, recorded
+        or not, is announced as a `MarkerAdded` event (the streams and the timeline show it)."""
         rec = self._recorder
-        if rec is None:
-            return False
-        rec.add_marker(note)
-        return True
+        if rec is not None:
+            extra = dict(fields)
+            if source != "user":
+                extra["source"] = source
+            if lsl_time is not None:
+                extra["lsl_time"] = lsl_time
+            rec.add_marker(note, t_capture=t_capture, **extra)
+        who = "LSL marker" if source == "lsl" else "Marker"
+        message = f"{who}{': ' + note if note else ''}"
+        event = status(StatusKind.MARKER, message, source=source, recorded=rec is not None)
+        self._session.emit(MarkerAdded(note, source, rec is not None, event, lsl_time, t_capture))
+        return rec is not None
 
     def _note_status(self, event: SessionEvent) -> None:
         rec = self._recorder

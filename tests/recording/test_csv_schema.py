@@ -49,7 +49,8 @@ def test_each_row_names_its_image_file(stills_session):
     ], "natural order, one row per face, the file beside its probabilities"
     assert (session / "inputs.csv").exists(), "inputs.csv is kept too"
     m = read_manifest(session)
-    assert m["frames_csv_schema"] == CSV_SCHEMA_VERSION == 3
+    assert m["frames_csv_schema"] == CSV_SCHEMA_VERSION == 4
+    assert "lsl_time" not in rows[0], "lsl_time only in sessions that streamed to LSL"
     assert m["recognizer"] == "instant" and m["recognizer_version"]
 
 
@@ -92,3 +93,31 @@ def test_report_reads_a_session_written_before_the_image_column(stills_session, 
     assert (old / "report" / "summary.md").read_text().replace("old-session", "X") == (
         session / "report" / "summary.md"
     ).read_text().replace(session.name, "X")
+
+
+def test_lsl_time_is_the_capture_time_on_lsl_clock_when_the_session_streams(tmp_path):
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from cer_desktop.contracts import Annotation, FaceAnnotation, Frame
+    from cer_desktop.labels import RAF_BASIC
+    from cer_desktop.recording.csvlog import CsvLog
+    from cer_desktop.testing.fakes import FixedRecognizer, make_face
+
+    # given a frame captured at monotonic 100.25 s and LSL's clock 12.5 s ahead
+    face = make_face(7, 3)
+    (pred,) = FixedRecognizer(top="Happiness").predict([face], RAF_BASIC)
+    frame = Frame(7, 100.25, datetime.now(UTC), np.zeros((4, 4, 3), np.uint8))
+    ann = Annotation(frame, (FaceAnnotation(face, pred, True),), RAF_BASIC)
+    for offset, folder in ((12.5, tmp_path / "lsl"), (None, tmp_path / "plain")):
+        folder.mkdir()
+        log = CsvLog(folder, lsl_offset=offset)
+        log.write(ann, 0, 0.0)
+        log.close()
+    # then the streaming session's rows carry it (last column), the other has no such column
+    (row,) = read_rows(tmp_path / "lsl")
+    assert float(row["lsl_time"]) == pytest.approx(112.75, abs=1e-6)
+    assert list(row)[-1] == "lsl_time" and row["label"] == "Happiness"
+    (plain,) = read_rows(tmp_path / "plain")
+    assert "lsl_time" not in plain

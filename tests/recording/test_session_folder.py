@@ -60,7 +60,7 @@ def test_a_manifest_from_before_either_schema_key_reads_as_schema_one(tmp_path):
     assert m.extra == {"au_source": "geometry"}, "keys it does not know are kept aside"
 
 
-@pytest.mark.parametrize("csv_schema", [2, 3])
+@pytest.mark.parametrize("csv_schema", [2, 3, 4])
 def test_every_frames_csv_schema_written_so_far_is_read_as_written(tmp_path, csv_schema):
     folder = _write(tmp_path / "s", {**SCHEMA_1_MANIFEST, "frames_csv_schema": csv_schema})
     assert Manifest.read(folder).frames_csv_schema == csv_schema

@@ -1,0 +1,289 @@
+"""`cer bench streams --json`: the live session streaming to LSL, WebSocket and OSC, with a
+receiver per stream and an experiment's marker outlet in other processes.
+
+The source: 640x480 frames with two astronaut faces (`bench.vision`), paced at 30 fps, through
+MediaPipe and the instant recognizer in a `LiveSession` that records (markers need a
+recording's events.jsonl). All three streams are on; a receiver process reads them (an LSL
+inlet with `time_correction()`, a WebSocket client, an OSC server), another process sends a
+marker a second. As root this runs inside a network namespace of its own (`unshare --net`,
+only `lo`): LSL's multicast discovery never leaves the machine. Without one, the LSL part
+is left out (its figures are null) and `in_network_namespace` is false.
+
+Reports: `*_samples_sent`/`*_lost` (frames the session handed to the stream in the measured
+window and those the receiver never got, queue drops included), capture -> received latency
+median and p99 per stream, `marker_latency_ms_max` (a marker's LSL time -> its line in
+events.jsonl, watched every 2 ms), `display_fps_min` (the lowest whole second after warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cer_desktop.testing.netns import (
+    ENV_MARK,
+    in_private_netns,
+    netns_command,
+    netns_env,
+    netns_problem,
+)
+
+WARM_UP_S = 5.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=300.0, help="measured time (default 300)")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--marker-interval", type=float, default=1.0, help="seconds between markers")
+    p.add_argument(
+        "--warm-up", type=float, default=WARM_UP_S, help="seconds before the measured window"
+    )
+    p.add_argument(
+        "--no-namespace", action="store_true", help="run here without LSL (no namespace made)"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if in_private_netns():
+        return _measure(args, lsl=True)
+    problem = None if args.no_namespace or os.environ.get(ENV_MARK) else netns_problem()
+    if args.no_namespace or problem is not None:
+        result = _measure(args, lsl=False)
+        result["lsl_skipped"] = problem or "--no-namespace"
+        return result
+    cmd = [sys.executable, "-m", "cer_desktop", "bench", "streams", "--json"]
+    cmd += ["--seconds", str(args.seconds), "--fps", str(args.fps)]
+    cmd += ["--marker-interval", str(args.marker_interval), "--warm-up", str(args.warm_up)]
+    out = subprocess.run(netns_command(cmd), env=netns_env(), capture_output=True, text=True)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise RuntimeError(f"the namespaced run failed:\n{out.stderr[-4000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("bench", "machine", "cpus", "python", "date"):
+        result.pop(key, None)
+    return dict(result)
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stats(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    a = np.asarray(values)
+    return round(float(np.median(a)), 2), round(float(np.percentile(a, 99)), 2)
+
+
+class _Tap:
+    """Between the session's switchable sink and the hub: notes each frame handed to the
+    streams (frame id, capture time), so losses are counted frame by frame."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.frames: list[tuple[int, float]] = []
+
+    def submit(self, annotation: Any, painted: np.ndarray) -> bool:
+        self.frames.append((int(annotation.frame.frame_id), float(annotation.frame.t_capture)))
+        return bool(self.target.submit(annotation, painted))
+
+
+class _Display:
+    """Counts the frames the session hands to the display, per whole second."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.session: Any = None
+
+    def __call__(self, annotation: Any, painted: np.ndarray) -> None:
+        self.times.append(time.monotonic())
+        if self.session is not None:
+            self.session.note_displayed()
+
+    def fps_min(self, start: float, end: float) -> float | None:
+        t = np.asarray([x for x in self.times if start <= x < end])
+        seconds = int(end - start)
+        if seconds < 1 or t.size == 0:
+            return None
+        counts = np.histogram(t, bins=seconds, range=(start, start + seconds))[0]
+        return float(counts.min())
+
+
+def _trial(note: str) -> int:
+    return int(note.split()[-1]) if note.split()[-1].isdigit() else -1
+
+
+def _watch_events(path: Path, stop: threading.Event, landed: dict[str, float]) -> None:
+    import pylsl
+
+    seen = 0
+    while not stop.is_set():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        now = pylsl.local_clock()
+        for line in lines[seen:]:
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            seen += 1
+            if e.get("source") == "lsl":
+                landed[e["note"]] = (now - e["lsl_time_local"]) * 1000.0
+        time.sleep(0.002)
+
+
+def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
+    from cer_desktop.bench.vision import _frames
+    from cer_desktop.capture.sources import ArraySource
+    from cer_desktop.labels import RAF_COMPOUND
+    from cer_desktop.recording.session_folder import SessionPaths
+    from cer_desktop.session.factories import instant_recognizer
+    from cer_desktop.session.live import LiveSession
+    from cer_desktop.session.streams import SessionStreams
+    from cer_desktop.streams.config import StreamsConfig
+
+    frames = _frames(2, 90)
+    display = _Display()
+    sink = SessionStreams.make_sink()
+    session = LiveSession(
+        RAF_COMPOUND.with_neutral(),
+        recognizer=instant_recognizer(),
+        source_factory=lambda spec: ArraySource(frames, fps=args.fps, live=True, loop=True),
+        max_faces=2,
+        on_display=display,
+        sinks=(sink,),
+    )
+    display.session = session
+    streams = SessionStreams(session, sink, max_faces=2)
+    ws_port, osc_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
+    config = StreamsConfig(
+        lsl=lsl,
+        ws=f"127.0.0.1:{ws_port}",
+        osc=f"127.0.0.1:{osc_port}",
+        lsl_markers="bench-experiment" if lsl else "",
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="cer-bench-streams-"))
+    peers = "cer_desktop.bench.streams_peers"
+    receiver = marker_proc = None
+    landed: dict[str, float] = {}
+    stop = threading.Event()
+    try:
+        problems = streams.apply(config)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        tap = _Tap(sink.target)
+        sink.target = tap  # type: ignore[assignment]
+        if not session.start("bench"):
+            raise RuntimeError("the session did not start")
+        folder = session.recording.start(tmp)
+        if folder is None:
+            raise RuntimeError("the recording did not start")
+        cmd = [sys.executable, "-m", peers, "receive", "--ws", str(ws_port)]
+        cmd += ["--osc", str(osc_port), "--out", str(tmp / "received.json")]
+        receiver = subprocess.Popen(
+            cmd + (["--lsl"] if lsl else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert receiver.stdout is not None
+        if receiver.stdout.readline().strip() != "ready":
+            raise RuntimeError("the receiver did not start")
+        time.sleep(args.warm_up)  # MediaPipe's first frames, the receivers' connections
+        t_start = time.monotonic()
+        count = max(1, int(args.seconds / args.marker_interval) - 1)
+        if lsl:
+            watcher = threading.Thread(
+                target=_watch_events,
+                args=(SessionPaths(folder).events, stop, landed),
+                daemon=True,
+            )
+            watcher.start()
+            marker_proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    peers,
+                    "markers",
+                    "bench-experiment",
+                    str(count),
+                    str(args.marker_interval),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        time.sleep(args.seconds)
+        t_end = time.monotonic()
+        marker_times = (
+            json.loads(marker_proc.communicate(timeout=120)[0].strip().splitlines()[-1])
+            if marker_proc
+            else []
+        )
+        session.recording.stop()
+        session.stop()
+        time.sleep(1.0)  # the last frames reach the receiver
+        receiver.communicate("done\n", timeout=120)
+        received = json.loads((tmp / "received.json").read_text())
+        counts = streams.counts()
+        offset = streams.hub.lsl_clock_offset if streams.hub is not None else None
+    finally:
+        stop.set()
+        for proc in (receiver, marker_proc):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        streams.close()
+        session.shutdown()
+    window = [(f, t) for f, t in tap.frames if t_start <= t < t_end]
+    result: dict[str, Any] = {
+        "seconds": args.seconds,
+        "fps": args.fps,
+        "faces": 2,
+        "in_network_namespace": lsl and in_private_netns(),
+        "display_fps_min": display.fps_min(t_start, t_end),
+        "frames_in_window": len(window),
+    }
+    ids = {f for f, _ in window}
+    for name in ("ws", "osc"):
+        got = set(received[name]["frames"]) & ids
+        med, p99 = _stats(received[name]["latency_ms"])
+        result[f"{name}_messages_sent"] = len(window)
+        result[f"{name}_messages_lost"] = len(ids - got)
+        result[f"{name}_latency_ms_median"], result[f"{name}_latency_ms_p99"] = med, p99
+    if lsl and offset is not None:
+        got_t = np.sort(np.asarray(received["lsl"]["times"]))
+        lost: int = 0
+        for _, t in window:
+            i = np.searchsorted(got_t, t + offset)
+            near = [abs(got_t[j] - (t + offset)) for j in (i - 1, i) if 0 <= j < got_t.size]
+            lost += int(not near or min(near) > 0.001)
+        med, p99 = _stats(received["lsl"]["latency_ms"])
+        result.update(lsl_samples_sent=len(window), lsl_samples_lost=lost)
+        result.update(lsl_latency_ms_median=med, lsl_latency_ms_p99=p99)
+        result["markers_sent"] = len(marker_times)
+        result["markers_in_events"] = len(landed)
+        result["marker_latency_ms_max"] = round(max(landed.values()), 2) if landed else None
+        result["marker_latency_ms_median"] = _stats(list(landed.values()))[0]
+        result["marker_latencies_ms"] = [round(landed[k], 1) for k in sorted(landed, key=_trial)]
+    else:
+        result.update(lsl_samples_sent=None, lsl_samples_lost=None, lsl_latency_ms_median=None)
+        result.update(lsl_latency_ms_p99=None, marker_latency_ms_max=None)
+    result["stream_counts"] = {k: dict(v) for k, v in counts.items()}
+    try:
+        result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return result

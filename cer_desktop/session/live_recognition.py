@@ -54,7 +54,7 @@ class LiveRecognition:
 
     def crop_size(self) -> int:
         """The aligned crop the recognizer was trained on (adapter metadata), else 224."""
-        return crop_size_for(self.recognizer)
+        return crop_size_for(self._recognizers.current)
 
     def _ensure_analyzer(self) -> Any:
         try:

@@ -210,6 +210,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
             watcher = threading.Thread(
                 target=_watch_events,
                 args=(SessionPaths(folder).events, stop, landed),
+                name="cer-bench-events",
                 daemon=True,
             )
             watcher.start()

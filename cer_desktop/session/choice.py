@@ -85,7 +85,9 @@ class RecognizerChoice:
         )
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, default: RecognizerChoice | None = None) -> Any:
+    def from_args(
+        cls, args: argparse.Namespace, default: RecognizerChoice | None = None
+    ) -> RecognizerChoice | None:
         """The choice the options of `add_arguments` name, each option over `default`
         (the saved settings); None when they name nothing and there is no default. Raises
         `ValueError` for options that exclude each other."""

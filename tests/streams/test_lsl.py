@@ -20,7 +20,7 @@ from netns_runner import here_or_in_netns  # noqa: E402
 from stream_frames import COMPOUND, PAINTED, predicted  # noqa: E402
 
 from cer_desktop.labels import RAF_BASIC  # noqa: E402
-from cer_desktop.recording.csvlog import AU_NAMES, read_rows  # noqa: E402
+from cer_desktop.recording.csvlog import AU_NAMES, CSV_SCHEMA_VERSION, read_rows  # noqa: E402
 from cer_desktop.recording.events import read_events  # noqa: E402
 from cer_desktop.streams.config import StreamsConfig  # noqa: E402
 from cer_desktop.streams.hub import StreamHub  # noqa: E402
@@ -246,7 +246,9 @@ def test_a_recording_lines_up_experiment_markers_and_frames_by_lsl_time(request,
     shift = {round(float(r["lsl_time"]) - float(r["t"]), 3) for r in rows}
     assert len(shift) == 1, f"lsl_time - t must be constant, got {shift}"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["frames_csv_schema"] == 4 and "lsl_clock_offset" in manifest
+    assert (
+        manifest["frames_csv_schema"] == CSV_SCHEMA_VERSION == 4 and "lsl_clock_offset" in manifest
+    )
     # and each marker lines up with the frame captured when it was sent (within a frame)
     for m in markers:
         nearest = min(range(len(rows)), key=lambda i: abs(lsl[i] - m["lsl_time_local"]))

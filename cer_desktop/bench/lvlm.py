@@ -45,6 +45,7 @@ from cer_desktop.recognition.lvlm.loading import load_base
 from cer_desktop.recognition.lvlm.prompts import prompt_for
 from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer, to_model
 from cer_desktop.recognition.lvlm.spec import DTYPES, QUANTS, ModelSpec
+from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.testing.qwen2_vocab import QWEN2VL_VOCAB_SIZE
 from cer_desktop.testing.taught import astronaut_faces as make_faces
 from cer_desktop.testing.taught import teach_labels as teach
@@ -218,12 +219,13 @@ def _measure(args: argparse.Namespace, sizes: dict[str, Any], root: Path) -> dic
         gc.collect()
 
     # the measured model is loaded as the app loads it: quantisation, dtype, device
-    spec = ModelSpec(
+    choice = RecognizerChoice(
         base=str(taught),
         quant=getattr(args, "quant", "none"),
         dtype=getattr(args, "dtype", "auto"),
         device=getattr(args, "device", "cpu"),
     )
+    spec = choice.to_spec()
     model, processor = load_base(spec)
     result.update(quant=spec.quant, dtype=str(model.dtype), device=str(model.device))
     model_bytes = int(model.get_memory_footprint())  # (packed weights are no parameters)

@@ -116,10 +116,11 @@ def _recognizer_agreement(base: Path, adapter: Path, result: Any, size: int) -> 
     """Predict the same crops through the app's LVLMRecognizer (as live faces)."""
     from cer_desktop.contracts import Face
     from cer_desktop.recognition.lvlm.recognizer import LVLMRecognizer
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.session.choice import RecognizerChoice
     from cer_desktop.training.datasets import ImagePreparer
 
-    rec = LVLMRecognizer(ModelSpec(base=str(base), adapter=str(adapter), device="cpu"))
+    choice = RecognizerChoice(base=str(base), adapter=str(adapter), device="cpu")
+    rec = LVLMRecognizer(choice.to_spec())
     prep = ImagePreparer("none", size)
     probs = []
     try:

@@ -26,7 +26,8 @@ class RecognizerChoice:
     `served_model`, `model_meta`: an OpenAI-compatible server (base, adapter and quant are not
     used then) and the served model's `cer_adapter.json`; `deadline`: live, the seconds a frame
     waits for the server before the instant tier labels it; `device`: auto, cpu, cuda[:N],
-    mps; `in_flight`: requests a remote server gets at once. A `user:password@` in `server` is
+    mps; `in_flight`: requests a remote server gets at once; `dtype`: the weights' dtype
+    (auto, bf16, fp16, fp32: option_values.DTYPES). A `user:password@` in `server` is
     removed (never saved or shown; `credentials_removed` says so).
     """
 
@@ -40,6 +41,7 @@ class RecognizerChoice:
     deadline: float = 3.0
     device: str = "auto"
     in_flight: int = 8
+    dtype: str = "auto"
     credentials_removed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -156,6 +158,7 @@ class RecognizerChoice:
             quant=self.quant,
             threshold=self.threshold,
             device=self.device,
+            dtype=self.dtype,
         )
 
     def describe(self) -> str:

@@ -290,7 +290,7 @@ def signals(root: Path) -> dict[str, Any]:
         cmd += ["--record-folder", str(rec), "--no-save"]
         env_w = {**env, "CER_DESKTOP_CONFIG_DIR": str(root / f"cfg-{sig.name}")}
         r = _signal_run(cmd, lambda rec=rec: rec.glob(f"*/{MANIFEST_FILE}"), sig, env_w)
-        r["ok"] = r["started"] and r["returncode"] == 0 and r["status"] == "complete"
+        r["ok"] = r["started"] and r["returncode"] == 0 and r["status"] == SessionStatus.COMPLETE
         runs[f"window_{sig.name}"] = r
         out = root / f"annotate-{sig.name}"
         cmd = [
@@ -304,7 +304,9 @@ def signals(root: Path) -> dict[str, Any]:
             "--no-progress",
         ]
         r = _signal_run(cmd, lambda out=out: out.glob(f"*/{MANIFEST_FILE}"), sig, env)
-        r["ok"] = r["started"] and r["returncode"] == 128 + sig and r["status"] == "complete"
+        r["ok"] = (
+            r["started"] and r["returncode"] == 128 + sig and r["status"] == SessionStatus.COMPLETE
+        )
         runs[f"annotate_{sig.name}"] = r
     for r in runs.values():
         if r["ok"] and r["folder"]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.recording.session_folder import Manifest, SessionPaths
+from cer_desktop.recording.session_folder import Manifest, SessionPaths, SessionStatus
 
 PHASES = ("start", "record", "record", "record", "stop")
 
@@ -154,7 +154,9 @@ def run_kills(root: Path, kills: int, seed: int, size: tuple[int, int]) -> dict[
         "kills_before_session": len(runs) - len(sessions),
         "kills_by_phase": {p: sum(r["phase"] == p for r in runs) for p in sorted(set(PHASES))},
         "sessions": len(sessions),
-        "recovered": sum(r.get("status") in ("recovered", "complete") for r in done),
+        "recovered": sum(
+            r.get("status") in (SessionStatus.RECOVERED, SessionStatus.COMPLETE) for r in done
+        ),
         "unplayable": sum(not r["playable"] for r in done),
         "rows_lost": sum(r["rows_lost"] for r in done),
         "recovery_not_idempotent": sum(not r["idempotent"] for r in done),

@@ -41,6 +41,21 @@ def test_benches_and_annotate_compose_through_the_session() -> None:
     assert offenders == [], f"built by hand instead of through session/: {offenders}"
 
 
+def test_the_window_the_session_and_annotate_make_specs_only_through_the_choice() -> None:
+    """One place turns a recognizer choice into a spec (`RecognizerChoice.to_spec`): the
+    window, the session layer and `cer annotate` construct no `ModelSpec`/`ServerConfig`."""
+    built = re.compile(r"\b(ModelSpec|ServerConfig)\(")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for package in ("gui", "session", "annotate")
+        for path in sorted((ROOT / "cer_desktop" / package).rglob("*.py"))
+        if path.name != "choice.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if built.search(line)
+    ]
+    assert offenders == [], f"specs built outside session/choice.py: {offenders}"
+
+
 def test_recording_never_imports_the_session() -> None:
     """`recording` (the session folder and its writers) sits below `session`: no module of it
     names the session package, not even lazily inside a function."""

@@ -25,11 +25,15 @@ def looks_local(host: str) -> bool:
 
 def probe(url: str, model: str, timeout: float = 10.0) -> tuple[bool, str]:
     """(ok, message): what the server is and how it scores, or why it cannot be used."""
-    from cer_desktop.recognition.remote.client import ServerConfig
+    import dataclasses
+
     from cer_desktop.recognition.remote.probe import probe_server
+    from cer_desktop.session.choice import RecognizerChoice
 
     try:
-        info = probe_server(ServerConfig(url, model, timeout=timeout, retries=0))
+        # the choice's own config, asked once: no retries, a short wait
+        config = RecognizerChoice(server=url, served_model=model).to_spec()
+        info = probe_server(dataclasses.replace(config, timeout=timeout, retries=0))
     except Exception as exc:  # every failure is a message for the page
         return False, f"{type(exc).__name__}: {exc}"
     notes = "; ".join(info.notes)

@@ -7,7 +7,7 @@
 # Environment (for CI and for builds with the LVLM):
 #   CER_BUNDLE_VENV    the venv to build from (default .venv-core; created if missing)
 #   CER_BUNDLE_LOCK    a lock to install it from instead of scripts/install.sh's choice
-#                      (locks/py3XX-linux-core.txt: the light core + test + bundle, no torch)
+#                      (locks/py3XX-<os>-<arch>-core.txt: the light core + test + bundle, no torch)
 #   CER_BUNDLE_EXTRAS  "lvlm" for a bundle that runs LVLMs (from the `all` lock; several GB)
 # --install-desktop-entry (Linux): also install the desktop entry and the icon for this user
 # (XDG_DATA_HOME, default ~/.local/share), pointing at dist/cer-desktop/cer-desktop.

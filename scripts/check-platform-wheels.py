@@ -42,7 +42,10 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 # old manylinux names and the glibc they stand for
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-MAC_ARCHES = {"arm64": {"arm64", "universal2"}, "x86_64": {"x86_64", "intel", "universal2", "universal"}}
+MAC_ARCHES = {
+    "arm64": {"arm64", "universal2"},
+    "x86_64": {"x86_64", "intel", "universal2", "universal"},
+}
 
 
 def normalize(name: str) -> str:
@@ -234,7 +237,9 @@ def check_lock(lock: Path, index: Index, core_names: set[str]) -> Verdict:
                 verdict.warnings.append(message)
         else:
             tags = ", ".join(sorted({f["filename"].split("-", 2)[2] for f in wheels})[:4])
-            verdict.failures.append(f"{what}: no wheel for {target.os_arch}, py3{target.minor} (has {tags})")
+            verdict.failures.append(
+                f"{what}: no wheel for {target.os_arch}, py3{target.minor} (has {tags})"
+            )
     return verdict
 
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cer_desktop.contracts import Severity, StatusEvent, StatusKind, status
+from cer_desktop.portable.process import pid_alive
 from cer_desktop.recording.csvlog import list_parts
 from cer_desktop.recording.events import EVENTS_FILE
 from cer_desktop.recording.manifest import (
@@ -112,18 +113,6 @@ class RecoveryReport:
         )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def is_unfinished(folder: str | os.PathLike[str]) -> bool:
     """True if `folder` holds a session still marked "recording" whose recorder is gone, or
     one a disk error stopped ("failed")."""
@@ -137,7 +126,7 @@ def is_unfinished(folder: str | os.PathLike[str]) -> bool:
         return False
     pid = m.get("pid")
     same_host = m.get("host") in (None, socket.gethostname())
-    if same_host and isinstance(pid, int) and _pid_alive(pid):
+    if same_host and isinstance(pid, int) and pid_alive(pid):
         return False  # a live recorder (maybe this very process) owns it
     return True
 

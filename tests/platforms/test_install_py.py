@@ -64,8 +64,8 @@ def test_windows_paths_and_commands():
 
 def test_the_model_pins_equal_the_bash_fetchers():
     sh = (ROOT / "scripts" / "fetch-face-landmarker.sh").read_text(encoding="utf-8")
-    assert re.search(rf'WHEEL_SHA256="\$\{{[A-Z_]+:-{inst.WHEEL_SHA256}\}}"', sh)
-    assert re.search(rf'TASK_SHA256="\$\{{[A-Z_]+:-{inst.TASK_SHA256}\}}"', sh)
+    assert re.search(rf'WHEEL_SHA256="\$\{{[A-Z0-9_]+:-{inst.WHEEL_SHA256}\}}"', sh)
+    assert re.search(rf'TASK_SHA256="\$\{{[A-Z0-9_]+:-{inst.TASK_SHA256}\}}"', sh)
     assert f'WHEEL_VERSION="{inst.WHEEL_VERSION}"' in sh and f'MEMBER="{inst.MEMBER}"' in sh
 
 

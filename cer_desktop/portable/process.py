@@ -17,8 +17,8 @@ def pid_alive(pid: int) -> bool:
     """
     import psutil  # light, but only the recovery path needs it
 
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+    if not isinstance(pid, int) or pid <= 0 or not psutil.pid_exists(pid):
+        return False  # pid_exists: on Windows also False for an exited process still referenced
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

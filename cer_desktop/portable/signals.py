@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import logging
 import signal
@@ -42,9 +43,10 @@ def end_signals(signal_module: ModuleType | Any = signal) -> tuple[signal.Signal
 
 
 def _raise_sigterm(event: str) -> None:
-    # raise() runs Python's C-level handler in this (Windows') thread: it only sets a flag and
-    # writes the wake-up fd; the Python handler then runs in the main thread as for `kill`
-    signal.raise_signal(signal.SIGTERM)
+    # as if SIGTERM had arrived: Python flags it (and writes the wake-up fd, which wakes Qt's
+    # loop) and runs the handler in the main thread, as for `kill`; no C raise(), whose
+    # handlers the Windows C runtime may keep per thread
+    _thread.interrupt_main(signal.SIGTERM)
 
 
 class ConsoleCloseHandler:

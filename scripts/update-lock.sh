@@ -17,7 +17,8 @@
 #   py311-macos-x86_64-core   macOS 13+ on Intel: the core only (torch has no Intel-Mac wheel)
 # The platform is uv's `--python-platform`; the oldest OS a lock serves is the tag it is
 # resolved for (manylinux_2_35, MACOSX_DEPLOYMENT_TARGET), which check-platform-wheels.py reads
-# from PLATFORMS in the same script. Takes about 2-4 minutes (PyPI metadata; cached after that).
+# from PLATFORMS in the same script. Takes 30-45 s here (PyPI metadata, cached in .cache/uv);
+# without PyPI it fails and leaves every lock as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION=0.13.9
@@ -54,16 +55,23 @@ lock() {  # lock PY OS ARCH KIND: writes locks/pyXY-OS-ARCH-KIND.txt
   read -r platform macos <<<"$(uv_platform "$os-$arch")"
   local args=()
   for extra in $(extras_of "$kind"); do args+=("--extra=$extra"); done
-  # a new lock starts from the Linux pins of its kind (uv keeps an output file's pins)
-  local seed="locks/py311-linux-x86_64-$kind.txt"
-  [ -f "$out" ] || [ ! -f "$seed" ] || cp "$seed" "$out"
+  # uv keeps the pins of the file it writes: the lock itself, or for a new lock the Linux pins
+  # of its kind. Written to a temporary file and moved into place only when uv succeeded, so
+  # a failed run (PyPI unreachable) leaves every lock as it was.
+  local tmp="$work/$(basename "$out")" seed="locks/py311-linux-x86_64-$kind.txt"
+  if [ -f "$out" ]; then cp "$out" "$tmp"; elif [ -f "$seed" ]; then cp "$seed" "$tmp"; fi
   local envs=()
   [ "$macos" = - ] || envs=("MACOSX_DEPLOYMENT_TARGET=$macos")
-  env "${envs[@]}" "$tools/bin/uv" pip compile pyproject.toml "${args[@]}" --python-version "$py" \
-    --python-platform "$platform" --generate-hashes --no-header --quiet \
-    ${UPGRADE:+--upgrade} -o "$out"
+  # --no-config and PyPI named: no local uv.toml, mirror or wheel folder gets into a lock
+  env "${envs[@]}" UV_CACHE_DIR=.cache/uv "$tools/bin/uv" pip compile pyproject.toml \
+    "${args[@]}" --python-version "$py" --python-platform "$platform" --no-config \
+    --index-url https://pypi.org/simple --generate-hashes --no-header --quiet \
+    ${UPGRADE:+--upgrade} -o "$tmp"
+  mv "$tmp" "$out"
   echo "locked $out ($(grep -c '==' "$out") packages)"
 }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 lock 3.11 linux x86_64 all
 lock 3.11 linux x86_64 core
 lock 3.12 linux x86_64 all

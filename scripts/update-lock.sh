@@ -16,8 +16,8 @@
 #   py311-macos-arm64-*       macOS 14+ on Apple silicon (torch's wheels need macOS 14)
 #   py311-macos-x86_64-core   macOS 13+ on Intel: the core only (torch has no Intel-Mac wheel)
 # The platform is uv's `--python-platform`; the oldest OS a lock serves is the tag it is
-# resolved for (manylinux_2_35, MACOSX_DEPLOYMENT_TARGET), which check-platform-wheels.py reads
-# from PLATFORMS in the same script. Takes 30-45 s here (PyPI metadata, cached in .cache/uv);
+# resolved for (manylinux_2_35, MACOSX_DEPLOYMENT_TARGET); check-platform-wheels.py's PLATFORMS
+# holds the same (a test keeps them equal). Takes 30-45 s here (PyPI metadata, cached in .cache/uv);
 # without PyPI it fails and leaves every lock as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,17 @@ def test_every_committed_lock_follows_the_naming_scheme() -> None:
         target = cpw.Target.of(lock)  # raises for a name outside the scheme
         assert target.kind in ("all", "core", "vllm"), lock.name
         assert cpw.read_lock(lock), f"{lock.name} pins nothing"
+
+
+def test_the_wheel_check_serves_the_platforms_update_lock_resolves_for() -> None:
+    script = (ROOT / "scripts" / "update-lock.sh").read_text(encoding="utf-8")
+    cases = dict(re.findall(r"^\s+([a-z]+-[a-z0-9_]+)\) echo \"(\S+ \S+)\"", script, re.M))
+    assert set(cases) == set(cpw.PLATFORMS)
+    for os_arch, (_family, oldest) in cpw.PLATFORMS.items():
+        uv_platform, macos = cases[os_arch].split()
+        if os_arch.startswith("linux"):
+            assert uv_platform.endswith(f"manylinux_{oldest[0]}_{oldest[1]}"), os_arch
+        if os_arch.startswith("macos"):
+            assert macos == f"{oldest[0]}.{oldest[1]}", os_arch
+    locked = {re.sub(r"^py3\d+-|-[a-z]+\.txt$", "", p.name) for p in (ROOT / "locks").glob("*.txt")}
+    assert locked == set(cpw.PLATFORMS)

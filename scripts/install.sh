@@ -21,7 +21,8 @@ arch=$(uname -m)
 [ "$arch" = aarch64 ] && arch=arm64
 lock=locks/$tag-$os-$arch-$kind.txt
 if [ ! -f "$lock" ]; then
-  echo "no lock $lock: cer-desktop is locked for $(cd locks && ls py3*.txt | sed 's/\.txt$//' | tr '\n' ' ')" >&2
+  have=$(for f in locks/py3*.txt; do basename "$f" .txt; done | tr '\n' ' ')
+  echo "no lock $lock: cer-desktop is locked for $have" >&2
   exit 1
 fi
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"

@@ -58,7 +58,7 @@ lock() {  # lock PY OS ARCH KIND: writes locks/pyXY-OS-ARCH-KIND.txt
   # uv keeps the pins of the file it writes: the lock itself, or for a new lock the Linux pins
   # of its kind. Written to a temporary file and moved into place only when uv succeeded, so
   # a failed run (PyPI unreachable) leaves every lock as it was.
-  local tmp="$work/$(basename "$out")" seed="locks/py311-linux-x86_64-$kind.txt"
+  local tmp="$work/${out#locks/}" seed="locks/py311-linux-x86_64-$kind.txt"
   if [ -f "$out" ]; then cp "$out" "$tmp"; elif [ -f "$seed" ]; then cp "$seed" "$tmp"; fi
   local envs=()
   [ "$macos" = - ] || envs=("MACOSX_DEPLOYMENT_TARGET=$macos")

@@ -6,9 +6,9 @@
 # Linux lock of the same kind, so the platforms share versions wherever they can. `--upgrade`
 # takes the newest releases the ranges allow instead (then run the tests: scripts/test.sh).
 #
-# One naming scheme: locks/py<XY>-<os>-<arch>-<kind>.txt, kind "all" (every extra + test tools:
-# the README's commands, CI's full suite) or "core" (the light core + test + bundle tools, no
-# torch: the core test and the PyInstaller bundle).
+# One naming scheme: locks/py<XY>-<os>-<arch>-<kind>.txt, kind "all" (every extra but the
+# bundle tools: the README's commands, CI's full suite) or "core" (the light core + test +
+# bundle tools, no torch: the core test and the PyInstaller bundle).
 #   py311-linux-x86_64-all    installed and tested by CI (glibc >= 2.35: pylsl's wheel needs it)
 #   py311-linux-x86_64-core   installed and tested by CI (core tests, bundle)
 #   py312-linux-x86_64-all    Python 3.12: resolved and wheel-checked, not tested by CI
@@ -45,7 +45,9 @@ uv_platform() {
 }
 extras_of() {  # the extras a kind of lock installs
   case $1 in
-    all) echo "all test" ;;
+    # every extra pyproject.toml defines (one added later, say `streams`, is locked without
+    # editing this script), except the bundle tools
+    all) python3 -c 'import tomllib; x = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(sorted(set(x) - {"bundle"})))' ;;
     core) echo "test bundle" ;;
   esac
 }

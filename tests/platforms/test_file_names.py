@@ -118,3 +118,37 @@ def test_text_files_are_opened_with_an_explicit_encoding() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         found += [f"{path.relative_to(ROOT)}:{n}" for n in _text_io_without_encoding(tree)]
     assert found == []
+
+
+def _shell_calls(tree: ast.AST) -> list[int]:
+    """Lines that run a shell: `shell=` anything but False, `os.system`, `os.popen`."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        is_shell = any(
+            k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+            for k in node.keywords
+        )
+        is_os_call = (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("system", "popen")
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "os"
+        )
+        if is_shell or is_os_call:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_shell_commands() -> None:
+    # paths go to programs as arguments, never through a shell (quoting differs by OS)
+    sample = "import os, subprocess\nsubprocess.run('x', shell=True)\nos.system('y')\n"
+    assert _shell_calls(ast.parse(sample)) == [2, 3]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "cer_desktop").rglob("*.py"))
+        for n in _shell_calls(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert found == []

@@ -113,6 +113,8 @@ def _is_path_open(func: ast.Attribute) -> bool:
 
 def test_text_files_are_opened_with_an_explicit_encoding() -> None:
     # Windows' default encoding is the ANSI code page (cp1252...), not UTF-8
+    sample = "open('a')\nPath('x').write_text('y')\nopen('b', 'rb')\nopen('c', encoding='utf-8')\n"
+    assert _text_io_without_encoding(ast.parse(sample)) == [1, 2]
     found = []
     for path in sorted((ROOT / "cer_desktop").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))

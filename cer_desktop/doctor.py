@@ -88,9 +88,21 @@ def _torch_devices() -> Check:
         devices += [
             f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
         ]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return Check("torch devices", True, ", ".join(devices))
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if mps:
+        devices.append("mps (Apple GPU)")
+    return Check(
+        "torch devices", True, ", ".join(devices) + devices_choice(torch.cuda.is_available(), mps)
+    )
+
+
+def devices_choice(cuda: bool, mps: bool) -> str:
+    """Which device an LVLM gets with "auto" here, and what 4-bit runs as on it."""
+    from cer_desktop.recognition.lvlm.device_plan import auto_device, quant_note
+
+    device = auto_device(cuda=cuda, mps=mps)
+    note = quant_note("nf4", device)
+    return f"; an LVLM runs on {device}" + (f" ({note})" if note else "")
 
 
 def _scoring_paths() -> Check:

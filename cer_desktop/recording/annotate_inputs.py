@@ -21,6 +21,7 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
+from cer_desktop.portable.filenames import safe_name
 from cer_desktop.recording import lease
 from cer_desktop.recording.manifest import ManifestError, read_manifest
 from cer_desktop.vocab import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -40,7 +41,9 @@ class InputItem:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
+    # letters, digits and -_. only, then valid on Windows too (no device names like "con",
+    # no trailing dot, not too long)
+    return safe_name("".join(c if c.isalnum() or c in "-_." else "_" for c in name))
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:

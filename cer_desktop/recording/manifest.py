@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cer_desktop import __version__, procs
+from cer_desktop import __version__
+from cer_desktop.portable import process
 from cer_desktop.recording.csvlog import CSV_SCHEMA_VERSION
 
 MANIFEST_FILE = "manifest.json"
@@ -43,7 +44,7 @@ def new_manifest(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "status": STATUS_RECORDING,
         "started_at": now_iso(),
         "ended_at": None,
-        "host": procs.host_name(),
+        "host": process.host_name(),
         "pid": os.getpid(),
         "python": platform.python_version(),
         "model": None,

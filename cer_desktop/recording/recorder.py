@@ -45,6 +45,7 @@ from cer_desktop.recording.session_files import (
     DROP_WRITE_ERROR,
     RAW_VIDEO,
     RecordingError,
+    check_session_path,
     describe_os_error,
     new_session_folder,
 )
@@ -123,6 +124,7 @@ class SessionRecorder(SessionWriter):
         self.policy = DeliveryPolicy.BLOCK_WHEN_FULL if block else DeliveryPolicy.DROP_WHEN_FULL
         self.flush_interval_s = min(1.0, max(0.05, flush_interval_s))
         self._on_error = on_error
+        check_session_path(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -7,8 +7,14 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from cer_desktop.portable.filenames import path_too_long, safe_name
+from cer_desktop.portable.system import OsName
+
 ANNOTATED_VIDEO = "annotated.mp4"
 RAW_VIDEO = "raw.mp4"
+# The longest name a session folder holds (a recovered CSV part's kept original): the folder's
+# path must leave room for it on Windows.
+LONGEST_FILE_NAME = "frames.part99.csv.orig"
 # Drop reasons written to the manifest.
 DROP_QUEUE_FULL = "queue_full"  # the writer fell behind capture (live only)
 DROP_WRITE_ERROR = "write_error"  # frames queued when a disk error stopped the recording
@@ -20,13 +26,21 @@ class RecordingError(RuntimeError):
 
 def new_session_folder(root: str | os.PathLike[str], prefix: str = "session") -> Path:
     """A fresh, not yet existing folder under `root` named by the local start time."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{prefix}-{stamp}"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # no ":" (Windows refuses it)
+    base = Path(root) / safe_name(f"{prefix}-{stamp}")
     path, n = base, 1
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def check_session_path(folder: str | os.PathLike[str], *, os_name: OsName | None = None) -> None:
+    """Raise `RecordingError` when the session's files could not be opened on this OS (a
+    path too long for Windows), before anything is written."""
+    problem = path_too_long(Path(folder), LONGEST_FILE_NAME, os_name=os_name)
+    if problem:
+        raise RecordingError(problem)
 
 
 def os_error_reason(exc: BaseException) -> str:

@@ -23,7 +23,9 @@ def wait_for_frames(
     while time.monotonic() < deadline and proc.poll() is None and written < want:
         for m in manifests():
             try:
-                written = max(written, json.loads(m.read_text()).get("frames_written") or 0)
+                written = max(
+                    written, json.loads(m.read_text(encoding="utf-8")).get("frames_written") or 0
+                )
             except (OSError, ValueError):  # not written yet, or caught mid-rewrite
                 pass
         time.sleep(poll)

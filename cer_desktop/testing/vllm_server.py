@@ -114,7 +114,7 @@ class VLLMServer:
 
     def log_tail(self, n: int = 3000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-n:]
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-n:]
         except OSError:
             return ""
 

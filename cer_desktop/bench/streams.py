@@ -207,7 +207,10 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         count = max(1, int(args.seconds / args.marker_interval) - 1)
         if lsl:
             watcher = threading.Thread(
-                target=_watch_events, args=(folder / "events.jsonl", stop, landed), daemon=True
+                target=_watch_events,
+                args=(folder / "events.jsonl", stop, landed),
+                name="cer-bench-events",
+                daemon=True,
             )
             watcher.start()
             marker_proc = subprocess.Popen(

@@ -103,7 +103,9 @@ def receive(args: argparse.Namespace) -> int:
         results[name] = out
         ready = threading.Event()
         readies.append(ready)
-        t = threading.Thread(target=fn, args=(*extra, stop, out, ready), daemon=True)
+        t = threading.Thread(
+            target=fn, args=(*extra, stop, out, ready), name=f"cer-bench-{name}", daemon=True
+        )
         t.start()
         threads.append(t)
     for r in readies:

@@ -168,6 +168,17 @@ def _as_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def _special_tokens_kwargs(tokenizer: Any, text: str) -> dict[str, Any]:
+    """No special tokens added when the chat template already wrote the BOS (Gemma 3).
+
+    Gemma 3's template starts with `<bos>` and its tokenizer adds another by default; two BOS
+    tokens put the model off the input it was trained on. Templates without a BOS (Qwen2-VL,
+    LLaVA-1.5, whose tokenizer adds `<s>`) keep the tokenizer's default.
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    return {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+
+
 def encode_prompts(
     processor: Any,
     images: Sequence[np.ndarray],
@@ -187,8 +198,11 @@ def encode_prompts(
     tok.padding_side = "left"
     try:
         return processor(
+            **_special_tokens_kwargs(tok, text),
             text=[text] * len(imgs),
-            images=imgs,
+            # one list per prompt: processors of interleaved families (SmolVLM, Gemma 3) read a
+            # flat list as every image belonging to the first prompt; the others flatten it
+            images=[[img] for img in imgs],
             padding=True,
             return_tensors="pt",
             **image_kwargs(processor, limits),

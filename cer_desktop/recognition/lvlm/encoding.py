@@ -60,9 +60,29 @@ def _uses_pixel_limits(processor: Any) -> bool:
     return hasattr(ip, "merge_size") and {"shortest_edge", "longest_edge"} <= keys
 
 
+def _tile_side(processor: Any) -> int | None:
+    """The tile side of processors that cut large images into tiles (SmolVLM/Idefics3)."""
+    ip = getattr(processor, "image_processor", None)
+    tile = getattr(ip, "max_image_size", None)
+    if not getattr(ip, "do_image_splitting", False) or not hasattr(tile, "get"):
+        return None
+    side = tile.get("longest_edge")
+    return int(side) if side else None
+
+
 def image_kwargs(processor: Any, limits: ImageLimits | None) -> dict[str, Any]:
-    """Keyword arguments for the processor call that apply `limits` where the processor has them."""
-    if limits is None or not _uses_pixel_limits(processor):
+    """Keyword arguments for the processor call that apply `limits` where the processor has them.
+
+    A tiling processor (SmolVLM2: longest edge to 2048 px, then 512-px tiles plus a global
+    one) would blow a 224-px face up to 17 tiles, 1,088 image tokens; a face that fits one tile
+    is sent as that one tile (64 tokens). Training encodes through here too, so both agree.
+    """
+    if limits is None:
+        return {}
+    tile = _tile_side(processor)
+    if tile is not None and limits.max_pixels <= tile * tile:
+        return {"do_image_splitting": False}
+    if not _uses_pixel_limits(processor):
         return {}
     return {"size": {"shortest_edge": limits.min_pixels, "longest_edge": limits.max_pixels}}
 

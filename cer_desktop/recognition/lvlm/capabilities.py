@@ -146,7 +146,9 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
 
     sliding = _sliding_window(text_cfg or core.config)
     if sliding is not None:
-        reasons.append(f"local attention layers: one pass only for sequences of <= {sliding} tokens")
+        reasons.append(
+            f"local attention layers: one pass only for sequences of <= {sliding} tokens"
+        )
 
     if getattr(processor, "image_token_id", None) is None:
         cached = False

@@ -149,32 +149,19 @@ def gemma3_tokenizer(vocab: int = 700) -> tuple[Any, dict[str, int]]:
     return tokenizer, ids
 
 
-def build_tiny_gemma3(
-    folder: str | Path,
-    *,
-    overrides: dict[str, Any] | None = None,
-    sliding_window: int = 512,
-    seed: int = 0,
-    init_std: float | None = INIT_STD,
-    tokenizer_vocab: int = 700,
-) -> Path:
-    """Build and save a tiny Gemma 3 (random weights); returns the folder.
+def gemma3_parts(
+    overrides: dict[str, Any] | None = None, *, sliding_window: int = 512
+) -> tuple[Any, Any, dict[str, int]]:
+    """The config, processor and special-token ids of a Gemma 3 (tiny unless `overrides`).
 
     Tiny: two decoder layers, one local (sliding window `sliding_window`) and one global; a
     56-px SigLIP of 14-px patches pooled 2 x 2 to 4 image tokens. `overrides` (a `SHAPES` entry)
     replaces config values with real dimensions.
     """
-    from transformers import (
-        Gemma3Config,
-        Gemma3ForConditionalGeneration,
-        Gemma3ImageProcessor,
-        Gemma3Processor,
-    )
+    from transformers import Gemma3Config, Gemma3ImageProcessor, Gemma3Processor
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     over = dict(overrides or {})
-    tokenizer, ids = gemma3_tokenizer(tokenizer_vocab)
+    tokenizer, ids = gemma3_tokenizer()
     text: dict[str, Any] = {
         "vocab_size": len(tokenizer),
         "hidden_size": 64,
@@ -217,10 +204,6 @@ def build_tiny_gemma3(
         image_token_index=ids["<image_soft_token>"],
         **over,
     )
-    import torch
-
-    torch.manual_seed(seed)
-    model = finish(Gemma3ForConditionalGeneration(config), init_std, seed)
     side = int(vision["image_size"])
     processor = Gemma3Processor(
         image_processor=Gemma3ImageProcessor(
@@ -232,6 +215,26 @@ def build_tiny_gemma3(
         image_seq_length=mm_tokens,
         chat_template=GEMMA3_CHAT_TEMPLATE,
     )
+    return config, processor, ids
+
+
+def build_tiny_gemma3(
+    folder: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    sliding_window: int = 512,
+    seed: int = 0,
+    init_std: float | None = INIT_STD,
+) -> Path:
+    """Build and save a Gemma 3 with random weights (`gemma3_parts`); returns the folder."""
+    import torch
+    from transformers import Gemma3ForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config, processor, ids = gemma3_parts(overrides, sliding_window=sliding_window)
+    torch.manual_seed(seed)
+    model = finish(Gemma3ForConditionalGeneration(config), init_std, seed)
     return save(folder, model, processor, ids["<end_of_turn>"], ids["<pad>"])
 
 

@@ -67,30 +67,19 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def build_tiny_internvl(
-    folder: str | Path,
-    *,
-    overrides: dict[str, Any] | None = None,
-    seed: int = 0,
-    init_std: float | None = INIT_STD,
-    tokenizer_vocab: int = 700,
-) -> Path:
-    """Build and save a tiny InternVL (Qwen3 decoder, 56-px tiles = 4 image tokens)."""
+def internvl_parts(overrides: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, int]]:
+    """The config, processor and special-token ids: build and save a tiny InternVL (Qwen3 decoder, 56-px tiles = 4 image tokens)."""
     from transformers import (
         GotOcr2ImageProcessor,
         InternVLConfig,
-        InternVLForConditionalGeneration,
         InternVLProcessor,
         InternVLVideoProcessor,
     )
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     over = dict(overrides or {})
     tokenizer, ids = family_tokenizer(
         INTERNVL_SPECIAL,
         INTERNVL_CHAT_TEMPLATE,
-        vocab=tokenizer_vocab,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         extra_special_tokens={
@@ -137,10 +126,6 @@ def build_tiny_internvl(
         tie_word_embeddings=bool(text["tie_word_embeddings"]),
         **over,
     )
-    import torch
-
-    torch.manual_seed(seed)
-    model = finish(InternVLForConditionalGeneration(config), init_std, seed)
     processor = InternVLProcessor(
         image_processor=GotOcr2ImageProcessor(
             size={"height": side, "width": side}, crop_to_patches=True, max_patches=12
@@ -150,6 +135,25 @@ def build_tiny_internvl(
         image_seq_length=seq,
         chat_template=INTERNVL_CHAT_TEMPLATE,
     )
+    return config, processor, ids
+
+
+def build_tiny_internvl(
+    folder: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+    init_std: float | None = INIT_STD,
+) -> Path:
+    """Build and save it with random weights (`internvl_parts`); returns the folder."""
+    import torch
+    from transformers import InternVLForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config, processor, ids = internvl_parts(overrides)
+    torch.manual_seed(seed)
+    model = finish(InternVLForConditionalGeneration(config), init_std, seed)
     return save(folder, model, processor, ids["<|im_end|>"], ids["<|endoftext|>"])
 
 

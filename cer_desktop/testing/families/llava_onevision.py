@@ -67,30 +67,21 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def build_tiny_llava_onevision(
-    folder: str | Path,
-    *,
+def llava_onevision_parts(
     overrides: dict[str, Any] | None = None,
-    seed: int = 0,
-    init_std: float | None = INIT_STD,
-    tokenizer_vocab: int = 700,
-) -> Path:
-    """Build and save a tiny LLaVA-OneVision (28-px SigLIP tiles of 14-px patches, anyres)."""
+) -> tuple[Any, Any, dict[str, int]]:
+    """The config, processor and special-token ids: build and save a tiny LLaVA-OneVision (28-px SigLIP tiles of 14-px patches, anyres)."""
     from transformers import (
         LlavaOnevisionConfig,
-        LlavaOnevisionForConditionalGeneration,
         LlavaOnevisionImageProcessor,
         LlavaOnevisionProcessor,
         LlavaOnevisionVideoProcessor,
     )
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     over = dict(overrides or {})
     tokenizer, ids = family_tokenizer(
         ONEVISION_SPECIAL,
         ONEVISION_CHAT_TEMPLATE,
-        vocab=tokenizer_vocab,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         extra_special_tokens={"image_token": "<image>", "video_token": "<video>"},
@@ -137,10 +128,6 @@ def build_tiny_llava_onevision(
         tie_word_embeddings=bool(text["tie_word_embeddings"]),
         **over,
     )
-    import torch
-
-    torch.manual_seed(seed)
-    model = finish(LlavaOnevisionForConditionalGeneration(config), init_std, seed)
     processor = LlavaOnevisionProcessor(
         image_processor=LlavaOnevisionImageProcessor(
             size={"height": side, "width": side},
@@ -154,6 +141,25 @@ def build_tiny_llava_onevision(
         vision_feature_select_strategy="full",
         chat_template=ONEVISION_CHAT_TEMPLATE,
     )
+    return config, processor, ids
+
+
+def build_tiny_llava_onevision(
+    folder: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+    init_std: float | None = INIT_STD,
+) -> Path:
+    """Build and save it with random weights (`llava_onevision_parts`); returns the folder."""
+    import torch
+    from transformers import LlavaOnevisionForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config, processor, ids = llava_onevision_parts(overrides)
+    torch.manual_seed(seed)
+    model = finish(LlavaOnevisionForConditionalGeneration(config), init_std, seed)
     return save(folder, model, processor, ids["<|im_end|>"], ids["<|endoftext|>"])
 
 

@@ -110,31 +110,23 @@ def smolvlm_tokenizer(vocab: int = 700, extra_texts: Iterable[str] = ()) -> Any:
     )
 
 
-def build_tiny_smolvlm(
-    folder: str | Path,
-    *,
-    overrides: dict[str, Any] | None = None,
-    tile: int = 64,
-    seed: int = 0,
-    init_std: float | None = INIT_STD,
-    tokenizer_vocab: int = 700,
-) -> Path:
-    """Build and save a tiny SmolVLM2 (random weights); returns the folder.
+def smolvlm_parts(
+    overrides: dict[str, Any] | None = None, *, tile: int | None = None, tokenizer_vocab: int = 700
+) -> tuple[Any, Any, dict[str, int]]:
+    """The config, processor and special-token ids of a SmolVLM2 (tiny unless `overrides`).
 
     Tiny: a 64-px tile of 16-px patches shuffled by 2 = 4 image tokens a tile. `overrides`
-    (a `SHAPES` entry) replaces config values with real dimensions; `tile` sets the tile side
-    the processor cuts (the vision tower's `image_size` unless overridden).
+    (a `SHAPES` entry) replaces config values with real dimensions; `tile` is the side of the
+    tiles the processor cuts (default: the vision tower's `image_size`; a smaller tile is
+    placed on the tower's position grid by fraction).
     """
     from transformers import (
         SmolVLMConfig,
-        SmolVLMForConditionalGeneration,
         SmolVLMImageProcessor,
         SmolVLMProcessor,
         SmolVLMVideoProcessor,
     )
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     over = dict(overrides or {})
     tokenizer, ids = smolvlm_tokenizer(tokenizer_vocab)
     text = {
@@ -159,12 +151,12 @@ def build_tiny_smolvlm(
         "intermediate_size": 64,
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
-        "image_size": tile,
+        "image_size": 64,
         "patch_size": 16,
     }
     vision.update(over.pop("vision_config", {}))
     scale = int(over.pop("scale_factor", 2))
-    side = int(vision["image_size"])
+    side = int(tile or vision["image_size"])
     seq_len = int(over.pop("image_seq_len", (side // vision["patch_size"]) ** 2 // scale**2))
     config = SmolVLMConfig(
         text_config=text,
@@ -175,10 +167,6 @@ def build_tiny_smolvlm(
         tie_word_embeddings=False,
         **over,
     )
-    import torch
-
-    torch.manual_seed(seed)
-    model = finish(SmolVLMForConditionalGeneration(config), init_std, seed)
     # the released processors: longest edge to 4 tiles, tiles of `image_size` (512 px there)
     image_processor = SmolVLMImageProcessor(
         size={"longest_edge": 4 * side}, max_image_size={"longest_edge": side}
@@ -190,6 +178,26 @@ def build_tiny_smolvlm(
         image_seq_len=seq_len,
         chat_template=tokenizer.chat_template,
     )
+    return config, processor, ids
+
+
+def build_tiny_smolvlm(
+    folder: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    tile: int | None = None,
+    seed: int = 0,
+    init_std: float | None = INIT_STD,
+) -> Path:
+    """Build and save a SmolVLM2 with random weights (`smolvlm_parts`); returns the folder."""
+    import torch
+    from transformers import SmolVLMForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config, processor, ids = smolvlm_parts(overrides, tile=tile)
+    torch.manual_seed(seed)
+    model = finish(SmolVLMForConditionalGeneration(config), init_std, seed)
     return save(folder, model, processor, ids["<end_of_utterance>"], ids["<|im_end|>"])
 
 

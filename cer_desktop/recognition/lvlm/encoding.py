@@ -8,7 +8,7 @@ log-probabilities, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,7 @@ def _tile_side(processor: Any) -> int | None:
     """The tile side of processors that cut large images into tiles (SmolVLM/Idefics3)."""
     ip = getattr(processor, "image_processor", None)
     tile = getattr(ip, "max_image_size", None)
-    if not getattr(ip, "do_image_splitting", False) or not hasattr(tile, "get"):
+    if not getattr(ip, "do_image_splitting", False) or not isinstance(tile, Mapping):
         return None
     side = tile.get("longest_edge")
     return int(side) if side else None

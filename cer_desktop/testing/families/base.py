@@ -1,4 +1,4 @@
-"""What every model family in the registry provides: a tiny builder and real-dimension shapes."""
+"""The record each model family of the registry fills in (`families/__init__.py` lists them)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Family:
-    """One transformers model family the app is proven on.
+    """One model family: how to build a tiny one, its real-dimension shapes, what is known.
 
-    `build_tiny` writes a tiny model + processor folder (the family's real classes, dimensions
-    shrunk, random weights) and returns it. `shapes` maps a shape name ("qwen3-vl-2b") to the
-    real-dimension config overrides for benchmarks, each figure's source documented next to it.
+    `build_tiny(folder)` writes a tiny model + processor folder from the family's own
+    transformers classes and returns it. `shapes` maps a benchmark shape name
+    ("qwen3-vl-2b") to real-dimension config overrides, each figure's source documented
+    next to it. `full_support` is True when the family is proven in full (scoring, training,
+    NF4, export, serving); `notes` says what is not and why.
     """
 
     model_type: str

@@ -183,10 +183,11 @@ def gemma3_parts(
         text.pop("layer_types")  # the real pattern: five local layers, then a global one
     text.update(text_over)
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
-    vision = {
+    vision: dict[str, Any] = {
         "model_type": "siglip_vision_model",
-        "hidden_size": 32,
-        "intermediate_size": 64,
+        # 64 wide: bitsandbytes' 4-bit CPU kernels pack inputs in blocks of 64
+        "hidden_size": 64,
+        "intermediate_size": 128,
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "image_size": 56,
@@ -221,12 +222,15 @@ def gemma3_parts(
 def build_tiny_gemma3(
     folder: str | Path,
     *,
-    overrides: dict[str, Any] | None = None,
     sliding_window: int = 512,
     seed: int = 0,
     init_std: float | None = INIT_STD,
+    **overrides: Any,
 ) -> Path:
-    """Build and save a Gemma 3 with random weights (`gemma3_parts`); returns the folder."""
+    """Build and save a Gemma 3 with random weights; returns the folder.
+
+    `overrides` (`SHAPES[name]` as keyword arguments) give real dimensions (`gemma3_parts`).
+    """
     import torch
     from transformers import Gemma3ForConditionalGeneration
 

@@ -106,7 +106,7 @@ def internvl_parts(overrides: dict[str, Any] | None = None) -> tuple[Any, Any, d
     }
     text.update(over.pop("text_config", {}))
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
-    vision = {
+    vision: dict[str, Any] = {
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_hidden_layers": 1,
@@ -141,11 +141,14 @@ def internvl_parts(overrides: dict[str, Any] | None = None) -> tuple[Any, Any, d
 def build_tiny_internvl(
     folder: str | Path,
     *,
-    overrides: dict[str, Any] | None = None,
     seed: int = 0,
     init_std: float | None = INIT_STD,
+    **overrides: Any,
 ) -> Path:
-    """Build and save it with random weights (`internvl_parts`); returns the folder."""
+    """Build and save it with random weights; returns the folder.
+
+    `overrides` (`SHAPES[name]` as keyword arguments) give real dimensions (`internvl_parts`).
+    """
     import torch
     from transformers import InternVLForConditionalGeneration
 

@@ -102,7 +102,7 @@ def llava_onevision_parts(
     }
     text.update(over.pop("text_config", {}))
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
-    vision = {
+    vision: dict[str, Any] = {
         "model_type": "siglip_vision_model",
         "hidden_size": 32,
         "intermediate_size": 64,
@@ -147,11 +147,14 @@ def llava_onevision_parts(
 def build_tiny_llava_onevision(
     folder: str | Path,
     *,
-    overrides: dict[str, Any] | None = None,
     seed: int = 0,
     init_std: float | None = INIT_STD,
+    **overrides: Any,
 ) -> Path:
-    """Build and save it with random weights (`llava_onevision_parts`); returns the folder."""
+    """Build and save it with random weights; returns the folder.
+
+    `overrides` (`SHAPES[name]` as keyword arguments) give real dimensions (`llava_onevision_parts`).
+    """
     import torch
     from transformers import LlavaOnevisionForConditionalGeneration
 

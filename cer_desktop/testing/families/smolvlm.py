@@ -146,9 +146,10 @@ def smolvlm_parts(
     }
     text.update(over.pop("text_config", {}))
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
-    vision = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
+    vision: dict[str, Any] = {
+        # 64 wide: bitsandbytes' 4-bit CPU kernels pack inputs in blocks of 64
+        "hidden_size": 64,
+        "intermediate_size": 128,
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "image_size": 64,
@@ -163,7 +164,6 @@ def smolvlm_parts(
         vision_config=vision,
         scale_factor=scale,
         image_token_id=ids["<image>"],
-        pad_token_id=ids["<|im_end|>"],
         tie_word_embeddings=False,
         **over,
     )
@@ -184,12 +184,15 @@ def smolvlm_parts(
 def build_tiny_smolvlm(
     folder: str | Path,
     *,
-    overrides: dict[str, Any] | None = None,
     tile: int | None = None,
     seed: int = 0,
     init_std: float | None = INIT_STD,
+    **overrides: Any,
 ) -> Path:
-    """Build and save a SmolVLM2 with random weights (`smolvlm_parts`); returns the folder."""
+    """Build and save a SmolVLM2 with random weights; returns the folder.
+
+    `overrides` (`SHAPES[name]` as keyword arguments) give real dimensions (`smolvlm_parts`).
+    """
     import torch
     from transformers import SmolVLMForConditionalGeneration
 

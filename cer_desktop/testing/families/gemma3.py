@@ -143,6 +143,10 @@ def gemma3_tokenizer(vocab: int = 700) -> tuple[Any, dict[str, int]]:
             "image_token": "<image_soft_token>",
         },
     )
+    # Gemma's vocabulary has runs of one to four newlines as single tokens; the image sequence
+    # ("\n\n<start_of_image>...<end_of_image>\n\n") relies on them, and so does vLLM's
+    # Gemma 3 processor (it looks them up by text)
+    tokenizer.add_tokens(["\n", "\n\n", "\n\n\n", "\n\n\n\n"])
     tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", ids["<bos>"])]
     )

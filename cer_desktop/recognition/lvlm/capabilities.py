@@ -39,7 +39,8 @@ class ScoringCapabilities:
     `single_pass`: prompt and every label prefix in one forward pass under a tree attention
     mask. `prompt_cache`: the prompt text before the image is run once and its KV cache reused.
     Without either the scorer runs two passes (prompt, then labels against its cache), which
-    every decoder with a KV cache supports. `reasons` says why a fast path is off.
+    every decoder with a KV cache supports. `reasons` says why a fast path is off, or when
+    it turns off (a sequence longer than a local attention window).
     """
 
     model_type: str

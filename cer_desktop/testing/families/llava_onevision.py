@@ -104,8 +104,9 @@ def llava_onevision_parts(
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
     vision: dict[str, Any] = {
         "model_type": "siglip_vision_model",
-        "hidden_size": 32,
-        "intermediate_size": 64,
+        # 64 wide: bitsandbytes' 4-bit CPU kernels pack inputs in blocks of 64
+        "hidden_size": 64,
+        "intermediate_size": 128,
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "image_size": 28,
@@ -178,8 +179,8 @@ FAMILY = Family(
     ),
     full_support=False,
     notes=(
-        "loaded and scored (items 1 and 3): Qwen2 decoder with 1-D rope, single pass; its chat "
-        "template puts the image before the text, so no prompt cache. Training, NF4 and "
-        "serving not done for this family"
+        "Qwen2 decoder with 1-D rope, single pass; its chat template puts the image before the "
+        "text, so no prompt cache. Trains, QLoRA, NF4 and export tested; serving by vLLM not "
+        "tried. 1,485 image tokens per 224-px face (anyres base tile + one crop)"
     ),
 )

@@ -215,7 +215,8 @@ FAMILY = Family(
         "<row_r_col_c>) and the chat template transformers ships for SmolVLM; SmolVLM2's real "
         "49,280-token vocabulary (SmolLM2's) is in no package on PyPI that this project can use"
     ),
-    full_support=True,
+    # served by vLLM exactly only by hand (num2words in the server venv, one-tile config)
+    full_support=False,
     notes=(
         "Llama decoder with 1-D rope: single pass + prompt cache. A 224-px face costs 1,088 "
         "image tokens with the released processor's splitting and 64 as one 512-px tile "

@@ -5,6 +5,7 @@ the language model, found by structure)."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_the_stage2_adapter_merges_into_a_model_that_loads_back(
     from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
     from cer_desktop.recognition.lvlm.spec import ModelSpec
 
-    _, base = family_base
+    name, base = family_base
     adapter, _ = stage2
     out = tmp_path / "merged"
     parser = argparse.ArgumentParser()
@@ -116,6 +117,9 @@ def test_the_stage2_adapter_merges_into_a_model_that_loads_back(
     assert args.func(args) == 0
     assert "scores equal base + adapter" in capsys.readouterr().out
     assert not (out / "adapter_config.json").exists(), "a plain model, no adapter left"
+    if name == "smolvlm":  # a server tiles as the saved config says: one tile, as the app
+        saved = json.loads((out / "processor_config.json").read_text())
+        assert saved["image_processor"]["do_image_splitting"] is False
     # then the folder loads back as the app loads a model, and the adapter changed its scores
     faces = export._test_faces(2, 56)
     scores = []

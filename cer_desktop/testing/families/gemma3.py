@@ -66,9 +66,20 @@ GEMMA3_CHAT_TEMPLATE = (
     "{%- endif -%}\n"
 )
 
-# Gemma 3's special tokens (real ids: <pad> 0, <eos> 1, <bos> 2, <unk> 3, <start_of_turn> 106,
-# <end_of_turn> 107, <start_of_image> 255999, <end_of_image> 256000, <image_soft_token>
-# 262144 — `Gemma3Config`'s boi/eoi/image token defaults; here the ids are this tokenizer's).
+# Gemma 3's special tokens at their real ids (gemma-3-4b-it's tokenizer; the image ones are
+# `Gemma3Config`'s boi/eoi/image token defaults, `Gemma3TextConfig`'s pad/eos/bos, checked by
+# a test). The tokenizer trained here gives them its own ids.
+GEMMA3_REAL_IDS = {
+    "<pad>": 0,
+    "<eos>": 1,
+    "<bos>": 2,
+    "<unk>": 3,
+    "<start_of_turn>": 106,
+    "<end_of_turn>": 107,
+    "<start_of_image>": 255999,
+    "<end_of_image>": 256000,
+    "<image_soft_token>": 262144,
+}
 GEMMA3_SPECIAL = [
     "<pad>",
     "<eos>",

@@ -155,3 +155,18 @@ def test_capabilities_read_windows_from_layer_types_and_types_from_the_forward()
     )
     assert gemma.sliding_window == 4096 and gemma.bidirectional_images
     assert gemma.single_pass, "a window is checked per call, not refused up front"
+
+
+def test_gemma3_real_token_ids_are_transformers_defaults():
+    from transformers import Gemma3Config
+
+    from cer_desktop.testing.families.gemma3 import GEMMA3_REAL_IDS, GEMMA3_SPECIAL
+
+    config = Gemma3Config()
+    text = config.text_config
+    assert config.boi_token_index == GEMMA3_REAL_IDS["<start_of_image>"]
+    assert config.eoi_token_index == GEMMA3_REAL_IDS["<end_of_image>"]
+    assert config.image_token_index == GEMMA3_REAL_IDS["<image_soft_token>"]
+    assert (text.pad_token_id, text.eos_token_id, text.bos_token_id) == (0, 1, 2)
+    assert set(GEMMA3_REAL_IDS) == set(GEMMA3_SPECIAL)
+    assert text.vocab_size > max(GEMMA3_REAL_IDS.values())

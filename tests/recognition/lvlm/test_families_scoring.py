@@ -122,9 +122,7 @@ def qwen3vl_real_vocab(tmp_path_factory: pytest.TempPathFactory, qwen3vl_tokeniz
 
 
 @pytest.mark.parametrize("label_set", list(BUILTIN.values()), ids=lambda s: s.name)
-def test_qwen3_vl_on_its_real_vocabulary_equals_the_reference(
-    qwen3vl_real_vocab, label_set, faces
-):
+def test_qwen3_vl_on_its_real_vocabulary_equals_the_reference(qwen3vl_real_vocab, label_set, faces):
     # labels of 2-7 tokens with deep shared prefixes, in one pass and in two
     model, processor = qwen3vl_real_vocab
     one = ClosedSetScorer(model, processor, None, ImageLimits())

@@ -57,7 +57,9 @@ def test_unknown_speed_modes_are_refused_before_anything_is_built(tmp_path) -> N
     assert not any(tmp_path.iterdir()), "nothing should have been built"
 
 
-def test_family_shape_quick_reports_model_type_image_tokens_and_floor(tmp_path, monkeypatch) -> None:
+def test_family_shape_quick_reports_model_type_image_tokens_and_floor(
+    tmp_path, monkeypatch
+) -> None:
     # `--shape qwen3-vl-2b` builds with the Qwen3-VL family's own builder; --quick keeps its
     # tiny dimensions, so the mechanism runs here in minutes (the real shape runs on a quiet box)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

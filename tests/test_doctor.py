@@ -76,3 +76,26 @@ def test_doctor_says_which_landmark_model_and_au_source_the_instant_tier_uses(
     from cer_desktop.recognition.instant import INSTANT_VERSION
 
     assert found.detail.startswith(f"tier v{INSTANT_VERSION}, ")
+
+
+def test_doctor_flags_a_family_off_the_fast_path_unless_its_layers_are_recurrent() -> None:
+    from cer_desktop.doctor import _is_regression, _scoring_paths
+
+    fast = {"name": "A", "scoring_path": "single-pass + prompt cache"}
+    recurrent = {
+        "name": "B",
+        "scoring_path": "two-pass + prompt cache",
+        "reason": "3 of 4 decoder layers are linear_attention (a recurrent state): ...",
+    }
+    broken = {
+        "name": "C",
+        "scoring_path": "two-pass",
+        "reason": "its forward takes no position_ids",
+    }
+    failed = {"name": "D", "scoring_path": "error", "reason": "ValueError: boom"}
+    assert not _is_regression(fast) and not _is_regression(recurrent)
+    assert _is_regression(broken) and _is_regression(failed)
+    # and the check names the reason of a regression, and fails
+    check = _scoring_paths({"a": fast, "b": recurrent, "c": broken})
+    assert not check.ok and "C: two-pass (its forward takes no position_ids)" in check.detail
+    assert _scoring_paths({"a": fast, "b": recurrent}).ok

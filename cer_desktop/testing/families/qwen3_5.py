@@ -171,7 +171,10 @@ FAMILY = Family(
     ),
     full_support=False,
     notes=(
-        "linear attention (Gated DeltaNet) in 3 of 4 layers: two-pass scoring; training, NF4, "
-        "export and serving not proven (issue #23 items 1, 3, 7, 8 only)"
+        "linear attention (Gated DeltaNet) in 3 of 4 layers: two-pass scoring. Tried once by "
+        "hand on the tiny model (not in the tests): `cer train` stage 1 -> 2 ran and `cer "
+        "export --merge` loaded back with equal scores; NF4 on the CPU failed: bitsandbytes "
+        "0.50 packs CPU weights in blocks of 32 output rows and in_proj_a/in_proj_b have "
+        "one row per value head (4 tiny, 16 in the 2B shape); serving not tried"
     ),
 )

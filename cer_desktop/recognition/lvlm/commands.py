@@ -162,7 +162,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Lists the vision-language models and LoRA adapters available offline (Hugging Face "
             f"cache and --dir folders). `cer models pull ID` downloads one (recommended base: "
-            f"{RECOMMENDED_BASE}, about 4.5 GB)."
+            f"{RECOMMENDED_BASE}, about {recommended().disk_gb:.1f} GB)."
         ),
     )
     p.add_argument("action", nargs="?", choices=["list", "pull"], default="list")

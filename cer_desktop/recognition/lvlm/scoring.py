@@ -33,7 +33,7 @@ import numpy as np
 
 from cer_desktop.labels import LabelSet
 from cer_desktop.recognition.lvlm import capabilities
-from cer_desktop.recognition.lvlm.capabilities import ScoringCapabilities, cache_of
+from cer_desktop.recognition.lvlm.capabilities import ScoringCapabilities, cache_of, repeat_cache
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
 from cer_desktop.recognition.lvlm.loading import unwrap
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
@@ -222,7 +222,7 @@ class ClosedSetScorer:
             position_ids = self.capabilities.rope_positions(rope, inputs)[..., static:]
         n = int(ids.shape[0])
         cache = self._static_cache(body, ids[0, :static])
-        cache.batch_repeat_interleave(n)
+        repeat_cache(cache, 1, n)
         rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
         # (Gemma 3 reads token_type_ids by absolute position, cached tokens included: kept whole)
         if "mm_token_type_ids" in rest:
@@ -286,7 +286,7 @@ class ClosedSetScorer:
         cache = None
         if static:
             cache = self._static_cache(body, ids[0, :static])
-            cache.batch_repeat_interleave(n)
+            repeat_cache(cache, 1, n)
         out = body(
             input_ids=torch.cat([ids[:, static:], node_ids.expand(n, -1)], dim=1),
             attention_mask=mask[None, None].expand(n, 1, q, kv),
@@ -341,7 +341,7 @@ class ClosedSetScorer:
                         [list(r) + [pad] * (width - len(r)) for r in trie.rows],
                         device=inputs["input_ids"].device,
                     )
-                    cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows...
+                    repeat_cache(cache, n, m)  # face-major: face0's rows, face1's rows...
                     # No attention mask: the prefix has no padding, and without one the model
                     # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).
                     cont = body(

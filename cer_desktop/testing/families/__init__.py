@@ -8,7 +8,16 @@ registry. A family's `build_tiny(folder, **shapes[name])` builds that real-dimen
 
 from __future__ import annotations
 
-from cer_desktop.testing.families import llava, qwen2_vl, qwen3_5, qwen3_vl
+from cer_desktop.testing.families import (
+    gemma3,
+    internvl,
+    llava,
+    llava_onevision,
+    qwen2_vl,
+    qwen3_5,
+    qwen3_vl,
+    smolvlm,
+)
 from cer_desktop.testing.families.base import Family
 
 __all__ = ["FAMILIES", "Family", "family_of_shape"]
@@ -21,6 +30,10 @@ FAMILIES: dict[str, Family] = {
         llava.FAMILY,
         qwen3_vl.FAMILY,
         qwen3_5.FAMILY,
+        smolvlm.FAMILY,
+        gemma3.FAMILY,
+        internvl.FAMILY,
+        llava_onevision.FAMILY,
     )
 }
 

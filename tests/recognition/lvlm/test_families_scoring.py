@@ -28,6 +28,11 @@ EXPECTED_PATH = {
     "llava": "single-pass",  # its chat template puts the image first: no static prefix
     "qwen3_vl": "single-pass + prompt cache",
     "qwen3_5": "two-pass + prompt cache",  # linear-attention layers: see the reason below
+    # scored exactly in tests/recognition/lvlm/test_families_b_scoring.py
+    "smolvlm": "single-pass + prompt cache",
+    "gemma3": "single-pass + prompt cache",
+    "internvl": "single-pass + prompt cache",
+    "llava_onevision": "single-pass",  # its template puts the image first: no static prefix
 }
 NEW_FAMILIES = ("qwen3_vl", "qwen3_5")  # the older three have their own exactness tests
 

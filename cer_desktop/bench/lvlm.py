@@ -375,8 +375,9 @@ def _floor(result: dict[str, Any]) -> dict[str, Any]:
     gflop = sum(profile[part]["gflop"] for part in ("vision", "decoder", "output"))
     floor_ms = gflop / peak * 1000.0
     return {
-        "gflop_per_call": round(gflop, 2),
-        "floor_ms": round(floor_ms, 1),
+        # significant figures, not decimals: a tiny (--quick) model's call is a few MFLOP
+        "gflop_per_call": float(f"{gflop:.4g}"),
+        "floor_ms": float(f"{floor_ms:.4g}"),
         # the target: every shape, as the recognizer runs it, within 1.45x of the floor
         "score_vs_floor": round(result["score_ms_median"] / floor_ms, 2) if floor_ms else None,
     }

@@ -101,7 +101,7 @@ def _sessions(out: Path) -> dict[str, dict[str, Any]]:
     is recognised, so a carried label means that frame's call failed)."""
     found = {}
     for manifest in sorted(out.glob("*/manifest.json")):
-        m = json.loads(manifest.read_text())
+        m = json.loads(manifest.read_text(encoding="utf-8"))
         rows = []
         for part in sorted(manifest.parent.glob("frames*.csv")):
             with open(part, newline="", encoding="utf-8") as f:

@@ -87,7 +87,9 @@ def wait_for_frames(folder: Path, n: int, timeout_s: float = 30.0) -> int:
     written = 0
     while time.monotonic() < deadline:
         try:
-            written = int(json.loads((folder / "manifest.json").read_text())["frames_written"])
+            written = int(
+                json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["frames_written"]
+            )
         except (OSError, ValueError, KeyError):
             written = 0
         if written >= n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import platform
 import sys
 import time
@@ -88,22 +89,31 @@ def _torch_devices() -> Check:
         devices += [
             f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
         ]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return Check("torch devices", True, ", ".join(devices))
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if mps:
+        devices.append("mps (Apple GPU)")
+    return Check(
+        "torch devices", True, ", ".join(devices) + devices_choice(torch.cuda.is_available(), mps)
+    )
 
 
-def _scoring_paths() -> Check:
-    """The closed-set scoring path this transformers release gives each model family.
+def devices_choice(cuda: bool, mps: bool) -> str:
+    """Which device an LVLM gets with "auto" here, and what 4-bit runs as on it."""
+    from cer_desktop.recognition.lvlm.device_plan import auto_device, quant_note
 
-    Builds tiny random models of each family from configs (nothing is downloaded), loads them
-    as the app does and scores one face: a family on "two-pass" means the installed
-    transformers changed code the fast path relies on (see `recognition/lvlm/capabilities.py`).
+    device = auto_device(cuda=cuda, mps=mps)
+    note = quant_note("nf4", device)
+    return f"; an LVLM runs on {device}" + (f" ({note})" if note else "")
+
+
+def family_paths() -> dict[str, dict[str, str]]:
+    """Each registered family's closed-set scoring path on this transformers release.
+
+    Builds a tiny random model of every family in the registry (`testing/families`; nothing
+    is downloaded), loads it as the app does and scores one face. Returns model_type ->
+    {"name", "scoring_path", and "reason" when the path is not single-pass with the prompt
+    cache}; a family whose scoring fails gets "scoring_path": "error" and the error.
     """
-    try:
-        import transformers
-    except ImportError:
-        return Check("lvlm scoring", True, 'not installed (pip install "cer-desktop[lvlm]")')
     import tempfile
     from pathlib import Path
 
@@ -113,29 +123,59 @@ def _scoring_paths() -> Check:
     from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
     from cer_desktop.recognition.lvlm.spec import ModelSpec
-    from cer_desktop.testing import tiny_models
+    from cer_desktop.testing.families import FAMILIES
 
-    builders: dict[str, Callable[[Path], Path]] = {
-        "Qwen2-VL": tiny_models.build_tiny_qwen2vl,
-        "Qwen2.5-VL": tiny_models.build_tiny_qwen2_5vl,
-        "LLaVA": tiny_models.build_tiny_llava,
-    }
     face = np.full((224, 224, 3), 128, np.uint8)
-    paths, slow = [], []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for family, build in builders.items():
-                folder = build(Path(tmp) / family)
+    out: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model_type, family in FAMILIES.items():
+            entry = {"name": family.name}
+            try:
+                folder = family.build_tiny(Path(tmp) / model_type)
                 model, processor = load_base(ModelSpec(base=str(folder), dtype="fp32"))
                 scorer = ClosedSetScorer(model, processor)
                 scorer.score([face], RAF_COMPOUND)
-                paths.append(f"{family}: {scorer.path}")
-                if not scorer.path.startswith("single-pass"):
-                    slow.append(family)
-    except Exception as exc:  # any failure here is what the check is for
-        return Check("lvlm scoring", False, f"{type(exc).__name__}: {exc}")
-    detail = f"transformers {transformers.__version__}; " + ", ".join(paths)
-    return Check("lvlm scoring", not slow, detail)
+            except Exception as exc:  # any failure here is what the check is for
+                entry.update(scoring_path="error", reason=f"{type(exc).__name__}: {exc}")
+                out[model_type] = entry
+                continue
+            entry["scoring_path"] = scorer.path
+            reasons = list(scorer.capabilities.reasons)
+            if scorer.capabilities.prompt_cache and "prompt cache" not in scorer.path:
+                reasons.append("its chat template puts the image before the prompt text")
+            if scorer.path != "single-pass + prompt cache":
+                entry["reason"] = "; ".join(reasons) or "no reason given"
+            out[model_type] = entry
+    return out
+
+
+def _is_regression(entry: dict[str, str]) -> bool:
+    """Scoring failed, or two passes for a reason other than the model's recurrent layers.
+
+    A model whose decoder has recurrent layers (Qwen3.5) cannot take the tree mask: that is
+    its architecture. Any other reason means the installed transformers changed code the fast
+    path relies on (see `recognition/lvlm/capabilities.py`).
+    """
+    if entry["scoring_path"] == "error":
+        return True
+    return entry["scoring_path"].startswith("two-pass") and "recurrent" not in entry.get(
+        "reason", ""
+    )
+
+
+def _scoring_paths(paths: dict[str, dict[str, str]] | None = None) -> Check:
+    """The closed-set scoring path this transformers release gives each registered family."""
+    try:
+        import transformers
+    except ImportError:
+        return Check("lvlm scoring", True, 'not installed (pip install "cer-desktop[lvlm]")')
+    paths = family_paths() if paths is None else paths
+    parts = []
+    for entry in paths.values():
+        why = f" ({entry['reason']})" if _is_regression(entry) else ""
+        parts.append(f"{entry['name']}: {entry['scoring_path']}{why}")
+    detail = f"transformers {transformers.__version__}; " + ", ".join(parts)
+    return Check("lvlm scoring", not any(_is_regression(e) for e in paths.values()), detail)
 
 
 def _cameras() -> Check:
@@ -150,7 +190,8 @@ def _cameras() -> Check:
     return Check("cameras", True, ", ".join(str(c) for c in cams))
 
 
-def run_checks() -> list[Check]:
+def run_checks(paths: dict[str, dict[str, str]] | None = None) -> list[Check]:
+    """Every check, in order; `paths` (from `family_paths`) saves building the models twice."""
     checks: list[Callable[[], Check]] = [
         lambda: Check("python", True, f"{platform.python_version()} on {platform.machine()}"),
         *(
@@ -171,7 +212,7 @@ def run_checks() -> list[Check]:
             )
         ),
         _torch_devices,
-        _scoring_paths,
+        lambda: _scoring_paths(paths),
         _au_source,
         _face_mesh,
         _cameras,
@@ -181,15 +222,31 @@ def run_checks() -> list[Check]:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check libraries, face models, devices and cameras")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: every check, and each model family's scoring path",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    results = run_checks()
+    paths = family_paths() if is_installed("transformers") else {}
+    results = run_checks(paths)
+    bad = [c for c in results if not c.ok]
+    if getattr(args, "json", False):
+        report = {
+            "ok": not bad,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in results],
+            "families": {
+                k: {key: v for key, v in e.items() if key != "name"} for k, e in paths.items()
+            },
+        }
+        print(json.dumps(report))
+        return 1 if bad else 0
     width = max(len(c.name) for c in results)
     for c in results:
         print(f"{'ok ' if c.ok else 'BAD'}  {c.name:<{width}}  {c.detail}")
-    bad = [c for c in results if not c.ok]
     if bad:
         print(f"\n{len(bad)} problem(s) found.", file=sys.stderr)
     return 1 if bad else 0

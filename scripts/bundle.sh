@@ -7,7 +7,7 @@
 # Environment (for CI and for builds with the LVLM):
 #   CER_BUNDLE_VENV    the venv to build from (default .venv-core; created if missing)
 #   CER_BUNDLE_LOCK    a lock to install it from instead of scripts/install.sh's choice
-#                      (locks/py3XX-linux-core.txt: the light core + test + bundle, no torch)
+#                      (locks/py3XX-<os>-<arch>-core.txt: the light core + test + bundle, no torch)
 #   CER_BUNDLE_EXTRAS  "lvlm" for a bundle that runs LVLMs (from the `all` lock; several GB)
 # --install-desktop-entry (Linux): also install the desktop entry and the icon for this user
 # (XDG_DATA_HOME, default ~/.local/share), pointing at dist/cer-desktop/cer-desktop.
@@ -15,6 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+
+# macOS builds dist/cer-desktop.app (the spec's BUNDLE); its executable is inside
+APP_BIN=dist/cer-desktop/cer-desktop
+if [ "$(uname -s)" = Darwin ]; then APP_BIN=dist/cer-desktop.app/Contents/MacOS/cer-desktop; fi
 
 smoke=1
 build=1
@@ -57,7 +61,7 @@ build() {
     t1=$(date +%s)
 
     echo "== PyInstaller $("$PY" -c 'import PyInstaller; print(PyInstaller.__version__)')"
-    rm -rf dist/cer-desktop
+    rm -rf dist/cer-desktop dist/cer-desktop.app
     CER_BUNDLE_LVLM=$with_lvlm PYTHONPATH="$ROOT" "$PY" -m PyInstaller --noconfirm --clean \
         --log-level WARN --distpath dist --workpath build/pyinstaller packaging/cer-desktop.spec
     t2=$(date +%s)
@@ -67,19 +71,19 @@ build() {
 
 if [ "$build" = 1 ]; then
     build
-elif [ ! -x dist/cer-desktop/cer-desktop ]; then
-    echo "bundle.sh: --no-build, but dist/cer-desktop/cer-desktop does not exist" >&2
+elif [ ! -x "$APP_BIN" ]; then
+    echo "bundle.sh: --no-build, but $APP_BIN does not exist" >&2
     exit 2
 fi
 
 if [ "$smoke" = 1 ]; then
-    echo "== smoke test: dist/cer-desktop/cer-desktop --smoke"
+    echo "== smoke test: $APP_BIN --smoke"
     # From another folder and without PYTHONPATH: only what the bundle holds may be used
     # (an empty cache folder too, so the face landmarker model is the bundle's own copy).
     smoke_cache=$(mktemp -d "${TMPDIR:-/tmp}/cer-smoke-cache.XXXXXX")
     (cd /tmp && env -u PYTHONPATH -u QT_PLUGIN_PATH -u QT_QPA_PLATFORM_PLUGIN_PATH \
         -u CER_FACE_LANDMARKER XDG_CACHE_HOME="$smoke_cache" \
-        "$ROOT/dist/cer-desktop/cer-desktop" --smoke)
+        "$ROOT/$APP_BIN" --smoke)
     rm -rf "$smoke_cache"
 fi
 

@@ -24,7 +24,9 @@ TASK_SHA256="${CER_FACE_LANDMARKER_SHA256:-64184e229b263107bc2b804c6625db1341ff2
 
 DEST="${CER_FACE_LANDMARKER:-${XDG_CACHE_HOME:-$HOME/.cache}/cer-desktop/models/face_landmarker.task}"
 
-sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+sha256_of() {  # sha256sum (Linux) or shasum (macOS)
+  if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1
+}
 
 if [ -f "$DEST" ] && [ "$(sha256_of "$DEST")" = "$TASK_SHA256" ]; then
   echo "$DEST"

@@ -10,14 +10,25 @@ venv=${1:-.venv}
 kind=${2:-all}
 py=${PYTHON:-python3}
 tag=$("$py" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
-lock=locks/$tag-linux-$kind.txt
+# locks/py<XY>-<os>-<arch>-<kind>.txt (scripts/update-lock.sh); Windows has its own installer
+# (scripts/install.ps1)
+case "$(uname -s)" in
+  Linux) os=linux ;;
+  Darwin) os=macos ;;
+  *) echo "install.sh is for Linux and macOS; on Windows run scripts/install.ps1" >&2; exit 1 ;;
+esac
+arch=$(uname -m)
+[ "$arch" = aarch64 ] && arch=arm64
+lock=locks/$tag-$os-$arch-$kind.txt
 if [ ! -f "$lock" ]; then
-  echo "no lock for $tag ($kind): cer-desktop supports Python 3.11 and 3.12 (locks/)" >&2
+  have=$(for f in locks/py3*.txt; do basename "$f" .txt; done | tr '\n' ' ')
+  echo "no lock $lock: cer-desktop is locked for $have" >&2
   exit 1
 fi
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 stamp=$venv/.cer-lock.sha256
-want=$(cat "$lock" pyproject.toml | sha256sum | cut -c1-64)
+sha256() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi; }
+want=$(cat "$lock" pyproject.toml | sha256 | cut -c1-64)
 pip() {  # quiet, and without the warnings about this machine's absent mirror folders
   "$venv/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }

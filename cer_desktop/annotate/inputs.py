@@ -22,6 +22,7 @@ import numpy as np
 from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Frame
 from cer_desktop.option_values import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from cer_desktop.portable.filenames import safe_name
 from cer_desktop.recording import lease
 from cer_desktop.recording.session_folder import Manifest, ManifestError, SessionStatus
 
@@ -40,7 +41,9 @@ class InputItem:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
+    # letters, digits and -_. only, then valid on Windows too (no device names like "con",
+    # no trailing dot, not too long)
+    return safe_name("".join(c if c.isalnum() or c in "-_." else "_" for c in name))
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[InputItem]:

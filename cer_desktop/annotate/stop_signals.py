@@ -1,4 +1,5 @@
-"""Stop a headless run (`cer annotate`, benchmarks) cleanly on SIGINT, SIGTERM and SIGHUP.
+"""Stop a headless run (`cer annotate`, benchmarks) cleanly on SIGINT, SIGTERM and SIGHUP,
+and on Windows on Ctrl+Break (SIGBREAK) and a closed console (`portable/signals.py`).
 
 The handler only records the signal and asks the running pipeline to stop after its current
 frame (`Pipeline.request_stop` sets an event: safe in a handler). The caller then closes its
@@ -15,12 +16,12 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Protocol
 
+from cer_desktop.portable.signals import ConsoleCloseHandler, end_signals
+
 log = logging.getLogger(__name__)
 
 #: The signals that stop a run cleanly, where the platform has them.
-STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+STOP_SIGNALS: tuple[signal.Signals, ...] = end_signals()
 
 
 class _Stoppable(Protocol):
@@ -62,14 +63,21 @@ class StopRequest:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
-    """Install handlers for `STOP_SIGNALS` for the duration of the block (main thread)."""
+def stop_on_signals(console: ConsoleCloseHandler | None = None) -> Iterator[StopRequest]:
+    """Install handlers for `STOP_SIGNALS` for the duration of the block (main thread).
+
+    On Windows a closed console stops the run as SIGTERM does, and the process is held until
+    the block ends (files closed); `console` replaces that handler (tests).
+    """
     stop = StopRequest()
     old: dict[int, Any] = {}
     for sig in STOP_SIGNALS:
         old[sig] = signal.signal(sig, stop._handle)
+    console = console or ConsoleCloseHandler()
+    console.install()
     try:
         yield stop
     finally:
         for signum, handler in old.items():
             signal.signal(signum, handler)
+        console.finished()

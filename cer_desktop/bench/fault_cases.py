@@ -213,12 +213,12 @@ def settings_and_folders(root: Path) -> dict[str, Any]:
     # one wrong field falls back alone: the others are kept
     path = root / "settings-fields" / "settings.json"
     path.parent.mkdir(parents=True)
-    path.write_text('{"max_faces": "many", "source": "camera:1"}')
+    path.write_text('{"max_faces": "many", "source": "camera:1"}', encoding="utf-8")
     loaded = load_settings(path)
     settings_ok &= loaded.source == "camera:1" and loaded.max_faces == AppSettings().max_faces
     messages = []
     blocker = root / "a-file"
-    blocker.write_text("x")
+    blocker.write_text("x", encoding="utf-8")
     targets = [blocker / "session"]
     ro = root / "read-only"
     if _mount_tmpfs(ro, "size=1m,ro") is None:

@@ -102,7 +102,7 @@ def profile_score(
         gflop = runs[0]["flops"][part] / 1e9
         out[part] = {
             "ms": round(ms, 1),
-            "gflop": round(gflop, 1),
+            "gflop": round(gflop, 3),
             "gflops_per_s": round(gflop / ms * 1000.0, 1) if ms > 0 else None,
         }
     dec_small = statistics.median(r["ms"]["decoder"] for r in small)

@@ -238,7 +238,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         session.stop()
         time.sleep(1.0)  # the last frames reach the receiver
         receiver.communicate("done\n", timeout=120)
-        received = json.loads((tmp / "received.json").read_text())
+        received = json.loads((tmp / "received.json").read_text(encoding="utf-8"))
         counts = streams.counts()
         offset = streams.hub.lsl_clock_offset if streams.hub is not None else None
     finally:

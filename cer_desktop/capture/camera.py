@@ -1,12 +1,12 @@
-"""Cameras through OpenCV: open by index or device path, list what exists, detect a dead camera."""
+"""Cameras through OpenCV: open by index or device path, detect a dead camera.
+
+Listing them, with names per OS, is `camera_list.py`.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
-import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,19 +19,22 @@ import numpy as np
 
 from cer_desktop.capture.base import FrameSource, SourceError, SourceLost, SourceState
 from cer_desktop.capture.convert import to_rgb
+from cer_desktop.portable.system import OsName, current_os
 
-__all__ = ["CameraInfo", "CameraSource", "list_cameras"]
+__all__ = ["CameraInfo", "CameraSource", "backend_for"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class CameraInfo:
-    """A camera that opened when probed: its OpenCV index, device path (Linux) and name."""
+    """A camera found: its OpenCV index and backend (V4L2, DSHOW, AVFOUNDATION), its device
+    path (Linux; Windows' device id) and name."""
 
     index: int
     path: str | None = None
     name: str = ""
+    backend: str = ""
 
     @property
     def spec(self) -> str:
@@ -39,23 +42,27 @@ class CameraInfo:
         return f"camera:{self.index}"
 
     def __str__(self) -> str:
-        where = f" ({self.path})" if self.path else ""
-        return f"camera {self.index}: {self.name or 'camera'}{where}"
+        where = f" ({self.path})" if self.path and self.path.startswith("/dev/") else ""
+        via = f" [{self.backend}]" if self.backend else ""
+        return f"camera {self.index}: {self.name or 'camera'}{where}{via}"
+
+
+def backend_for(os_name: OsName | None = None) -> tuple[int, str]:
+    """The OpenCV capture backend (id, name) cameras are listed and opened with, per OS."""
+    os_name = os_name or current_os()
+    if os_name == "windows":
+        return int(cv2.CAP_DSHOW), "DSHOW"  # opens fast; MSMF can take seconds per index
+    if os_name == "macos":
+        return int(cv2.CAP_AVFOUNDATION), "AVFOUNDATION"
+    return int(cv2.CAP_V4L2), "V4L2"
 
 
 def _backend() -> int:
-    """The OpenCV capture backend that works best per platform."""
-    if sys.platform.startswith("linux"):
-        return int(cv2.CAP_V4L2)
-    if sys.platform == "win32":
-        return int(cv2.CAP_DSHOW)  # opens fast; MSMF can take seconds per index
-    if sys.platform == "darwin":
-        return int(cv2.CAP_AVFOUNDATION)
-    return int(cv2.CAP_ANY)
+    return backend_for()[0]
 
 
 @contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
+def quiet_opencv() -> Iterator[None]:
     """Silence OpenCV's stderr warnings while probing devices that may not exist."""
     set_level = getattr(cv2, "setLogLevel", None)
     if set_level is None:
@@ -147,7 +154,7 @@ class CameraSource(FrameSource):
             raise SourceError(f"no camera at {self.device}: no such device")
         if isinstance(self.device, int) and self.device < 0:
             raise SourceError(f"no camera at index {self.device}: indexes start at 0")
-        with _quiet_opencv():
+        with quiet_opencv():
             try:
                 cap = self._factory(self.device, _backend())
             except Exception as exc:
@@ -263,48 +270,3 @@ class CameraSource(FrameSource):
                 self._cap = None
         finally:
             self._cap_lock.release()
-
-
-def _linux_devices() -> list[tuple[int, str, str]]:
-    """(index, /dev/videoN, name) for every video node, in index order."""
-    out = []
-    for path in glob.glob("/dev/video*"):
-        m = re.fullmatch(r"/dev/video(\d+)", path)
-        if not m:
-            continue
-        n = int(m.group(1))
-        name_file = Path(f"/sys/class/video4linux/video{n}/name")
-        try:
-            name = name_file.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            name = ""
-        out.append((n, path, name))
-    return sorted(out)
-
-
-def list_cameras(max_index: int = 8) -> list[CameraInfo]:
-    """The cameras that open, probed quickly (no frames are read).
-
-    On Linux only the existing /dev/video* nodes are tried (one physical camera often has a
-    second metadata node, which does not open for capture and is left out); elsewhere OpenCV
-    indexes 0..max_index-1. Returns [] when there is no camera.
-    """
-    found: list[CameraInfo] = []
-    if sys.platform.startswith("linux"):
-        candidates: list[tuple[int, str | None, str]] = [
-            (n, path, name) for n, path, name in _linux_devices() if n < max(max_index, 64)
-        ]
-    else:
-        candidates = [(i, None, "") for i in range(max_index)]
-    with _quiet_opencv():
-        for index, path, name in candidates:
-            try:
-                cap = cv2.VideoCapture(index, _backend())
-            except cv2.error:
-                continue
-            try:
-                if cap.isOpened():
-                    found.append(CameraInfo(index=index, path=path, name=name))
-            finally:
-                cap.release()
-    return found

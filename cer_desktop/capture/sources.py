@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from cer_desktop.capture.base import FrameSource, IllegalTransition, SourceError, SourceState
-from cer_desktop.capture.camera import CameraInfo, CameraSource, list_cameras
+from cer_desktop.capture.camera import CameraInfo, CameraSource
+from cer_desktop.capture.camera_list import CameraPermissionDenied, list_cameras
 from cer_desktop.capture.convert import to_rgb
 from cer_desktop.capture.demo import DEFAULT_SCRIPT, DemoSource, DemoStep
 from cer_desktop.capture.files import ImageFolderSource, VideoFileSource
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_SCRIPT",
     "ArraySource",
     "CameraInfo",
+    "CameraPermissionDenied",
     "CameraSource",
     "DemoSource",
     "DemoStep",

@@ -30,7 +30,7 @@ from cer_desktop.gui.video_view import FrameBridge, VideoView
 from cer_desktop.labels import LabelSetError, get_label_set
 from cer_desktop.session import events as ev
 from cer_desktop.session.choice import RecognizerChoice
-from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, list_camera_specs
+from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, camera_specs_with_problem
 from cer_desktop.session.library import recover_unfinished
 from cer_desktop.session.live import LiveSession
 from cer_desktop.session.streams import SessionStreams
@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
             say=self.show_message,
         )
 
-        cams = list_camera_specs() if cameras is None else cameras
+        # macOS may refuse the camera: then the status bar says where to allow it
+        cams, camera_problem = camera_specs_with_problem() if cameras is None else (cameras, "")
         c = self.controls = build_controls(self, self.settings, cams)
         self.source_combo, self.label_combo = c.source_combo, c.label_combo
         self.smoothing_slider, self.max_faces_spin = c.smoothing_slider, c.max_faces_spin
@@ -119,7 +120,9 @@ class MainWindow(QMainWindow):
         self.sources = SourcePicker(
             self, c.source_combo, lambda: self.settings, bool(cams), self.use_source
         )
-        self._status_message = self._status_message or self.sources.initial_message
+        self._status_message = (
+            self._status_message or camera_problem or self.sources.initial_message
+        )
         select_label_set(c.label_combo, self.session.label_set)
         self.recorder = RecordingControls(
             self,

@@ -126,11 +126,14 @@ class ModelController(QObject):
         # an adapter (or a served model's metadata) knows the label set it was trained on:
         # use it, as `cer annotate` does; the label list can still change it afterwards
         own = label_set_for(recognizer)
+        # e.g. what 4-bit runs as on a Mac (device_plan.quant_note)
+        note = getattr(recognizer, "device_note", "")
+        note = f" — {note}" if isinstance(note, str) and note else ""
         if own is not None and own.labels != self._session.label_set.labels:
             self._session.set_label_set(own)
-            self._say(f"Model ready: {choice.describe()} — labels: {own.title or own.name}")
+            self._say(f"Model ready: {choice.describe()} — labels: {own.title or own.name}{note}")
             return
-        self._say(f"Model ready: {choice.describe()}")
+        self._say(f"Model ready: {choice.describe()}{note}")
 
     @Slot(str, object)
     def _on_failed(self, message: str, choice: RecognizerChoice) -> None:

@@ -1,5 +1,6 @@
 """The model manager's list: the models and adapters found on this machine (what `cer models`
-lists), the recommended small model, and downloading one with progress and cancel."""
+lists), the curated base models and the recommended one, and downloading one with progress and
+cancel."""
 
 from __future__ import annotations
 
@@ -86,9 +87,31 @@ class ModelList(QWidget):
         layout.addWidget(self.tree)
         recommended = model_store.recommended_model()
         self.recommended_label = QLabel(
-            f"Recommended small model: <b>{recommended}</b> (about 4.5 GB, runs on a CPU)"
+            f"Recommended small model: <b>{recommended}</b> (fully proven here, Apache-2.0, "
+            "the fewest parameters; see the README's 'Choosing a model')"
         )
         layout.addWidget(self.recommended_label)
+        # the curated list: a click puts the id in the download field
+        self.curated = QTreeWidget()
+        self.curated.setObjectName("curatedTree")
+        self.curated.setHeaderLabels(["Model", "Disk", "Memory", "Licence", "Proven", "Advice"])
+        self.curated.setRootIsDecorated(False)
+        for m in model_store.curated_models():
+            proven = {"full": "in full", "scored": "scored"}.get(m.proven, "not yet")
+            self.curated.addTopLevelItem(
+                QTreeWidgetItem(
+                    [
+                        m.model_id,
+                        f"{m.disk_gb:.1f} GB",
+                        f"{m.min_memory_gb:.1f} GB",
+                        m.licence,
+                        proven,
+                        m.advice,
+                    ]
+                )
+            )
+        self.curated.itemClicked.connect(self._on_curated)
+        layout.addWidget(self.curated)
         row = QHBoxLayout()
         self.download_id = QLineEdit(recommended)
         self.download_id.setObjectName("downloadId")
@@ -108,6 +131,10 @@ class ModelList(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self.refresh()
+
+    @Slot(QTreeWidgetItem, int)
+    def _on_curated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        self.download_id.setText(item.text(0))
 
     def refresh(self) -> None:
         """List what is on this machine now."""

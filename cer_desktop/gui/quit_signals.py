@@ -1,4 +1,5 @@
-"""Quit the window cleanly on SIGINT, SIGTERM and SIGHUP (Ctrl+C, `kill`, logout).
+"""Quit the window cleanly on SIGINT, SIGTERM and SIGHUP (Ctrl+C, `kill`, logout), and on
+Windows on Ctrl+Break (SIGBREAK) and a closed console (`portable/signals.py`).
 
 Python runs a signal handler only between bytecodes of the main thread, and Qt's event loop
 runs no Python while it waits: a handler alone would wait for the next timer. The handler is
@@ -19,12 +20,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSocketNotifier
 
+from cer_desktop.portable.signals import ConsoleCloseHandler, end_signals
+
 log = logging.getLogger(__name__)
 
 #: The signals that end the app cleanly, where the platform has them.
-QUIT_SIGNALS: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+QUIT_SIGNALS: tuple[signal.Signals, ...] = end_signals()
 
 
 class QuitOnSignals(QObject):
@@ -35,7 +36,12 @@ class QuitOnSignals(QObject):
     recording's finalisation short.
     """
 
-    def __init__(self, quit: Callable[[], Any], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        quit: Callable[[], Any],
+        parent: QObject | None = None,
+        console: ConsoleCloseHandler | None = None,
+    ) -> None:
         super().__init__(parent)
         self._quit = quit
         self.received: list[int] = []
@@ -48,6 +54,10 @@ class QuitOnSignals(QObject):
         self._old: dict[int, Any] = {}
         for sig in QUIT_SIGNALS:
             self._old[sig] = signal.signal(sig, self._handle)
+        # Windows: a closed console raises SIGTERM here and waits for uninstall() (after the
+        # shutdown has finalised a recording) before Windows ends the process
+        self._console = console or ConsoleCloseHandler()
+        self._console.install()
         self._installed = True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -74,6 +84,7 @@ class QuitOnSignals(QObject):
         for sig, old in self._old.items():
             signal.signal(sig, old)
         signal.set_wakeup_fd(self._old_fd)
+        self._console.finished()
         self._notifier.setEnabled(False)
         self._reader.close()
         self._writer.close()

@@ -41,7 +41,8 @@ def heavy_modules_imported() -> list[str]:
 def run_smoke(frames: int = SMOKE_FRAMES, keep: str | None = None) -> int:
     """Run the smoke test in this process (a `QApplication` must not exist yet or be reusable).
 
-    Prints one JSON object on stdout; returns the process exit code. `keep` names a folder to
+    Prints one JSON object on stdout (and writes it to $CER_SMOKE_JSON when set); returns the
+    process exit code. `keep` names a folder to
     record into and leave in place (default: a temporary folder, removed afterwards).
     """
     t0 = time.monotonic()
@@ -64,6 +65,10 @@ def run_smoke(frames: int = SMOKE_FRAMES, keep: str | None = None) -> int:
     else:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result), flush=True)
+    # a windowed Windows exe has no stdout (print writes nothing): CI reads this file instead
+    out = os.environ.get("CER_SMOKE_JSON")
+    if out:
+        Path(out).write_text(json.dumps(result) + "\n", encoding="utf-8")
     return code
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cer_desktop import procs
+from cer_desktop.portable import process
 from cer_desktop.recording.session_folder import LEASE_FILE
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ class Lease:
         self.interval_s = max(0.05, float(interval_s))
         self.counter = 0
         self._record = {
-            "host": procs.host_name(),
+            "host": process.host_name(),
             "pid": os.getpid(),
-            "boot_id": procs.boot_id(),
+            "boot_id": process.boot_id(),
             "interval_s": self.interval_s,
         }
         self._stop = threading.Event()
@@ -125,9 +125,9 @@ class Lease:
 
 
 def _same_machine(lease: dict[str, Any]) -> bool:
-    if lease.get("host") != procs.host_name():
+    if lease.get("host") != process.host_name():
         return False
-    mine, theirs = procs.boot_id(), lease.get("boot_id")
+    mine, theirs = process.boot_id(), lease.get("boot_id")
     return mine is None or theirs is None or mine == theirs
 
 
@@ -135,12 +135,12 @@ def _at_once(manifest: dict[str, Any], lease: dict[str, Any] | None) -> Verdict 
     """The verdict that needs no waiting, or None (another host's lease: watch it)."""
     if lease is None:
         pid, host = manifest.get("pid"), manifest.get("host")
-        if host in (None, procs.host_name()) and isinstance(pid, int) and procs.pid_alive(pid):
+        if host in (None, process.host_name()) and isinstance(pid, int) and process.pid_alive(pid):
             return Verdict(Liveness.LIVE, f"its recorder (process {pid}) is running")
         return Verdict(Liveness.GONE, "no lease, and its recorder is not running here")
     pid = lease.get("pid")
     if _same_machine(lease):
-        if isinstance(pid, int) and procs.pid_alive(pid):
+        if isinstance(pid, int) and process.pid_alive(pid):
             return Verdict(Liveness.LIVE, f"its recorder (process {pid}) is running")
         return Verdict(Liveness.GONE, f"its recorder (process {pid}) is gone")
     return None

@@ -36,6 +36,7 @@ from cer_desktop.recording.session_folder import (
     Manifest,
     RecordingError,
     SessionPaths,
+    check_session_path,
     describe_os_error,
     new_session_folder,
 )
@@ -115,6 +116,7 @@ class SessionRecorder:
         self.policy = DeliveryPolicy.BLOCK_WHEN_FULL if block else DeliveryPolicy.DROP_WHEN_FULL
         self.flush_interval_s = min(1.0, max(0.05, flush_interval_s))
         self._on_error = on_error
+        check_session_path(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -23,7 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cer_desktop import __version__, procs
+from cer_desktop import __version__
+from cer_desktop.portable import process
+from cer_desktop.portable.filenames import path_too_long, safe_name
+from cer_desktop.portable.system import OsName
 
 MANIFEST_FILE = "manifest.json"
 ANNOTATED_VIDEO = "annotated.mp4"
@@ -32,6 +35,9 @@ EVENTS_FILE = "events.jsonl"
 FIRST_CSV_PART = "frames.csv"
 INPUTS_FILE = "inputs.csv"  # frame -> image file, for image inputs
 LEASE_FILE = "lease.json"  # while a recorder writes the session (recording/lease.py)
+# The longest name a session folder holds (a recovered CSV part's kept original): the folder's
+# path must leave room for it on Windows.
+LONGEST_FILE_NAME = "frames.part99.csv.orig"
 _CSV_PART_RE = re.compile(r"^frames(?:\.part(\d+))?\.csv$")
 
 #: The frames.csv column layout: 1 = up to `source_frame`; 2 = `image` added; 3 = `AU41_r`;
@@ -128,7 +134,7 @@ class Manifest:
     app_version: str | None = __version__
     started_at: str | None = field(default_factory=now_iso)
     ended_at: str | None = None
-    host: str | None = field(default_factory=procs.host_name)
+    host: str | None = field(default_factory=process.host_name)
     pid: int | None = field(default_factory=os.getpid)
     python: str | None = field(default_factory=platform.python_version)
     # what ran
@@ -284,13 +290,21 @@ class RecordingError(RuntimeError):
 
 def new_session_folder(root: str | os.PathLike[str], prefix: str = "session") -> Path:
     """A fresh, not yet existing folder under `root` named by the local start time."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{prefix}-{stamp}"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # no ":" (Windows refuses it)
+    base = Path(root) / safe_name(f"{prefix}-{stamp}")
     path, n = base, 1
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def check_session_path(folder: str | os.PathLike[str], *, os_name: OsName | None = None) -> None:
+    """Raise `RecordingError` when the session's files could not be opened on this OS (a
+    path too long for Windows), before anything is written."""
+    problem = path_too_long(Path(folder), LONGEST_FILE_NAME, os_name=os_name)
+    if problem:
+        raise RecordingError(problem)
 
 
 def os_error_reason(exc: BaseException) -> str:

@@ -38,20 +38,32 @@ def instant_recognizer(threshold: float = 0.0) -> Recognizer:
 
 def list_camera_specs() -> list[tuple[str, str]]:
     """(title, spec) for each camera found; empty when there is none (or capture is missing)."""
-    try:
-        from cer_desktop.capture.sources import list_cameras
+    return camera_specs_with_problem()[0]
 
-        cams = list_cameras()
+
+def camera_specs_with_problem() -> tuple[list[tuple[str, str]], str]:
+    """(title, spec) for each camera found, and what keeps the cameras from the app, if
+    anything (macOS' camera permission: where to allow it), for the window to say."""
+    try:
+        from cer_desktop.capture.sources import CameraPermissionDenied, list_cameras
     except Exception as exc:  # no capture backend: the demo still works
         log.warning("listing cameras failed: %s", exc)
-        return []
+        return [], ""
+    try:
+        cams = list_cameras()
+    except CameraPermissionDenied as exc:
+        log.warning("%s", exc)
+        return [], str(exc)
+    except Exception as exc:
+        log.warning("listing cameras failed: %s", exc)
+        return [], ""
     out = []
     for cam in cams:
         index = getattr(cam, "index", None)
         name = getattr(cam, "name", "")
         spec = getattr(cam, "spec", None) or f"camera:{index}"
         out.append((f"Camera {index}" + (f": {name}" if name else ""), str(spec)))
-    return out
+    return out, ""
 
 
 class AnalyzerCache:

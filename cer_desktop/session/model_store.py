@@ -30,6 +30,13 @@ def recommended_model() -> str:
     return RECOMMENDED_BASE
 
 
+def curated_models() -> list[Any]:
+    """The curated base models (`catalog.CuratedModel`: id, size, licence, memory, advice)."""
+    from cer_desktop.recognition.lvlm.catalog import CURATED
+
+    return list(CURATED)
+
+
 def local_models(folders: list[str] | None = None) -> list[Any]:
     """The models and adapters usable offline (`cer models`' list): Hugging Face cache plus
     `folders`. Each has kind ("model"/"adapter"), name, path, size_bytes, label_set,

@@ -97,18 +97,25 @@ def find_qwen2_vocab(path: str | Path | None = None) -> Path:
     return p
 
 
-def _qwen2vl_tokenizer_json(raw: str) -> str:
-    """The GGUF tokenizer's JSON with Qwen2-VL's added tokens in place of the placeholders."""
+def _qwen2vl_tokenizer_json(
+    raw: str, added: dict[str, int] | None = None, special: tuple[str, ...] | None = None
+) -> str:
+    """The GGUF tokenizer's JSON with `added` (default Qwen2-VL's) in place of the placeholders.
+
+    `special` names the added tokens that are special (default: all of them).
+    """
+    added = QWEN2VL_ADDED if added is None else added
+    special = tuple(added) if special is None else special
     data = json.loads(raw)
     vocab: dict[str, int] = data["model"]["vocab"]
     by_id = {i: tok for tok, i in vocab.items()}
-    n_real = len(QWEN2VL_ADDED) + min(QWEN2VL_ADDED.values())  # 151657 tokens, as Qwen2-VL's
-    for token, i in QWEN2VL_ADDED.items():
+    n_real = max(added.values()) + 1  # 151657 tokens for Qwen2-VL, 151669 for Qwen3
+    for token, i in added.items():
         old = by_id.get(i)
         if old is not None and old != token:
             del vocab[old]
         vocab[token] = i
-    for i in range(n_real, max(by_id) + 1):  # the unused placeholders, as Qwen2-VL has none
+    for i in range(n_real, max(by_id) + 1):  # the unused placeholders: the real ones have none
         if i in by_id and by_id[i].startswith("[PAD"):
             vocab.pop(by_id[i], None)
     data["added_tokens"] = [
@@ -119,34 +126,44 @@ def _qwen2vl_tokenizer_json(raw: str) -> str:
             "lstrip": False,
             "rstrip": False,
             "normalized": False,
-            "special": True,
+            "special": token in special,
         }
-        for token, i in QWEN2VL_ADDED.items()
+        for token, i in added.items()
     ]
     data["normalizer"] = {"type": "NFC"}  # as Qwen2's tokenizer.json
     return json.dumps(data, ensure_ascii=False)
 
 
-def _convert(gguf_path: Path, out: Path) -> None:
+def _convert(
+    gguf_path: Path,
+    out: Path,
+    added: dict[str, int] | None = None,
+    special: tuple[str, ...] | None = None,
+    template: str = QWEN2VL_INSTRUCT_TEMPLATE,
+) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    added = QWEN2VL_ADDED if added is None else added
+    special = tuple(added) if special is None else special
     loaded = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-    backend = Tokenizer.from_str(_qwen2vl_tokenizer_json(loaded.backend_tokenizer.to_str()))
+    backend = Tokenizer.from_str(
+        _qwen2vl_tokenizer_json(loaded.backend_tokenizer.to_str(), added, special)
+    )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
         bos_token=None,
-        additional_special_tokens=[t for t in QWEN2VL_ADDED if t != "<|endoftext|>"],
+        additional_special_tokens=[t for t in special if t != "<|endoftext|>"],
         clean_up_tokenization_spaces=False,
     )
-    tokenizer.chat_template = QWEN2VL_INSTRUCT_TEMPLATE
-    for token, i in QWEN2VL_ADDED.items():
+    tokenizer.chat_template = template
+    for token, i in added.items():
         got = tokenizer.convert_tokens_to_ids(token)
         if got != i:
-            raise VocabUnavailable(f"{token} converted to id {got}, not Qwen2-VL's {i}")
+            raise VocabUnavailable(f"{token} converted to id {got}, not the real {i}")
     part = out.with_name(out.name + f".part{os.getpid()}")
     tokenizer.save_pretrained(str(part))
     part.replace(out)
@@ -160,6 +177,27 @@ def qwen2vl_tokenizer(path: str | Path | None = None) -> Any:
     out = gguf_path.with_name("qwen2-vl-tokenizer-" + VOCAB_SHA256[:12])
     if not (out / "tokenizer.json").is_file():
         _convert(gguf_path, out)
+    return AutoTokenizer.from_pretrained(str(out))
+
+
+def qwen_tokenizer(
+    added: dict[str, int],
+    special: tuple[str, ...],
+    template: str,
+    name: str,
+    path: str | Path | None = None,
+) -> Any:
+    """A Qwen-family tokenizer on the real Qwen2 vocabulary with `added` tokens at their ids.
+
+    Qwen2.5 and Qwen3(-VL) keep Qwen2's 151,643 BPE tokens and add more tokens after them;
+    `name` keys the cached conversion (e.g. "qwen3-vl").
+    """
+    from transformers import AutoTokenizer
+
+    gguf_path = find_qwen2_vocab(path)
+    out = gguf_path.with_name(f"{name}-tokenizer-" + VOCAB_SHA256[:12])
+    if not (out / "tokenizer.json").is_file():
+        _convert(gguf_path, out, added, special, template)
     return AutoTokenizer.from_pretrained(str(out))
 
 

@@ -66,14 +66,37 @@ def faces(n: int = 4) -> list[np.ndarray]:
     return astronaut_faces(n)
 
 
-def build_taught_model(folder: Path, n_faces: int = 4, steps: int = 300) -> Path:
-    """A small fp32 Qwen2-VL taught to answer face i with RAF-DB compound label i."""
+# The same for Qwen3-VL (`families/qwen3_vl.build_tiny_qwen3vl` keyword arguments): decoder
+# head size 64, vision head size 32.
+TAUGHT_SIZES_QWEN3VL: dict[str, Any] = dict(
+    text=dict(
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
+    ),
+    vision=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2),
+)
+
+
+def build_taught_model(
+    folder: Path, n_faces: int = 4, steps: int = 300, family: str = "qwen2_vl"
+) -> Path:
+    """A small fp32 model of `family` (qwen2_vl, qwen3_vl) taught to answer face i with label i."""
     from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.spec import ModelSpec
     from cer_desktop.testing.taught import teach_labels
-    from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
-    base = build_tiny_qwen2vl(folder / "base", **TAUGHT_SIZES)
+    if family == "qwen3_vl":
+        from cer_desktop.testing.families.qwen3_vl import build_tiny_qwen3vl
+
+        base = build_tiny_qwen3vl(folder / "base", **TAUGHT_SIZES_QWEN3VL)
+    else:
+        from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
+
+        base = build_tiny_qwen2vl(folder / "base", **TAUGHT_SIZES)
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
     model = teach_labels(model, processor, faces(n_faces), steps)
     out = folder / "taught"
@@ -114,7 +137,7 @@ class VLLMServer:
 
     def log_tail(self, n: int = 3000) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-n:]
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-n:]
         except OSError:
             return ""
 

@@ -194,7 +194,7 @@ def write_abaw(result: EvalResult, path: str | Path) -> Path:
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["image_location", *(lab.replace(" ", "_") for lab in C_EXPR.labels)])
         for s, pred in zip(result.samples, result.predictions, strict=True):
@@ -207,13 +207,15 @@ def write_outputs(result: EvalResult, out_dir: str | Path, *, title: str = "") -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    (out / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    (out / "metrics.json").write_text(
+        json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8"
+    )
     files["metrics"] = out / "metrics.json"
     if result.report is not None:
-        (out / "report.txt").write_text(result.report.table() + "\n")
+        (out / "report.txt").write_text(result.report.table() + "\n", encoding="utf-8")
         files["report"] = out / "report.txt"
         files["confusion"] = save_confusion_png(result.report, out / "confusion.png", title)
-    with (out / "predictions.csv").open("w", newline="") as fh:
+    with (out / "predictions.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "true", "predicted", *(f"p_{lab}" for lab in result.label_set.labels)])
         for s, p in zip(result.samples, result.probs, strict=True):

@@ -325,7 +325,9 @@ def write_rafdb(
             _write(root / "Image" / "original" / name, original)
             lines.append(f"{name} {label + 1}")
     (root / "EmoLabel").mkdir(parents=True, exist_ok=True)
-    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text(
+        "\n".join(lines) + "\n", encoding="utf-8"
+    )
     return root
 
 
@@ -352,7 +354,7 @@ def write_cexpr(
                 face = draw_face(label_set.labels[label], rng, size=size, style=style)
                 _write(root / video / f"{f:05d}.jpg", face)
                 rows.append((f"{video}/{f:05d}.jpg", label_set.labels[label].replace(" ", "_")))
-    with (root / "labels.csv").open("w", newline="") as fh:
+    with (root / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["image_location", "label"])
         w.writerows(rows)

@@ -313,7 +313,9 @@ def train(
     )
     if trainer.is_world_process_zero():
         res.evaluation = evaluate_after_training(recipe, model, processor, adapter_dir, show)
-        (out / "train_summary.json").write_text(json.dumps(res.as_dict(), indent=2) + "\n")
+        (out / "train_summary.json").write_text(
+            json.dumps(res.as_dict(), indent=2) + "\n", encoding="utf-8"
+        )
     return res
 
 

@@ -27,7 +27,22 @@ def test_the_list_shows_local_models_and_fills_the_dialog(qtbot):
     rows = [[tree.topLevelItem(i).text(c) for c in range(4)] for i in range(2)]
     assert rows[0][:3] == ["model", "Qwen/Qwen2-VL-2B-Instruct", "4.42 GB"]
     assert rows[1][0] == "adapter" and "raf_compound" in rows[1][3] and "/cache/qwen" in rows[1][3]
-    assert "Qwen/Qwen2-VL-2B-Instruct" in models.recommended_label.text()
+    from cer_desktop.recognition.lvlm.catalog import CURATED, recommended
+
+    assert recommended().model_id in models.recommended_label.text()
+    # and the curated list shows every entry; a click puts its id in the download field
+    curated = models.curated
+    assert curated.topLevelItemCount() == len(CURATED)
+    first = curated.topLevelItem(0)
+    assert [first.text(c) for c in range(5)] == [
+        CURATED[0].model_id,
+        f"{CURATED[0].disk_gb:.1f} GB",
+        f"{CURATED[0].min_memory_gb:.1f} GB",
+        CURATED[0].licence,
+        "in full",
+    ]
+    curated.itemClicked.emit(curated.topLevelItem(3), 0)
+    assert models.download_id.text() == CURATED[3].model_id
     # When the user picks the adapter, then it and its base fill the choice
     models.tree.itemClicked.emit(tree.topLevelItem(1), 0)
     assert dialog.choice().adapter == "/adapters/stage2" and dialog.choice().base == "/cache/qwen"

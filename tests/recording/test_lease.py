@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from cer_desktop import procs
 from cer_desktop.bench.fault_session import finish, start_recorder, untouched, wait_for_frames
+from cer_desktop.portable import process
 from cer_desktop.recording.lease import LEASE_FILE, Liveness, judge_one, read_lease
 from cer_desktop.recording.recover import (
     RecoveryError,
@@ -120,7 +120,7 @@ def _crashed_session(tmp_path, name: str, **lease_fields) -> object:
     m.update(status="recording", pid=lease_fields.get("pid", m["pid"]))
     (folder / "manifest.json").write_text(json.dumps(m))
     if lease_fields:
-        lease = {"host": procs.host_name(), "boot_id": procs.boot_id(), "counter": 3}
+        lease = {"host": process.host_name(), "boot_id": process.boot_id(), "counter": 3}
         lease.update(interval_s=2.0, **lease_fields)
         (folder / LEASE_FILE).write_text(json.dumps(lease))
     return folder
@@ -130,7 +130,7 @@ def test_clearly_dead_sessions_are_recovered_without_waiting(tmp_path):
     # Given sessions whose recorders are clearly gone: a dead process on this host (with and
     # without a lease: an older session has none)
     dead_pid = 2**22 + 4321
-    assert not procs.pid_alive(dead_pid)
+    assert not process.pid_alive(dead_pid)
     leased = _crashed_session(tmp_path, "leased", pid=dead_pid)
     old = _crashed_session(tmp_path, "old")
     m = read_manifest(old)
@@ -179,7 +179,7 @@ def test_a_recorder_on_a_real_other_host_name_is_left_alone(tmp_path, monkeypatc
     try:
         assert p.stdout is not None and p.stdout.readline().startswith("STARTED")
         wait_for_frames(folder, 5)
-        assert read_manifest(folder)["host"] == "cer-other-machine" != procs.host_name()
+        assert read_manifest(folder)["host"] == "cer-other-machine" != process.host_name()
         to_recover, left_alone = scan_unfinished(tmp_path, lease_wait_s=2.0)
         assert to_recover == [] and [f for f, _ in left_alone] == [folder]
         assert "cer-other-machine" in left_alone[0][1]
@@ -215,7 +215,7 @@ def test_a_recording_renews_its_lease_and_removes_it_at_the_end(tmp_path):
     try:
         first = read_lease(tmp_path / "s")
         assert first is not None and first["pid"] == os.getpid()
-        assert first["host"] == procs.host_name() and first["interval_s"] == 0.05
+        assert first["host"] == process.host_name() and first["interval_s"] == 0.05
         record(rec, 5)
         deadline = time.monotonic() + 5.0
         while read_lease(tmp_path / "s")["counter"] < first["counter"] + 3:

@@ -30,6 +30,10 @@ ROPE_INPUTS = (
 )
 # Attention implementations that accept an arbitrary 4-D float mask (the tree mask).
 MASKABLE_ATTENTION = ("eager", "sdpa", "flex_attention")
+# Decoder layer types (a text config's `layer_types`) that attend through a mask; any other
+# type (Qwen3.5's "linear_attention", "conv", "mamba"...) carries a recurrent state that runs
+# over the sequence in order, so a tree mask cannot branch it over the label trie.
+MASKED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,8 @@ class ScoringCapabilities:
     `single_pass`: prompt and every label prefix in one forward pass under a tree attention
     mask. `prompt_cache`: the prompt text before the image is run once and its KV cache reused.
     Without either the scorer runs two passes (prompt, then labels against its cache), which
-    every decoder with a KV cache supports. `reasons` says why a fast path is off.
+    every decoder with a KV cache supports. `reasons` says why a fast path is off, or when
+    it turns off (a sequence longer than a local attention window).
     """
 
     model_type: str
@@ -50,6 +55,12 @@ class ScoringCapabilities:
     single_pass: bool = True
     prompt_cache: bool = True
     reasons: tuple[str, ...] = ()
+    # the forward takes `token_type_ids` (Gemma 3): image tokens (type 1) see each other both
+    # ways, which the tree mask must say since a 4-D mask replaces the model's own
+    bidirectional_images: bool = False
+    # the smallest local-attention window (Gemma 3's sliding layers): one tree mask serves
+    # every layer, so the single pass holds only for sequences that fit in it
+    sliding_window: int | None = None
 
     def path(self, *, single_pass: bool = True, prompt_cache: bool = True) -> str:
         """The path that runs when the caller also allows (or forbids) each fast path."""
@@ -69,6 +80,22 @@ class ScoringCapabilities:
         if self.rope_cache_keyword is not None:
             kwargs[self.rope_cache_keyword] = None  # a fresh prompt: no cache yet
         return rope(**kwargs)
+
+
+def repeat_cache(cache: Any, batch: int, repeats: int) -> None:
+    """Repeat each of the cache's `batch` rows `repeats` times in a row (row-major), in place.
+
+    `batch_repeat_interleave` where every layer has it; otherwise `reorder_cache` with the
+    repeated indices, which every cache layer kind implements (transformers 5.24's
+    `LinearAttentionLayer`, Qwen3.5's recurrent layers, has no `batch_repeat_interleave`).
+    """
+    layers = getattr(cache, "layers", None) or []
+    if all(hasattr(layer, "batch_repeat_interleave") for layer in layers):
+        cache.batch_repeat_interleave(repeats)
+        return
+    import torch
+
+    cache.reorder_cache(torch.arange(batch).repeat_interleave(repeats))
 
 
 def cache_of(out: Any) -> Any:
@@ -113,6 +140,15 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
     if attn not in MASKABLE_ATTENTION:
         single = False
         reasons.append(f"attention {attn!r} takes no tree mask")
+    layer_types = getattr(text_cfg, "layer_types", None) or ()
+    recurrent = sorted({str(t) for t in layer_types if t not in MASKED_LAYER_TYPES})
+    if recurrent:
+        single = False
+        n = sum(t not in MASKED_LAYER_TYPES for t in layer_types)
+        reasons.append(
+            f"{n} of {len(layer_types)} decoder layers are {'/'.join(recurrent)} (a recurrent "
+            "state): a tree mask cannot branch them over the labels"
+        )
 
     rope_fn = getattr(body, "compute_3d_position_ids", None)
     rope, rope_cache = "1d", None
@@ -138,6 +174,12 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
         single, cached = False, False
         reasons.append("multimodal rope without compute_3d_position_ids")
 
+    sliding = _sliding_window(text_cfg or core.config)
+    if sliding is not None:
+        reasons.append(
+            f"local attention layers: one pass only for sequences of <= {sliding} tokens"
+        )
+
     if getattr(processor, "image_token_id", None) is None:
         cached = False
         reasons.append("the processor names no image token")
@@ -155,4 +197,18 @@ def detect(model: Any, processor: Any) -> ScoringCapabilities:
         single_pass=single,
         prompt_cache=cached,
         reasons=tuple(reasons),
+        bidirectional_images="token_type_ids" in forward,
+        sliding_window=sliding,
     )
+
+
+def _sliding_window(text_cfg: Any) -> int | None:
+    """The window of the config's sliding-window layers, None when every layer is global.
+
+    Read from `layer_types` (Qwen2's configs carry a `sliding_window` they do not use).
+    """
+    window = getattr(text_cfg, "sliding_window", None)
+    layer_types = getattr(text_cfg, "layer_types", None) or ()
+    if window is None or "sliding_attention" not in layer_types:
+        return None
+    return int(window)

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-RECOMMENDED_BASE = "Qwen/Qwen2-VL-2B-Instruct"
+from cer_desktop.recognition.lvlm.catalog import recommended
+
+# chosen by rule from the curated list's recorded facts (`catalog.recommended`)
+RECOMMENDED_BASE = recommended().model_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Lists the vision-language models and LoRA adapters available offline (Hugging Face "
             f"cache and --dir folders). `cer models pull ID` downloads one (recommended base: "
-            f"{RECOMMENDED_BASE}, about 4.5 GB)."
+            f"{RECOMMENDED_BASE}, about {recommended().disk_gb:.1f} GB)."
         ),
     )
     p.add_argument("action", nargs="?", choices=["list", "pull"], default="list")

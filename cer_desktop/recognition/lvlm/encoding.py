@@ -8,7 +8,7 @@ log-probabilities, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +60,29 @@ def _uses_pixel_limits(processor: Any) -> bool:
     return hasattr(ip, "merge_size") and {"shortest_edge", "longest_edge"} <= keys
 
 
+def _tile_side(processor: Any) -> int | None:
+    """The tile side of processors that cut large images into tiles (SmolVLM/Idefics3)."""
+    ip = getattr(processor, "image_processor", None)
+    tile = getattr(ip, "max_image_size", None)
+    if not getattr(ip, "do_image_splitting", False) or not isinstance(tile, Mapping):
+        return None
+    side = tile.get("longest_edge")
+    return int(side) if side else None
+
+
 def image_kwargs(processor: Any, limits: ImageLimits | None) -> dict[str, Any]:
-    """Keyword arguments for the processor call that apply `limits` where the processor has them."""
-    if limits is None or not _uses_pixel_limits(processor):
+    """Keyword arguments for the processor call that apply `limits` where the processor has them.
+
+    A tiling processor (SmolVLM2: longest edge to 2048 px, then 512-px tiles plus a global
+    one) would blow a 224-px face up to 17 tiles, 1,088 image tokens; a face that fits one tile
+    is sent as that one tile (64 tokens). Training encodes through here too, so both agree.
+    """
+    if limits is None:
+        return {}
+    tile = _tile_side(processor)
+    if tile is not None and limits.max_pixels <= tile * tile:
+        return {"do_image_splitting": False}
+    if not _uses_pixel_limits(processor):
         return {}
     return {"size": {"shortest_edge": limits.min_pixels, "longest_edge": limits.max_pixels}}
 
@@ -168,6 +188,17 @@ def _as_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def _special_tokens_kwargs(tokenizer: Any, text: str) -> dict[str, Any]:
+    """No special tokens added when the chat template already wrote the BOS (Gemma 3).
+
+    Gemma 3's template starts with `<bos>` and its tokenizer adds another by default; two BOS
+    tokens put the model off the input it was trained on. Templates without a BOS (Qwen2-VL,
+    LLaVA-1.5, whose tokenizer adds `<s>`) keep the tokenizer's default.
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    return {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+
+
 def encode_prompts(
     processor: Any,
     images: Sequence[np.ndarray],
@@ -187,8 +218,11 @@ def encode_prompts(
     tok.padding_side = "left"
     try:
         return processor(
+            **_special_tokens_kwargs(tok, text),
             text=[text] * len(imgs),
-            images=imgs,
+            # one list per prompt: processors of interleaved families (SmolVLM, Gemma 3) read a
+            # flat list as every image belonging to the first prompt; the others flatten it
+            images=[[img] for img in imgs],
             padding=True,
             return_tensors="pt",
             **image_kwargs(processor, limits),

@@ -15,6 +15,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,20 @@ def _test_faces(n: int, size: int) -> list[np.ndarray]:
         x, y, s = 150 + 7 * i, 30 + 5 * i, 200 - 5 * i
         crops.append(cv2.resize(img[y : y + s, x : x + s], (size, size)))
     return crops
+
+
+def _save_tiling(processor: Any, limits: Any) -> None:
+    """Make the saved processor tile faces as the app does: a server reads only its config.
+
+    SmolVLM2's released config splits every image into 512-px tiles + a global one; the app
+    sends a face that fits one tile unsplit (`encoding.image_kwargs`). Served with the released
+    setting, vLLM scored other inputs than the app trained and scores on (6 nats apart on the
+    tiny model; docs/families-smolvlm-gemma3-internvl-onevision.md).
+    """
+    from cer_desktop.recognition.lvlm.encoding import image_kwargs
+
+    if image_kwargs(processor, limits).get("do_image_splitting") is False:
+        processor.image_processor.do_image_splitting = False
 
 
 def export_merged(
@@ -83,6 +98,7 @@ def export_merged(
     merged = model.merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
+    _save_tiling(processor, limits)
     processor.save_pretrained(out)
     if meta is not None:
         shutil.copy2(folder / METADATA_FILE, out / METADATA_FILE)

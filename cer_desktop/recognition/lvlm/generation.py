@@ -26,6 +26,18 @@ from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
 from cer_desktop.recognition.lvlm.scoring import to_model
 
 
+def _token_type_keys(enc: Any) -> list[str]:
+    """The processor outputs that give a type per token besides the ids and the mask."""
+    import torch
+
+    shape = enc["input_ids"].shape
+    return [
+        k
+        for k, v in enc.items()
+        if k not in ("input_ids", "attention_mask") and torch.is_tensor(v) and v.shape == shape
+    ]
+
+
 def reference_log_likelihoods(
     model: Any,
     processor: Any,
@@ -50,10 +62,9 @@ def reference_log_likelihoods(
             full = dict(enc)
             full["input_ids"] = torch.cat([enc["input_ids"], ids], dim=1)
             full["attention_mask"] = torch.cat([enc["attention_mask"], torch.ones_like(ids)], dim=1)
-            if "mm_token_type_ids" in enc:
-                full["mm_token_type_ids"] = torch.cat(
-                    [enc["mm_token_type_ids"], torch.zeros_like(ids)], dim=1
-                )
+            # per-token types (Qwen's mm_token_type_ids, Gemma 3's token_type_ids): the label is text
+            for k in _token_type_keys(enc):
+                full[k] = torch.cat([enc[k], torch.zeros_like(ids)], dim=1)
             with torch.inference_mode():
                 logits = model(**full).logits[0].float()
             lp = torch.log_softmax(logits, dim=-1)

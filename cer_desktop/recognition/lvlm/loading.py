@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cer_desktop.contracts import RecognizerError
+from cer_desktop.recognition.lvlm.device_plan import auto_device, quant_note
 from cer_desktop.recognition.lvlm.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,8 @@ def resolve_device(device: str) -> str:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ModelLoadError(f"device {device!r} requested but CUDA is not available")
         return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return auto_device(cuda=torch.cuda.is_available(), mps=mps)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -165,8 +163,6 @@ def load_base(spec: ModelSpec, progress: Progress | None = None) -> tuple[Any, A
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    if spec.quantized and device == "mps":
-        raise ModelLoadError("bitsandbytes quantisation does not run on MPS; use --quant none")
     common = {"revision": spec.revision, "local_files_only": spec.local_files_only}
     _report(progress, 0.1, "loading the processor")
     try:
@@ -177,7 +173,12 @@ def load_base(spec: ModelSpec, progress: Progress | None = None) -> tuple[Any, A
         processor, "chat_template", None
     ):
         raise ModelLoadError(f"{spec.base!r} has no chat template: not an instruct/chat model")
-    _report(progress, 0.2, f"loading {spec.base} ({spec.quant}, {device})")
+    note = quant_note(spec.quant, device)
+    _report(
+        progress,
+        0.2,
+        f"loading {spec.base} ({spec.quant}, {device})" + (f": {note}" if note else ""),
+    )
     kwargs: dict[str, Any] = {"dtype": dtype, **common}
     qconf = quantization_config(spec.quant, dtype)
     if qconf is not None:

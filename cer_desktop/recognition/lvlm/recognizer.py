@@ -52,6 +52,7 @@ class LVLMRecognizer:
             apply_cpu_speed_mode,
             default_cpu_speed_mode,
         )
+        from cer_desktop.recognition.lvlm.device_plan import quant_note
         from cer_desktop.recognition.lvlm.loading import load_adapter, load_base, resolve_local
         from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
 
@@ -75,6 +76,10 @@ class LVLMRecognizer:
             self._adapter_folder = None
         model, processor = load_base(spec, progress=progress)
         self._check_cancel(model)
+        # what 4-bit means on this device (slow on a Mac's GPU or a CPU), for the window
+        self.device_note = quant_note(
+            spec.quant, str(getattr(model, "device", "cpu")).split(":")[0]
+        )
         if self._adapter_folder:
             model = load_adapter(
                 model,

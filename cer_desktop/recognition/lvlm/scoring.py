@@ -33,10 +33,11 @@ import numpy as np
 
 from cer_desktop.labels import LabelSet
 from cer_desktop.recognition.lvlm import capabilities
-from cer_desktop.recognition.lvlm.capabilities import ScoringCapabilities, cache_of
+from cer_desktop.recognition.lvlm.capabilities import ScoringCapabilities, cache_of, repeat_cache
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
 from cer_desktop.recognition.lvlm.loading import unwrap
 from cer_desktop.recognition.lvlm.prompts import PromptTemplate, prompt_for
+from cer_desktop.recognition.lvlm.tree_mask import image_blocks, tree_mask
 from cer_desktop.recognition.lvlm.trie import LabelTrie, ScoringError
 
 __all__ = ["ClosedSetScorer", "LabelTrie", "ScoringError", "input_dtype", "to_model"]
@@ -221,8 +222,9 @@ class ClosedSetScorer:
             position_ids = self.capabilities.rope_positions(rope, inputs)[..., static:]
         n = int(ids.shape[0])
         cache = self._static_cache(body, ids[0, :static])
-        cache.batch_repeat_interleave(n)
+        repeat_cache(cache, 1, n)
         rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        # (Gemma 3 reads token_type_ids by absolute position, cached tokens included: kept whole)
         if "mm_token_type_ids" in rest:
             rest["mm_token_type_ids"] = rest["mm_token_type_ids"][:, static:]
         return body(
@@ -251,8 +253,10 @@ class ClosedSetScorer:
         n, length = int(ids.shape[0]), int(ids.shape[1])
         device = ids.device
         nodes = trie.prefixes
-        index = {p: i for i, p in enumerate(nodes)}
         depth = torch.tensor([len(p) for p in nodes], device=device)
+        longest = max((len(p) for p in nodes), default=0)
+        if caps.sliding_window is not None and length + longest > caps.sliding_window:
+            return None  # past the local layers' window: the two-pass path
         static = self._static_length(inputs)
         if caps.rope == "mrope":
             position_ids = caps.rope_positions(body.compute_3d_position_ids, inputs)
@@ -263,18 +267,17 @@ class ClosedSetScorer:
         position_ids = torch.cat([position_ids[..., static:], node_pos], dim=-1)
         chunk = length - static
         q, kv = chunk + len(nodes), length + len(nodes)
-        allowed = torch.zeros(q, kv, dtype=torch.bool, device=device)
-        allowed[:chunk, :static] = True
-        allowed[:chunk, static:length] = torch.ones(chunk, chunk, device=device).tril().bool()
-        allowed[chunk:, :length] = True
-        for j, p in enumerate(nodes):
-            for k in range(1, len(p) + 1):
-                allowed[chunk + j, length + index[p[:k]]] = True
-        dtype = input_dtype(self.model)
-        mask = torch.zeros(q, kv, dtype=dtype, device=device)
-        mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+        blocks: list[tuple[int, int]] = []
+        if caps.bidirectional_images and "token_type_ids" in inputs:
+            types = inputs["token_type_ids"]
+            if bool((types != types[:1]).any()):
+                return None  # rows with images at different places: the two-pass path
+            blocks = image_blocks(types[0])
+        mask = tree_mask(length, static, trie, input_dtype(self.model), device, blocks)
         node_ids = torch.tensor([p[-1] for p in nodes], device=device, dtype=ids.dtype)
-        rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        # (token_type_ids only shape the mask, which the 4-D mask now is)
+        skip = ("input_ids", "attention_mask", "token_type_ids")
+        rest = {k: v for k, v in inputs.items() if k not in skip}
         if "mm_token_type_ids" in rest:
             types = rest["mm_token_type_ids"][:, static:]
             rest["mm_token_type_ids"] = torch.cat(
@@ -283,7 +286,7 @@ class ClosedSetScorer:
         cache = None
         if static:
             cache = self._static_cache(body, ids[0, :static])
-            cache.batch_repeat_interleave(n)
+            repeat_cache(cache, 1, n)
         out = body(
             input_ids=torch.cat([ids[:, static:], node_ids.expand(n, -1)], dim=1),
             attention_mask=mask[None, None].expand(n, 1, q, kv),
@@ -338,7 +341,7 @@ class ClosedSetScorer:
                         [list(r) + [pad] * (width - len(r)) for r in trie.rows],
                         device=inputs["input_ids"].device,
                     )
-                    cache.batch_repeat_interleave(m)  # face-major: face0's rows, face1's rows...
+                    repeat_cache(cache, n, m)  # face-major: face0's rows, face1's rows...
                     # No attention mask: the prefix has no padding, and without one the model
                     # places the new tokens after the cache (Qwen2-VL adds its stored rope deltas).
                     cont = body(

@@ -61,8 +61,6 @@ class ModelSpec:
             raise SpecError(f"mode {self.mode!r} unknown; choose {', '.join(MODES)}")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise SpecError(f"threshold {self.threshold} must be within 0..1")
-        if self.quant != "none" and self.device == "mps":
-            raise SpecError("bitsandbytes quantisation does not run on MPS; use --quant none")
 
     @property
     def quantized(self) -> bool:

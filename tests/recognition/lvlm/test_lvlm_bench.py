@@ -55,3 +55,27 @@ def test_unknown_speed_modes_are_refused_before_anything_is_built(tmp_path) -> N
     with pytest.raises(SystemExit, match="unknown --modes"):
         lvlm.run(args)
     assert not any(tmp_path.iterdir()), "nothing should have been built"
+
+
+def test_family_shape_quick_reports_model_type_image_tokens_and_floor(
+    tmp_path, monkeypatch
+) -> None:
+    # `--shape qwen3-vl-2b` builds with the Qwen3-VL family's own builder; --quick keeps its
+    # tiny dimensions, so the mechanism runs here in minutes (the real shape runs on a quiet box)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    lvlm.add_arguments(parser)
+    args = parser.parse_args(
+        ["--shape", "qwen3-vl-2b", "--quick", "--teach-steps", "3", "--repeats", "1",
+         "--modes", "auto"]
+    )  # fmt: skip
+    result = lvlm.run(args)
+    assert result["shape"] == "qwen3-vl-2b" and result["model_type"] == "qwen3_vl"
+    assert result["image_tokens"] == 49, "16-px patches merged 2x2: 7 x 7 per 224-px face"
+    assert result["scoring_path"] == "single-pass + prompt cache"
+    assert result["score_vs_generate_speedup"] > 0 and result["score_ms_median"] > 0
+    # the floor: profiled GFLOP per call over the measured bf16 peak
+    assert result["floor_ms"] > 0
+    expected = result["gflop_per_call"] / result["cpu_bf16_peak_gflops"] * 1000
+    assert abs(result["floor_ms"] - expected) <= 0.1
+    assert result["score_vs_floor"] > 0

@@ -193,7 +193,6 @@ def test_folder_that_is_not_a_model_is_a_named_error(tmp_path):
         ({"base": "x", "device": "tpu"}, "device"),
         ({"base": "x", "mode": "guess"}, "mode"),
         ({"base": "x", "threshold": 1.5}, "threshold"),
-        ({"base": "x", "quant": "nf4", "device": "mps"}, "MPS"),
     ],
 )
 def test_impossible_specs_are_refused(kwargs, match):

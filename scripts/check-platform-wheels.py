@@ -23,6 +23,7 @@ import argparse
 import json
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -157,7 +158,7 @@ class Index:
             for name in missing:
                 self.answers[name] = []  # not in the recording: as if the index had nothing
             return
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             for name, files in zip(missing, pool.map(self._fetch, missing), strict=True):
                 self.answers[name] = files
 
@@ -166,13 +167,22 @@ class Index:
         req = urllib.request.Request(
             f"{INDEX}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
         )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as answer:
-                data = json.load(answer)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return []
-            raise
+        # A name lookup or connection may fail for a moment (seen once in CI: "Temporary
+        # failure in name resolution"); a failure that persists over four tries is reported.
+        for attempt in range(4):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as answer:
+                    data = json.load(answer)
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return []
+                if exc.code < 500 or attempt == 3:
+                    raise
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                if attempt == 3:
+                    raise
+            time.sleep(2**attempt)
         return [
             {"filename": f["filename"], "sha256": f.get("hashes", {}).get("sha256", "")}
             for f in data.get("files", [])

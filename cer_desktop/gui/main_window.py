@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, QSignalBlocker, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDialog, QMainWindow
 
@@ -27,11 +26,11 @@ from cer_desktop.gui.status_panel import StatusPanel
 from cer_desktop.gui.streams_page import StreamsControls
 from cer_desktop.gui.toolbar import build_controls, select_label_set
 from cer_desktop.gui.video_view import FrameBridge, VideoView
+from cer_desktop.gui.window_state import StartupRecovery, remember_layout, restore_layout
 from cer_desktop.labels import LabelSetError, get_label_set
 from cer_desktop.session import events as ev
 from cer_desktop.session.choice import RecognizerChoice
 from cer_desktop.session.factories import AnalyzerFactory, SourceFactory, camera_specs_with_problem
-from cer_desktop.session.library import recover_unfinished
 from cer_desktop.session.live import LiveSession
 from cer_desktop.session.streams import SessionStreams
 from cer_desktop.settings import AppSettings, save_settings
@@ -71,8 +70,7 @@ class MainWindow(QMainWindow):
         self._persist = persist
         self._status_message = ""
         self._shut_down = False
-        self._recovery_thread: threading.Thread | None = None
-        self._recovery_cancel = threading.Event()  # quitting ends its wait for leases
+        self._recovery = StartupRecovery()  # quitting ends its wait for leases
 
         self.bridge = FrameBridge(self)
         self.view = VideoView(self)
@@ -144,7 +142,7 @@ class MainWindow(QMainWindow):
         self._timer.timeout.connect(self._refresh_status)
         self._timer.start()
         self.resize(1240, 720)
-        self._restore_layout()
+        restore_layout(self, self.settings)
         if autostart:
             QTimer.singleShot(0, self.start)
 
@@ -218,35 +216,16 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self._timer.stop()
-        self._remember_layout()
+        remember_layout(self, self.settings)
         self.models.shutdown()
         self.streams.close()
         self.session.shutdown()
-        if self._recovery_thread is not None:
-            self._recovery_cancel.set()
-            self._recovery_thread.join(60.0)
+        self._recovery.stop()
         self.save()
 
     def recover_unfinished_sessions(self) -> None:
         """Repair sessions a crash left unfinished in the record folder, off the GUI thread."""
-        root = self.settings.record_folder
-        args = (root, self.bridge.status, self._recovery_cancel)
-        self._recovery_thread = threading.Thread(
-            target=recover_unfinished, args=args, name="cer-session-recovery", daemon=True
-        )
-        self._recovery_thread.start()
-
-    def _restore_layout(self) -> None:
-        """Window size, position, docks and toolbars as the user left them."""
-        s = self.settings
-        if s.window_geometry:
-            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode("ascii")))
-        if s.window_state:
-            self.restoreState(QByteArray.fromBase64(s.window_state.encode("ascii")))
-
-    def _remember_layout(self) -> None:
-        self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        self.settings.window_state = bytes(self.saveState().toBase64().data()).decode()
+        self._recovery.start(self.settings.record_folder, self.bridge.status)
 
     def save(self) -> None:
         if self._persist:

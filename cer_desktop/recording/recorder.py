@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from cer_desktop.contracts import Annotation, StatusEvent, StatusKind
+from cer_desktop.contracts import Annotation, StatusEvent
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
+from cer_desktop.recording.recorder_notes import RecordingNotes
 from cer_desktop.recording.session_folder import (
     DROP_QUEUE_FULL,
     DROP_WRITE_ERROR,
@@ -52,16 +53,6 @@ __all__ = [
     "describe_os_error",
     "new_session_folder",
 ]
-
-# the status events a recording logs in events.jsonl (at the newest recorded frame)
-NOTED_KINDS = frozenset(
-    {
-        StatusKind.SOURCE_LOST,
-        StatusKind.SOURCE_RESTORED,
-        StatusKind.REMOTE_UNREACHABLE,
-        StatusKind.REMOTE_RECONNECTED,
-    }
-)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +155,9 @@ class SessionRecorder:
         self._stopping = threading.Event()  # set by close() or by a failure
         self._closed = False
         self._writer_cpu_s = 0.0
+        self._notes = RecordingNotes(
+            self._files, self._newest, lambda: self._t0_capture, lambda: self.elapsed_s
+        )
         self._thread = threading.Thread(target=self._run, name="cer-recorder", daemon=True)
         self._thread.start()
 
@@ -211,48 +205,18 @@ class SessionRecorder:
             last = self._last_frame
         return (None, None, None) if last is None else last
 
-    def _session_t(self, t_capture: float | None) -> float | None:
-        t0 = self._t0_capture
-        return None if t_capture is None or t0 is None else round(t_capture - t0, 4)
-
-    def add_marker(
-        self, note: str = "", *, t_capture: float | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        """Log a marker (with an optional note) at the newest recorded frame; returns it.
-
-        `t_capture` (a capture-clock time, e.g. an experiment's LSL marker) gives the marker
-        its own `t` instead of the newest frame's; `extra` fields are logged with it."""
-        frame, source_frame, t_last = self._newest()
-        t = self._session_t(t_last if t_capture is None or frame is None else t_capture)
-        return self._files.note(
-            "marker",
-            note=str(note),
-            frame=frame,
-            source_frame=source_frame,
-            t=t,
-            elapsed_s=round(self.elapsed_s, 3),
-            **extra,
-        )
+    # -- events at the newest recorded frame (recorder_notes.py) -------------------------
+    def add_marker(self, note: str = "", **kwargs: Any) -> dict[str, Any]:
+        """A marker in events.jsonl (`RecordingNotes.add_marker`)."""
+        return self._notes.add_marker(note, **kwargs)
 
     def note_change(self, setting: str, **fields: Any) -> dict[str, Any]:
-        """Log that `setting` changed while recording (a `setting` event: `frame` is the
-        newest recorded frame, the change applies after it; `fields` say old and new). The
-        recording goes on in the same folder."""
-        frame, _, t_last = self._newest()
-        return self._files.note(
-            "setting", setting=setting, frame=frame, t=self._session_t(t_last), **fields
-        )
+        """A setting changed while recording (`RecordingNotes.note_change`)."""
+        return self._notes.note_change(setting, **fields)
 
     def note_status(self, event: StatusEvent) -> None:
-        """Log a source gap (`SOURCE_LOST`, `SOURCE_RESTORED`) or a switch between a remote
-        server and the instant tier standing in (`REMOTE_UNREACHABLE`, `REMOTE_RECONNECTED`)
-        in the events log at the newest recorded frame. The recording goes on: frames after a
-        gap keep their capture times, so the video shows the gap as a jump in time."""
-        if event.kind in NOTED_KINDS:
-            frame = self._newest()[0]
-            self._files.note(
-                event.kind.value, frame=frame, message=event.message, **dict(event.payload)
-            )
+        """A source gap or a remote-server switch (`RecordingNotes.note_status`)."""
+        self._notes.note_status(event)
 
     def close(self) -> None:
         """Write everything queued, finish the files and the manifest. Safe to call twice."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from cer_desktop.testing.families.base import Family
+from cer_desktop.testing.families.common import save
 from cer_desktop.testing.families.qwen3_vl import QWEN3_SPECIAL
 
 QWEN3_5_VOCAB_SIZE = 248320  # transformers 5.24 Qwen3_5TextConfig.vocab_size default
@@ -152,12 +153,8 @@ def build_tiny_qwen3_5(
     model = Qwen3_5ForConditionalGeneration(config)
     _reinit(model, init_std)
     model = model.to(dtype).eval()  # type: ignore[arg-type]
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.do_sample = False
-    model.save_pretrained(folder)
-    processor_for(tokenizer, face_pixels).save_pretrained(folder)
-    return folder
+    processor = processor_for(tokenizer, face_pixels)
+    return save(Path(folder), model, processor, ids["<|im_end|>"], ids["<|endoftext|>"])
 
 
 FAMILY = Family(

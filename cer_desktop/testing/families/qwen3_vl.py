@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from cer_desktop.testing.families.base import Family
+from cer_desktop.testing.families.common import save
 
 # Qwen3-VL-Instruct's chat template for what this project sends (system, user turns with
 # images and text, assistant turns): unlike Qwen2-VL's it adds NO default system message.
@@ -274,12 +275,8 @@ def build_tiny_qwen3vl(
     model = Qwen3VLForConditionalGeneration(config)
     _reinit(model, init_std)
     model = model.to(dtype).eval()  # type: ignore[arg-type]
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.do_sample = False
-    model.save_pretrained(folder)
-    processor_for(tokenizer, face_pixels).save_pretrained(folder)
-    return folder
+    processor = processor_for(tokenizer, face_pixels)
+    return save(Path(folder), model, processor, ids["<|im_end|>"], ids["<|endoftext|>"])
 
 
 FAMILY = Family(

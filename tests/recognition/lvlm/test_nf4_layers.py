@@ -26,15 +26,27 @@ def tiny_qwen35(tmp_path_factory) -> Path:
     return FAMILIES["qwen3_5"].build_tiny(tmp_path_factory.mktemp("qwen35") / "base")
 
 
-def test_the_unpackable_layers_are_those_with_odd_row_counts():
-    model = torch.nn.ModuleDict(
-        {
-            "fits": torch.nn.Linear(64, 96),
-            "rows16": torch.nn.Linear(64, 16),
-            "odd_in": torch.nn.Linear(63, 32),
-        }
-    )
-    assert nf4_unpackable_linears(model) == ["rows16", "odd_in"]
+def test_the_unpackable_layers_are_exactly_those_bitsandbytes_fails_on():
+    import bitsandbytes as bnb
+
+    shapes = {"fits": (128, 96), "rows16": (64, 16), "rows40": (64, 40), "in96": (96, 64)}
+    model = torch.nn.ModuleDict({k: torch.nn.Linear(*s) for k, s in shapes.items()})
+    # the rule says which layers bitsandbytes' CPU 4-bit inference cannot run ...
+    assert nf4_unpackable_linears(model) == ["rows16", "rows40", "in96"]
+    # ... and bitsandbytes agrees, where its packed CPU kernel is used (AVX512-BF16)
+    for name, (k, n) in shapes.items():
+        q = bnb.nn.Linear4bit(k, n, compute_dtype=torch.bfloat16, quant_type="nf4")
+        q.load_state_dict(model[name].state_dict())
+        q = q.to("cpu").eval()  # quantises the weight to NF4
+        if not q.support_avx512bf16_for_cpu:
+            pytest.skip("this CPU runs bitsandbytes' unpacked 4-bit path (no AVX512-BF16)")
+        try:
+            with torch.no_grad():
+                q(torch.randn(2, k))
+            failed = False
+        except (AssertionError, RuntimeError):
+            failed = True
+        assert failed == (name != "fits"), name
 
 
 def test_in_the_real_qwen35_2b_shape_only_the_value_head_projections_are_skipped():

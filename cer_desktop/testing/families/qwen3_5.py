@@ -174,8 +174,8 @@ FAMILY = Family(
         "linear-attention ones, every MLP. NF4: in_proj_a/in_proj_b (one row per value head, "
         "4 tiny, 16 in the 2B shape) do not fit bitsandbytes 0.50's 32-row CPU blocks and stay "
         "unquantised (`recognition/lvlm/quant_layers.py`); the NF4 tiny model scores exactly "
-        "and trains as QLoRA (tests/recognition/lvlm/test_nf4_layers.py). `cer train` stage "
-        "1 -> 2 and `cer export --merge` were tried once by hand (not in the tests); serving "
-        "not tried"
+        "(tests/recognition/lvlm/test_nf4_layers.py); `cer train` stage 1 -> 2, QLoRA on "
+        "NF4 and `cer export --merge` are tested (tests/training/test_families_training.py); "
+        "serving not tried"
     ),
 )

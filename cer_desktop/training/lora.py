@@ -1,5 +1,11 @@
 """LoRA for `cer train`: which modules get adapters, which are trained in full, the
-`LoraConfig`, for every supported architecture (Qwen2-VL, LLaVA-style, SmolVLM...)."""
+`LoraConfig`, for every supported architecture (Qwen2-VL, LLaVA-style, SmolVLM...).
+
+The adapted layers are found by the model's structure (`model_parts`): every linear layer of
+the language model's decoder layers, i.e. the attention and MLP projections Yu & Lu adapt,
+whatever the family calls them (Qwen3.5's linear-attention layers included). The aliases of
+`modules_to_save` are still module names (`MODULE_NAMES`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,14 @@ from typing import Any
 import torch
 
 from cer_desktop.training.errors import TrainingError
-from cer_desktop.training.recipe import MethodArgs
+from cer_desktop.training.model_parts import (
+    language_model_layers,
+    linear_names,
+    vision_tower_layers,
+)
+from cer_desktop.training.recipe import ALL_LINEAR, MethodArgs
 
-# Where the parts of the supported architectures live (module-name components).
+# Names of the parts `modules_to_save` can train in full (recipe aliases -> module names).
 VISION_PARTS = ("visual", "vision_tower", "vision_model", "image_encoder")
 PROJECTOR_PARTS = ("merger", "multi_modal_projector", "connector", "mm_projector")
 MODULE_NAMES = {
@@ -23,41 +34,22 @@ MODULE_NAMES = {
 }
 
 
-def _is_linear(module: torch.nn.Module) -> bool:
-    if isinstance(module, torch.nn.Linear):
-        return True
-    # bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear; other wrappers by name
-    return type(module).__name__ in ("Linear4bit", "Linear8bitLt")
-
-
-def _parts(name: str) -> list[str]:
-    return name.split(".")
-
-
 def lora_target_names(model: torch.nn.Module, method: MethodArgs) -> list[str]:
     """Full names of the linear layers that get LoRA.
 
-    Language model: layers whose last name is in `method.lora_target`, outside the vision
-    tower and projector. Vision tower (if `train_vision`): all its linear layers except the
-    projector's. Never the output head.
+    Language model: the linear layers inside its decoder layers (`language_model_layers`),
+    all of them for `all-linear`, else those whose last name is in `method.lora_target`.
+    Vision tower (if `train_vision`): the linear layers inside its blocks. Never a
+    projector or the output head: neither is inside those layer lists.
     """
-    targets = set(method.lora_target)
+    wanted = set(method.lora_target)
     names = []
-    for name, module in model.named_modules():
-        if not name or not _is_linear(module):
-            continue
-        parts = _parts(name)
-        if "lm_head" in parts or "base_layer" in parts or "lora_A" in parts or "lora_B" in parts:
-            continue
-        in_vision = any(p in VISION_PARTS for p in parts)
-        in_projector = any(p in PROJECTOR_PARTS for p in parts)
-        if in_projector:
-            continue
-        if in_vision:
-            if method.train_vision:
+    if wanted:
+        for name in linear_names(language_model_layers(model)):
+            if ALL_LINEAR in wanted or name.rsplit(".", 1)[-1] in wanted:
                 names.append(name)
-        elif parts[-1] in targets:
-            names.append(name)
+    if method.train_vision:
+        names.extend(linear_names(vision_tower_layers(model)))
     return names
 
 
@@ -91,14 +83,16 @@ def lora_config(model: torch.nn.Module, method: MethodArgs) -> Any:
 
     Target modules are given as one regular expression over full module names, so layers of
     the same short name in the vision tower are not caught by accident (Qwen2.5-VL's vision
-    MLP also has gate_proj/up_proj/down_proj).
+    MLP also has gate_proj/up_proj/down_proj); PEFT writes it to `adapter_config.json` as it
+    is, and loading the adapter on the same base finds the same layers.
     """
     from peft import LoraConfig
 
     names = lora_target_names(model, method)
     if not names:
         raise TrainingError(
-            f"no linear layer matches lora_target {method.lora_target} in this model"
+            f"no linear layer of the language model's decoder matches lora_target "
+            f"{method.lora_target} in this model (`all-linear` takes every one)"
         )
     return LoraConfig(
         r=method.lora_rank,

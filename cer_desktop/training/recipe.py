@@ -41,6 +41,7 @@ ALIGNS = ("app", "none")
 VARIANTS = ("aligned", "original")
 # Names a recipe may use in `modules_to_save`, mapped per architecture in `trainer.py`.
 MODULE_ALIASES = ("embeddings", "lm_head", "projector", "vision_tower")
+ALL_LINEAR = "all-linear"  # lora_target: every linear layer of the decoder layers
 
 
 @dataclass
@@ -77,8 +78,10 @@ class MethodArgs:
     lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
     lora_target: list[str] = _f(
-        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        "Linear layers of the language model that get LoRA, by their last name.",
+        [ALL_LINEAR],
+        "Linear layers of the language model's decoder layers that get LoRA: all-linear (every "
+        "one: the attention and MLP projections, found by the model's structure), or a list "
+        "of their last names (q_proj, v_proj...) to adapt only those.",
     )
     train_vision: bool = _f(False, "Also put LoRA on every linear layer of the vision tower.")
     modules_to_save: list[str] = _f(
@@ -337,6 +340,8 @@ def verify_recipe(recipe: Recipe) -> Recipe:
         problems.append("method.lora_dropout must be in [0, 1)")
     if not meth.lora_target and not meth.train_vision:
         problems.append("method.lora_target is empty and train_vision is off: nothing to adapt")
+    if ALL_LINEAR in meth.lora_target and len(meth.lora_target) > 1:
+        problems.append(f"method.lora_target: give {ALL_LINEAR} alone or layer names without it")
     bad = [x for x in meth.modules_to_save if x not in MODULE_ALIASES]
     if bad:
         problems.append(

@@ -100,14 +100,19 @@ def load_for_training(recipe: Recipe) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from cer_desktop.recognition.lvlm.loading import quantization_config
+    from cer_desktop.recognition.lvlm.quant_layers import nf4_skip_modules
 
     m = recipe.model
     dtype = compute_dtype(m.dtype)
-    qconf = quantization_config(m.quant, dtype)
     kwargs: dict[str, Any] = {
         "revision": m.revision,
         "local_files_only": m.local_files_only,
     }
+    try:  # the app's rule: layers bitsandbytes cannot pack stay unquantised
+        skips = nf4_skip_modules(m.base, **kwargs) if m.quant == "nf4" else None
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot load base model {m.base}: {exc}") from exc
+    qconf = quantization_config(m.quant, dtype, skips)
     try:
         processor = AutoProcessor.from_pretrained(m.base, **kwargs)
         load_kwargs: dict[str, Any] = {"dtype": dtype, **kwargs}

@@ -1,8 +1,10 @@
-"""Qwen3-VL through the whole training path: stage 1 -> stage 2, QLoRA on NF4, export --merge.
+"""Qwen3-VL and Qwen3.5 through training: stage 1 -> stage 2, QLoRA on NF4, export --merge.
 
 The tiny Qwen3-VL of the family registry (its own classes: DeepStack vision tower, q/k-norm
 decoder) trains two LoRA steps per stage on the synthetic set, the merged export loads back
-and scores like base + adapter, and the 4-bit NF4 base trains and scores on the CPU.
+and scores like base + adapter, and the 4-bit NF4 base trains and scores on the CPU. The tiny
+Qwen3.5 (gated-DeltaNet layers) does the same: LoRA on its linear-attention projections,
+NF4 around the projections bitsandbytes cannot pack (`quant_layers`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from cer_desktop.recognition.lvlm.spec import ModelSpec
 from cer_desktop.training.recipe import recipe_from_dict
 from cer_desktop.training.trainer import train
 
-FULL_FAMILIES = ("qwen3_vl",)
+# Qwen3.5 too: its linear-attention layers' LoRA (found by structure) must merge and reload
+FULL_FAMILIES = ("qwen3_vl", "qwen3_5")
 
 
 @pytest.fixture(scope="module", params=FULL_FAMILIES)
@@ -53,6 +56,8 @@ def test_stage1_stage2_and_merged_export_load_back(family_base: Path, synth: Pat
         "LoRA sits on the language model only by default"
     )
     assert any(".language_model." in k for k in saved), sorted(saved)[:5]
+    if "qwen3_5" in str(family_base):  # the gated-DeltaNet projections are adapted too
+        assert any(".linear_attn.in_proj_qkv." in k for k in saved), sorted(saved)[:5]
     seen: dict = {}
 
     def hook(model: torch.nn.Module) -> None:
@@ -79,8 +84,8 @@ def test_stage1_stage2_and_merged_export_load_back(family_base: Path, synth: Pat
     faces = _faces(2)
     limits = ImageLimits.for_crop(SIZE)
     merged, processor = load_base(ModelSpec(base=str(out), dtype="fp32"))
-    assert type(merged).__name__ == "Qwen3VLForConditionalGeneration"
     base, _ = load_base(ModelSpec(base=str(family_base), dtype="fp32"))
+    assert type(merged) is type(base), type(merged).__name__
     with_adapter = load_adapter(base, str(s2.adapter_dir))
     a = ClosedSetScorer(merged, processor, None, limits).log_likelihoods(faces, RAF_COMPOUND)
     b = ClosedSetScorer(with_adapter, processor, None, limits).log_likelihoods(faces, RAF_COMPOUND)
@@ -113,3 +118,5 @@ def test_nf4_base_trains_and_scores_on_the_cpu(family_base: Path, synth: Path, t
     after = dict(seen["model"].named_parameters())
     changed = [n for n, t in seen["before"].items() if not torch.equal(t, after[n].detach())]
     assert changed and all("lora_" in n for n in changed), changed
+    if "qwen3_5" in str(family_base):  # LoRA on the value-head projections NF4 left alone
+        assert any("in_proj_b.lora_B" in n for n in changed), changed

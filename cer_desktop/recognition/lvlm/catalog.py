@@ -61,7 +61,7 @@ CURATED: tuple[CuratedModel, ...] = (
     ),
     CuratedModel(
         "Qwen/Qwen3.5-2B", "qwen3_5", 2.0, "Apache-2.0", "scored",
-        "two-pass scoring (linear attention); training and serving not proven here",
+        "two-pass scoring (linear attention); trained and NF4 in the tests, serving not proven",
     ),
     CuratedModel(
         "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "smolvlm", 0.256, "Apache-2.0", "",

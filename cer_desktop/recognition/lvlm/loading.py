@@ -15,6 +15,7 @@ from typing import Any
 
 from cer_desktop.contracts import RecognizerError
 from cer_desktop.recognition.lvlm.device_plan import auto_device, quant_note
+from cer_desktop.recognition.lvlm.quant_layers import nf4_skip_modules
 from cer_desktop.recognition.lvlm.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,13 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
 
 
-def quantization_config(quant: str, compute_dtype: Any = None) -> Any:
-    """`BitsAndBytesConfig` for "nf4" (4-bit NF4, double quantisation) or "int8"; None for "none"."""
+def quantization_config(
+    quant: str, compute_dtype: Any = None, skip_modules: list[str] | None = None
+) -> Any:
+    """`BitsAndBytesConfig` for "nf4" (4-bit NF4, double quantisation) or "int8"; None for "none".
+
+    `skip_modules` (`quant_layers.nf4_skip_modules`) are linear layers NF4 leaves unquantised.
+    """
     if quant in (None, "none"):
         return None
     try:
@@ -108,6 +114,7 @@ def quantization_config(quant: str, compute_dtype: Any = None) -> Any:
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute_dtype or torch.bfloat16,
+            llm_int8_skip_modules=skip_modules,
         )
     if quant == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
@@ -180,7 +187,12 @@ def load_base(spec: ModelSpec, progress: Progress | None = None) -> tuple[Any, A
         f"loading {spec.base} ({spec.quant}, {device})" + (f": {note}" if note else ""),
     )
     kwargs: dict[str, Any] = {"dtype": dtype, **common}
-    qconf = quantization_config(spec.quant, dtype)
+    try:
+        skips = nf4_skip_modules(where, **common) if spec.quant == "nf4" else None
+    except Exception as exc:  # the same files fail again, with the reason, just below
+        log.warning("cannot inspect %s for its NF4 layer shapes: %s", spec.base, exc)
+        skips = None
+    qconf = quantization_config(spec.quant, dtype, skips)
     if qconf is not None:
         kwargs["quantization_config"] = qconf
     if device != "cpu":

@@ -168,10 +168,14 @@ FAMILY = Family(
     ),
     full_support=False,
     notes=(
-        "linear attention (Gated DeltaNet) in 3 of 4 layers: two-pass scoring. Tried once by "
-        "hand on the tiny model (not in the tests): `cer train` stage 1 -> 2 ran and `cer "
-        "export --merge` loaded back with equal scores; NF4 on the CPU failed: bitsandbytes "
-        "0.50 packs CPU weights in blocks of 32 output rows and in_proj_a/in_proj_b have "
-        "one row per value head (4 tiny, 16 in the 2B shape); serving not tried"
+        "linear attention (Gated DeltaNet) in 3 of 4 layers: two-pass scoring. LoRA (found by "
+        "structure) adapts every linear layer of its decoder layers: q/k/v/o_proj in the "
+        "full-attention layers, in_proj_qkv/in_proj_z/in_proj_a/in_proj_b/out_proj in the "
+        "linear-attention ones, every MLP. NF4: in_proj_a/in_proj_b (one row per value head, "
+        "4 tiny, 16 in the 2B shape) do not fit bitsandbytes 0.50's 32-row CPU blocks and stay "
+        "unquantised (`recognition/lvlm/quant_layers.py`); the NF4 tiny model scores exactly "
+        "(tests/recognition/lvlm/test_nf4_layers.py); `cer train` stage 1 -> 2, QLoRA on "
+        "NF4 and `cer export --merge` are tested (tests/training/test_families_training.py); "
+        "serving not tried"
     ),
 )

@@ -96,12 +96,25 @@ TAUGHT_SIZES_SMOLVLM: dict[str, Any] = dict(
     vision_config=dict(image_size=224),
 )
 
+# The same for Gemma 3 (`families/gemma3.build_tiny_gemma3` keyword arguments): decoder head
+# size 64 (the attention scale follows it, as on the released models), vision head size 32.
+TAUGHT_SIZES_GEMMA3: dict[str, Any] = dict(
+    text_config=dict(
+        hidden_size=128,
+        intermediate_size=256,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
+        query_pre_attn_scalar=64,
+    ),
+)
+
 
 def build_taught_model(
     folder: Path, n_faces: int = 4, steps: int = 300, family: str = "qwen2_vl"
 ) -> Path:
-    """A small fp32 model of `family` (qwen2_vl, qwen3_vl, smolvlm) taught to answer face i
-    with label i, saved as `cer export` saves a model for servers (`save_model_folder`)."""
+    """A small fp32 model of `family` (qwen2_vl, qwen3_vl, smolvlm, gemma3) taught to answer
+    face i with label i, saved as `cer export` saves a model for servers (`save_model_folder`)."""
     from cer_desktop.recognition.lvlm.encoding import ImageLimits
     from cer_desktop.recognition.lvlm.export import save_model_folder
     from cer_desktop.recognition.lvlm.loading import load_base
@@ -116,6 +129,10 @@ def build_taught_model(
         from cer_desktop.testing.families.smolvlm import build_tiny_smolvlm
 
         base = build_tiny_smolvlm(folder / "base", **TAUGHT_SIZES_SMOLVLM)
+    elif family == "gemma3":
+        from cer_desktop.testing.families.gemma3 import build_tiny_gemma3
+
+        base = build_tiny_gemma3(folder / "base", **TAUGHT_SIZES_GEMMA3)
     elif family == "qwen2_vl":
         from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 

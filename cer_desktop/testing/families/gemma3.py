@@ -275,7 +275,8 @@ FAMILY = Family(
         "attention over the image tokens added to the tree mask); two passes beyond it. 896-px "
         "input, 256 image tokens per face whatever its size. The fp32 reference of the 4B shape "
         "does not fit in 24 GB: it is compared in bf16 only. vLLM 0.32 (CPU) loads it only with "
-        "the vision tower's Hub names and then attends causally over the image tokens: 0.042 "
-        "nats off on the tiny model, not served exactly."
+        "the vision tower's Hub names and then attends causally over the image tokens: 0.02-0.04 "
+        "nats off on the tiny models, not served exactly (tests/recognition/remote/"
+        "test_remote_vllm_gemma3_limit.py documents it)."
     ),
 )

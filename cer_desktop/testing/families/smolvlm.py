@@ -215,14 +215,15 @@ FAMILY = Family(
         "<row_r_col_c>) and the chat template transformers ships for SmolVLM; SmolVLM2's real "
         "49,280-token vocabulary (SmolLM2's) is in no package on PyPI that this project can use"
     ),
-    # served by vLLM exactly only by hand (num2words in the server venv, one-tile config)
-    full_support=False,
+    # scored, trained, NF4, exported and served by vLLM (tests/recognition/remote/
+    # test_remote_vllm_smolvlm.py), all on the tiny model
+    full_support=True,
     notes=(
         "Llama decoder with 1-D rope: single pass + prompt cache. A 224-px face costs 1,088 "
         "image tokens with the released processor's splitting and 64 as one 512-px tile "
         "(splitting is turned off for crops that fit one tile); 256-px tiles (16 tokens) keep "
-        "the pixel shuffle intact, 224 px does not. vLLM 0.32 (CPU) served the tiny model with "
-        "remote = local to 1e-5 by hand, given num2words in its venv and a one-tile processor "
-        "config (docs/families-smolvlm-gemma3-internvl-onevision.md); no test."
+        "the pixel shuffle intact, 224 px does not. Served by vLLM 0.32 (CPU): remote = local "
+        "(tested), given num2words in the server venv and the one-tile processor config "
+        "`cer export` saves (docs/families-smolvlm-gemma3-internvl-onevision.md)."
     ),
 )

@@ -73,3 +73,21 @@ def test_export_refuses_a_non_empty_folder_and_a_missing_base(adapter, tmp_path,
     assert _cer("export", "--merge", str(adapter), "-o", str(full)) == 1
     assert "not empty" in capsys.readouterr().err
     assert _cer("export", "--merge", str(tmp_path / "nope"), "-o", str(tmp_path / "o")) == 1
+
+
+def test_export_without_metadata_saves_the_recognizer_s_one_tile_for_a_smolvlm(tmp_path):
+    import json
+
+    from cer_desktop.testing.families.smolvlm import build_tiny_smolvlm
+
+    # a SmolVLM2 whose tile (224 px) holds the recognizer's 224-px face, as SmolVLM2's 512
+    base = build_tiny_smolvlm(tmp_path / "base", vision_config={"image_size": 224})
+    saved = json.loads((base / "processor_config.json").read_text(encoding="utf-8"))
+    assert saved["image_processor"]["do_image_splitting"] is True  # the released setting
+    adapter = save_random_lora(base, tmp_path / "lora", std=0.3)  # no cer_adapter.json
+    out = tmp_path / "merged"
+    # when exported without metadata, then the folder tiles a face as the recognizer sends
+    # it (`ImageLimits.for_crop(224)`: one tile), which is all a server reads
+    assert _cer("export", "--merge", str(adapter), "--base", str(base), "-o", str(out)) == 0
+    saved = json.loads((out / "processor_config.json").read_text(encoding="utf-8"))
+    assert saved["image_processor"]["do_image_splitting"] is False

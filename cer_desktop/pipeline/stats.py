@@ -55,9 +55,7 @@ class PipelineStats:
     end_reason: EndReason = EndReason.RUNNING
 
     @classmethod
-    def compose(
-        cls, running: bool, worker: Any, *snapshots: Mapping[str, Any]
-    ) -> PipelineStats:
+    def compose(cls, running: bool, worker: Any, *snapshots: Mapping[str, Any]) -> PipelineStats:
         """The pipeline's snapshot from its worker's stats and its parts' snapshot dicts."""
         merged: dict[str, Any] = {}
         for snap in snapshots:

@@ -119,8 +119,14 @@ def test_live_loop_analyses_the_next_frame_while_this_one_is_delivered():
     delivering = {i: threading.Event() for i in range(10)}
     analyzer = _HandshakeAnalyzer(delivering)
     sink = _HoldingSink(delivering, analyzer)
-    p = Pipeline(ListSource(frames), analyzer, FixedRecognizer(top="Anger"), RAF_BASIC,
-                 sinks=[sink], pace_files=False)
+    p = Pipeline(
+        ListSource(frames),
+        analyzer,
+        FixedRecognizer(top="Anger"),
+        RAF_BASIC,
+        sinks=[sink],
+        pace_files=False,
+    )
     # When it runs to the end of the source
     p.start()
     p.join(timeout=60)
@@ -142,8 +148,15 @@ def test_a_frame_never_shows_a_label_computed_for_a_later_frame():
             slow_paint.wait(0.01)
             return sink.submit(annotation, painted)
 
-    p = Pipeline(ListSource(frames), FakeAnalyzer(), FixedRecognizer(top="Anger"), RAF_BASIC,
-                 sinks=[_Slow()], pace_files=False, smoothing=0.0)
+    p = Pipeline(
+        ListSource(frames),
+        FakeAnalyzer(),
+        FixedRecognizer(top="Anger"),
+        RAF_BASIC,
+        sinks=[_Slow()],
+        pace_files=False,
+        smoothing=0.0,
+    )
     p.start()
     p.join(timeout=60)
     p.stop()

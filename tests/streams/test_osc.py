@@ -82,8 +82,12 @@ def test_experiment_and_user_markers_reach_the_osc_stream(free_udp_port: int) ->
     from cer_desktop.session.live import LiveSession
     from cer_desktop.session.streams import SessionStreams
     from cer_desktop.streams.config import StreamsConfig
-    from cer_desktop.testing.fakes import FakeAnalyzer, FixedRecognizer, ListSource
-    from cer_desktop.testing.fakes import synthetic_frames
+    from cer_desktop.testing.fakes import (
+        FakeAnalyzer,
+        FixedRecognizer,
+        ListSource,
+        synthetic_frames,
+    )
 
     # given a live session streaming OSC to a real OSC server
     got: list[tuple[str, tuple]] = []
@@ -118,4 +122,7 @@ def test_experiment_and_user_markers_reach_the_osc_stream(free_udp_port: int) ->
         server.server_close()
         thread.join(5)
     # then both reached the OSC server, the experiment's marked as such
-    assert [args for _, args in got] == [("experiment marker: stim 7",), ("user marker: look away",)]
+    assert [args for _, args in got] == [
+        ("experiment marker: stim 7",),
+        ("user marker: look away",),
+    ]

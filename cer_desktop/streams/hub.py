@@ -121,9 +121,7 @@ class StreamHub:
     def active(self) -> bool:
         return bool(self.outputs or self.inlet is not None)
 
-    def push_marker(
-        self, text: str, lsl_time: float | None = None, *, to_lsl: bool = True
-    ) -> None:
+    def push_marker(self, text: str, lsl_time: float | None = None, *, to_lsl: bool = True) -> None:
         """A marker on every stream that carries markers (LSL "Markers", WebSocket, OSC).
 
         `to_lsl=False` leaves the LSL outlet out: an experiment's own markers are already on

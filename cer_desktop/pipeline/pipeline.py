@@ -11,7 +11,6 @@ docs/architecture.md describes the data flow and the named policy of every consu
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from cer_desktop.pipeline import gc_pause
 from cer_desktop.pipeline.display import DisplayCallback
 from cer_desktop.pipeline.inflight import InOrderRequests, concurrency_of
 from cer_desktop.pipeline.processor import NO_FACE, Analyzer, FrameProcessor
+from cer_desktop.pipeline.render_stage import RenderStage
 from cer_desktop.pipeline.sinks import AnnotationSink
 from cer_desktop.pipeline.source_gap import SourceGap, read_through_loss
 from cer_desktop.pipeline.stats import EndReason, PipelineStats, RunStatus
@@ -97,7 +97,10 @@ class Pipeline:
             recognizer, fallback=fallback, on_error=self._on_recognizer_error
         )
         self._stop = threading.Event()
-        self._gap = SourceGap(self.status.report, lambda: self.processor.sinks)
+        # live: frame N is painted and delivered on "cer-render" while N+1 is analysed
+        self._render = RenderStage(self._render_live, self._frame_failed)
+        in_order = None if offline else self._render.call
+        self._gap = SourceGap(self.status.report, lambda: self.processor.sinks, in_order)
         self._thread: threading.Thread | None = None
         self._running = False
         self._started = False
@@ -180,6 +183,7 @@ class Pipeline:
         self._worker.start()
         if self.processor.display is not None:
             self.processor.display.start()
+        self._render.start()
         self._thread = threading.Thread(target=self._live_loop, name="cer-capture", daemon=True)
         self._thread.start()
 
@@ -188,8 +192,7 @@ class Pipeline:
 
         With `wait_for_recognizer=False` a recognizer call in progress (an LVLM's can take
         seconds on a CPU) is not waited for: the worker ends after it by itself, its result is
-        not shown, and `wait_for_recognizer()` joins it before the recognizer is used or closed
-        again.
+        not shown, and `wait_for_recognizer()` joins it before the recognizer is reused.
         """
         self._stop.set()
         t = self._thread
@@ -212,8 +215,7 @@ class Pipeline:
         return self._running
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the live loop to end by itself (end of a file, source error), and for the
-        recognizer's last call."""
+        """Wait for the live loop to end by itself (end of a file, source error) and the worker."""
         if self._thread is not None:
             self._thread.join(timeout)
             if not self._thread.is_alive():
@@ -224,7 +226,7 @@ class Pipeline:
         """Every thread the pipeline started (for tests that check nothing is left behind)."""
         ts: list[threading.Thread] = [self._worker._thread]
         if self._thread is not None:
-            ts.append(self._thread)
+            ts += [self._thread, self._render.thread]
         if self.processor.display is not None:
             ts.append(self.processor.display.thread)
         return tuple(ts)
@@ -250,13 +252,16 @@ class Pipeline:
                 n += 1
                 gc_pause.tick()
                 try:
-                    self.processor.process(frame, self._recognize_live)
+                    frame, faces = self.processor.analyse(frame)
+                    extra = self.processor.extra_faces()
+                    waited = self._submit_live(frame, faces)
                 except Exception as exc:  # one bad frame never ends the live view
-                    log.exception("frame %s failed", frame.frame_id)
-                    message = f"Frame {frame.frame_id} failed: {type(exc).__name__}: {exc}"
-                    self.status.report(StatusKind.FRAME_ERROR, message, Severity.ERROR)
+                    self._frame_failed(exc, (frame,))
+                    continue
+                self._render.put(frame, faces, extra, waited, stop=self._stop)
         finally:
             self._close_source()
+            self._render.finish()  # the frames already read are painted and delivered
             # ends after its call in progress; stop() or join() wait for it where asked to
             self._worker.stop(wait=False)
             if self.processor.display is not None:
@@ -265,13 +270,27 @@ class Pipeline:
             self._running = False
             self.status.ended()
 
-    def _recognize_live(self, frame: Frame, faces: list[Face]) -> RecognitionResult | None:
-        request = RecognitionRequest(frame.frame_id, tuple(faces), self.label_set)
+    def _submit_live(self, frame: Frame, faces: list[Face]) -> bool:
+        """Submit the faces; True when the worker was idle (the painter waits for its result)."""
+        if not faces:
+            return False
         was_idle = self._worker.idle()
-        self._worker.submit(request)
-        if was_idle and self.fresh_wait_ms > 0:
-            self._worker.wait_result(frame.frame_id, self.fresh_wait_ms / 1000.0)
-        return self._worker.latest()
+        self._worker.submit(RecognitionRequest(frame.frame_id, tuple(faces), self.label_set))
+        return was_idle and self.fresh_wait_ms > 0
+
+    def _render_live(self, frame: Frame, faces: list[Face], extra: int, wait: bool) -> None:
+        def recognize(frame: Frame, _faces: list[Face]) -> RecognitionResult | None:
+            if wait:
+                self._worker.wait_result(frame.frame_id, self.fresh_wait_ms / 1000.0)
+            return self._worker.results.up_to(frame.frame_id)  # never a later frame's
+
+        self.processor.process(frame, recognize, analysed=faces, extra_faces=extra)
+
+    def _frame_failed(self, exc: BaseException, args: tuple[Any, ...]) -> None:
+        frame_id = args[0].frame_id if args else "?"
+        log.error("frame %s failed", frame_id, exc_info=exc)
+        message = f"Frame {frame_id} failed: {type(exc).__name__}: {exc}"
+        self.status.report(StatusKind.FRAME_ERROR, message, Severity.ERROR)
 
     # -- offline --------------------------------------------------------------------------
     def run(self, *, max_in_flight: int = 1) -> PipelineStats:
@@ -311,9 +330,7 @@ class Pipeline:
             self.status.ended()
         return self.stats
 
-    def _paint_offline(
-        self, frame: Frame, faces: list[Face], result: RecognitionResult | None
-    ) -> None:
+    def _paint_offline(self, frame: Frame, faces: list[Face], result: Any) -> None:
         self.processor.process(frame, lambda *_: result, analysed=faces)
         self.processor.drain_display()
 
@@ -373,24 +390,9 @@ class Pipeline:
 
     @property
     def stats(self) -> PipelineStats:
-        w = self._worker.stats
-        return PipelineStats(
-            running=self._running,
-            recognizer=w.recognizer,
-            recognizer_latency_ms=w.latency_ms_median,
-            recognizer_latency_last_ms=w.latency_ms_last,
-            recognizer_calls=w.calls,
-            recognizer_replaced=w.replaced,
-            recognizer_errors=w.errors,
-            fallback_calls=w.fallback_calls,
-            **self.status.snapshot(),
-            **self.processor.snapshot(),
-        )
+        snapshots = (self.status.snapshot(), self.processor.snapshot())
+        return PipelineStats.compose(self._running, self._worker.stats, *snapshots)
 
     def stats_dict(self) -> dict[str, Any]:
         """`stats` as a plain dict (for JSON)."""
-        s = self.stats
-        d = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
-        d["frames_dropped_by_sinks"] = dict(s.frames_dropped_by_sinks)
-        d["end_reason"] = s.end_reason.value
-        return d
+        return self.stats.as_dict()

@@ -190,10 +190,19 @@ class FrameProcessor:
         return frame, faces
 
     def process(
-        self, frame: Frame, recognize: Recognize, *, analysed: list[Face] | None = None
+        self,
+        frame: Frame,
+        recognize: Recognize,
+        *,
+        analysed: list[Face] | None = None,
+        extra_faces: int | None = None,
     ) -> tuple[Annotation, np.ndarray]:
         """Analyse `frame` (unless `analysed` gives its faces), take the recognizer's newest
-        result, paint, and hand the painted frame to the display and every sink."""
+        result, paint, and hand the painted frame to the display and every sink.
+
+        `extra_faces`: faces beyond the limit seen when `analysed` was found (the live loop
+        analyses the next frame while this one is painted, so the analyzer's own count may
+        already be the next frame's)."""
         if analysed is None:
             frame, faces = self.analyse(frame)
         else:
@@ -205,7 +214,7 @@ class FrameProcessor:
                 del self._t_capture[old]
         if faces:
             self._absorb(recognize(frame, faces), label_set)
-        message = self._face_condition(faces)
+        message = self._face_condition(faces, extra_faces)
         present = {f.track_id for f in faces}
         with self._lock:
             for tid in [t for t in self._tracks if t not in present]:
@@ -245,9 +254,13 @@ class FrameProcessor:
         if self.display is not None:
             self.display.drain()
 
-    def _face_condition(self, faces: list[Face]) -> str:
+    def extra_faces(self) -> int:
+        """Faces beyond the limit in the analyzer's last frame."""
+        return int(getattr(self.analyzer, "last_dropped_faces", 0) or 0)
+
+    def _face_condition(self, faces: list[Face], extra: int | None = None) -> str:
         """The per-frame condition painted on the frame; reported when it changes."""
-        extra = int(getattr(self.analyzer, "last_dropped_faces", 0) or 0)
+        extra = self.extra_faces() if extra is None else extra
         if not faces:
             message = NO_FACE
         elif extra > 0:

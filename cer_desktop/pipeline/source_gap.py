@@ -27,9 +27,17 @@ ReportStatus = Callable[..., StatusEvent]
 class SourceGap:
     """Reports a loss once and its end with `gap_s`; passes both to the sinks."""
 
-    def __init__(self, report: ReportStatus, sinks: Callable[[], Sequence[object]]) -> None:
+    def __init__(
+        self,
+        report: ReportStatus,
+        sinks: Callable[[], Sequence[object]],
+        in_order: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self._report = report
         self._sinks = sinks
+        # The live loop passes its render stage's `call`: the sinks hear of a gap after the
+        # frames read before it, not while those are still being painted.
+        self._in_order = in_order
         self.lost_at: float | None = None
 
     def lost(self, exc: SourceLost) -> None:
@@ -46,6 +54,12 @@ class SourceGap:
             self._tell(self._report(StatusKind.SOURCE_RESTORED, message, gap_s=round(gap, 3)))
 
     def _tell(self, event: StatusEvent) -> None:
+        if self._in_order is not None:
+            self._in_order(lambda: self._tell_sinks(event))
+        else:
+            self._tell_sinks(event)
+
+    def _tell_sinks(self, event: StatusEvent) -> None:
         for sink in self._sinks():
             note = getattr(sink, "note_status", None)
             if note is not None:

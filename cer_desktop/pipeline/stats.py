@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import statistics
@@ -52,6 +53,31 @@ class PipelineStats:
     last_error: str = ""
     message: str = ""
     end_reason: EndReason = EndReason.RUNNING
+
+    @classmethod
+    def compose(cls, running: bool, worker: Any, *snapshots: Mapping[str, Any]) -> PipelineStats:
+        """The pipeline's snapshot from its worker's stats and its parts' snapshot dicts."""
+        merged: dict[str, Any] = {}
+        for snap in snapshots:
+            merged.update(snap)
+        return cls(
+            running=running,
+            recognizer=worker.recognizer,
+            recognizer_latency_ms=worker.latency_ms_median,
+            recognizer_latency_last_ms=worker.latency_ms_last,
+            recognizer_calls=worker.calls,
+            recognizer_replaced=worker.replaced,
+            recognizer_errors=worker.errors,
+            fallback_calls=worker.fallback_calls,
+            **merged,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The snapshot as a plain dict (for JSON)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["frames_dropped_by_sinks"] = dict(self.frames_dropped_by_sinks)
+        d["end_reason"] = self.end_reason.value
+        return d
 
     @property
     def dropped_total(self) -> int:

@@ -64,27 +64,39 @@ class WorkerStats:
 
 
 class ResultSlot:
-    """Holds the newest result; refuses results older than (or as old as) the one it holds."""
+    """Holds the newest result; refuses results older than (or as old as) the one it holds.
 
-    def __init__(self) -> None:
+    The last few are kept too: the live loop paints frame N while frame N+1 is analysed and
+    perhaps already recognised, and frame N must not show a label computed for N+1.
+    """
+
+    def __init__(self, keep: int = 4) -> None:
         self._lock = threading.Lock()
-        self._result: RecognitionResult | None = None
+        self._recent: deque[RecognitionResult] = deque(maxlen=keep)
 
     def offer(self, result: RecognitionResult) -> bool:
         """Keep `result` if it is newer than the held one; True when kept."""
         with self._lock:
-            if self._result is not None and result.frame_id <= self._result.frame_id:
+            if self._recent and result.frame_id <= self._recent[-1].frame_id:
                 return False
-            self._result = result
+            self._recent.append(result)
             return True
 
     def get(self) -> RecognitionResult | None:
         with self._lock:
-            return self._result
+            return self._recent[-1] if self._recent else None
+
+    def up_to(self, frame_id: int) -> RecognitionResult | None:
+        """The newest result for `frame_id` or an earlier frame (None if none is kept)."""
+        with self._lock:
+            for r in reversed(self._recent):
+                if r.frame_id <= frame_id:
+                    return r
+            return None
 
     def clear(self) -> None:
         with self._lock:
-            self._result = None
+            self._recent.clear()
 
 
 ErrorCallback = Callable[[Exception, str], None]

@@ -161,6 +161,9 @@ class SessionStreams:
             hub.push_marker(f"recording stopped: {event.frames_written} frames")
         elif isinstance(event, MarkerAdded) and event.source == "user":
             hub.push_marker(f"user marker: {event.text}" if event.text else "user marker")
+        elif isinstance(event, MarkerAdded) and event.source == "lsl":
+            # the experiment's marker, for WebSocket/OSC consumers (it is on LSL already)
+            hub.push_marker(f"experiment marker: {event.text}", event.lsl_time, to_lsl=False)
 
     def _on_inlet_state(self, message: str) -> None:
         self._session.report(StatusKind.STREAMS, message)

@@ -121,11 +121,14 @@ class StreamHub:
     def active(self) -> bool:
         return bool(self.outputs or self.inlet is not None)
 
-    def push_marker(self, text: str, lsl_time: float | None = None) -> None:
-        """A marker on every stream that carries markers (LSL "Markers", WebSocket, OSC)."""
+    def push_marker(self, text: str, lsl_time: float | None = None, *, to_lsl: bool = True) -> None:
+        """A marker on every stream that carries markers (LSL "Markers", WebSocket, OSC).
+
+        `to_lsl=False` leaves the LSL outlet out: an experiment's own markers are already on
+        LSL (LabRecorder records that stream), so they are only passed on to WebSocket/OSC."""
         if self._closed:
             return
-        if self.markers is not None:
+        if self.markers is not None and to_lsl:
             self.markers.push(text, lsl_time)
         if self.websocket is not None:
             self.websocket.send_json(

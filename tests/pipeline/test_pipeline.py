@@ -91,7 +91,8 @@ def test_live_with_slow_recognizer_delivers_every_frame_to_sinks(frames):
     # Then every frame still reached the sink, no prediction was painted, and all threads ended
     assert sink.frame_ids == list(range(len(frames))), "the slow recognizer stalled the sink"
     assert all(ann.faces[0].prediction is None for ann, _ in sink.items)
-    assert gated.seen[0] == 0
+    # (which frame it got stuck on is timing: unpaced, the capture loop runs ahead of it)
+    assert gated.seen and gated.seen == sorted(gated.seen)
     assert p.stats.recognizer_replaced > 0, "newer requests should have replaced pending ones"
     assert displayed, "the display got nothing"
     assert no_pipeline_threads(), [t.name for t in threading.enumerate()]

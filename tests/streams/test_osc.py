@@ -75,3 +75,54 @@ def test_every_frame_reaches_a_real_osc_server_with_its_values(free_udp_port: in
         assert last[f"/cer/face/1/prob/{slug(label)}"][0] == pytest.approx(p, abs=1e-6)
     assert last["/cer/face/1/au/AU12"][0] == pytest.approx(2.5)
     assert "/cer/face/1/au/AU01" not in last, "an AU without a value is left out"
+
+
+def test_experiment_and_user_markers_reach_the_osc_stream(free_udp_port: int) -> None:
+    from cer_desktop.labels import RAF_BASIC
+    from cer_desktop.session.live import LiveSession
+    from cer_desktop.session.streams import SessionStreams
+    from cer_desktop.streams.config import StreamsConfig
+    from cer_desktop.testing.fakes import (
+        FakeAnalyzer,
+        FixedRecognizer,
+        ListSource,
+        synthetic_frames,
+    )
+
+    # given a live session streaming OSC to a real OSC server
+    got: list[tuple[str, tuple]] = []
+    d = Dispatcher()
+    d.map("/cer/marker", lambda address, *args: got.append((address, args)))
+    server = BlockingOSCUDPServer(("127.0.0.1", free_udp_port), d)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    frames = synthetic_frames(10)
+    sink = SessionStreams.make_sink()
+    session = LiveSession(
+        RAF_BASIC,
+        recognizer=FixedRecognizer(top="Happiness"),
+        source_factory=lambda spec: ListSource(frames, fps=30.0, live=True, loop=True),
+        analyzer_factory=lambda n, crop: FakeAnalyzer(),
+        sinks=(sink,),
+    )
+    streams = SessionStreams(session, sink, max_faces=1)
+    try:
+        assert session.start("synthetic")
+        assert streams.apply(StreamsConfig(osc=f"127.0.0.1:{free_udp_port}")) == []
+        # when the marker inlet hands over an experiment's marker and the user adds one
+        session.recording.add_marker("stim 7", source="lsl", lsl_time=12.5)
+        session.recording.add_marker("look away")
+        end = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < end:
+            time.sleep(0.02)
+    finally:
+        streams.close()
+        session.shutdown()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    # then both reached the OSC server, the experiment's marked as such
+    assert [args for _, args in got] == [
+        ("experiment marker: stim 7",),
+        ("user marker: look away",),
+    ]

@@ -55,8 +55,11 @@ def test_every_entry_names_a_family_and_fully_proven_ones_are_in_the_registry():
         assert m.params_b > 0 and m.licence and m.advice, m
         if m.proven:  # what ran here is a registered family, proven as far as it says
             assert m.model_type in FAMILIES, m
-        if m.proven == "full":
-            assert FAMILIES[m.model_type].full_support, m
+        # the list and the registry say the same: "full" exactly for fully supported families
+        assert (m.proven == "full") == FAMILIES[m.model_type].full_support, m
+        assert m.proven in ("full", "scored"), (
+            f"{m.model_id}: every family here has exactness tests"
+        )
 
 
 def test_the_recommendation_follows_its_rule():
@@ -65,7 +68,8 @@ def test_the_recommendation_follows_its_rule():
     assert rec.model_id == "Qwen/Qwen3-VL-2B-Instruct"  # 2.13 B < Qwen2-VL-2B's 2.21 B
     # a smaller model that is not fully proven, or not permissively licensed, does not win
     tiny = CuratedModel("x/tiny", "smolvlm", 0.1, "Apache-2.0", "scored", "")
+    small = CuratedModel("x/small", "smolvlm", 0.256, "Apache-2.0", "full", "")  # < MIN_PARAMS_B
     odd = CuratedModel("x/odd", "qwen3_vl", 0.2, "Custom", "full", "")
-    assert recommended((*CURATED, tiny, odd)) == rec
+    assert recommended((*CURATED, tiny, odd, small)) == rec
     with pytest.raises(LookupError):
         recommended((tiny,))

@@ -239,3 +239,16 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def load_taught(
+    root: Path, n_faces: int, family: str = "qwen2_vl"
+) -> tuple[Path, list[np.ndarray], Any, Any]:
+    """`build_taught_model` saved under `root`, its faces, and the folder loaded back in fp32
+    on the CPU as the app loads it: (folder, faces, model, processor)."""
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+
+    folder = build_taught_model(root, n_faces, family=family)
+    model, processor = load_base(ModelSpec(base=str(folder), dtype="fp32", device="cpu"))
+    return folder, faces(n_faces), model, processor

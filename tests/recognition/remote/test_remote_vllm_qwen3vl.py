@@ -9,8 +9,6 @@ Skipped where the server venv is absent, never when CI=true.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -24,22 +22,13 @@ TOLERANCE = 1e-3  # nats, fp32 server vs fp32 in-process
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    python = vllm_server.vllm_python()
-    if python is None:
-        reason = f"no vLLM server venv (run scripts/vllm-venv.sh; ${vllm_server.VENV_ENV})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def served(tmp_path_factory, vllm_python):
+    python = vllm_python
     from cer_desktop.recognition.lvlm.encoding import ImageLimits
-    from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
 
     root = tmp_path_factory.mktemp("vllm_qwen3vl")
-    folder = vllm_server.build_taught_model(root, N_FACES, family="qwen3_vl")
-    faces = vllm_server.faces(N_FACES)
-    model, processor = load_base(ModelSpec(base=str(folder), dtype="fp32", device="cpu"))
+    folder, faces, model, processor = vllm_server.load_taught(root, N_FACES, family="qwen3_vl")
     assert model.config.model_type == "qwen3_vl"
     reference = ClosedSetScorer(model, processor, None, ImageLimits()).log_likelihoods(
         faces, RAF_COMPOUND

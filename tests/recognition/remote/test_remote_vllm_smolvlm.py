@@ -13,7 +13,6 @@ Skipped where the server venv is absent, never when CI=true.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -31,23 +30,14 @@ NAME = "tiny-smolvlm"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    python = vllm_server.vllm_python()
-    if python is None:
-        reason = f"no vLLM server venv (run scripts/vllm-venv.sh; ${vllm_server.VENV_ENV})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def served(tmp_path_factory, vllm_python):
+    python = vllm_python
     from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts
-    from cer_desktop.recognition.lvlm.loading import load_base
     from cer_desktop.recognition.lvlm.prompts import prompt_for
     from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
-    from cer_desktop.recognition.lvlm.spec import ModelSpec
 
     root = tmp_path_factory.mktemp("vllm_smolvlm")
-    folder = vllm_server.build_taught_model(root, N_FACES, family="smolvlm")
-    faces = vllm_server.faces(N_FACES)
-    model, processor = load_base(ModelSpec(base=str(folder), dtype="fp32", device="cpu"))
+    folder, faces, model, processor = vllm_server.load_taught(root, N_FACES, family="smolvlm")
     assert model.config.model_type == "smolvlm"
     scorer = ClosedSetScorer(model, processor, None, ImageLimits())
     reference = {name: scorer.log_likelihoods(faces, s) for name, s in BUILTIN.items()}

@@ -79,3 +79,12 @@ def test_family_shape_quick_reports_model_type_image_tokens_and_floor(
     expected = result["gflop_per_call"] / result["cpu_bf16_peak_gflops"] * 1000
     assert abs(result["floor_ms"] - expected) <= 0.1
     assert result["score_vs_floor"] > 0
+    # beside it, the roofline: each part also reads its weights once at the measured bandwidth
+    assert result["cpu_read_gbs"] > 0 and result["weight_gb_per_call"] > 0
+    memory = result["weight_gb_per_call"] / result["cpu_read_gbs"] * 1000
+    assert abs(result["memory_floor_ms"] - memory) <= 0.01 * memory
+    assert result["roofline_floor_ms"] >= max(result["floor_ms"], result["memory_floor_ms"]) * 0.99
+    parts = [result["profile"]["auto"][p] for p in ("vision", "decoder", "output")]
+    assert all(0 < p["linear_ms"] <= p["ms"] for p in parts), parts
+    # bf16 weights: 2 bytes per multiply-add of one row
+    assert result["weight_gb_per_call"] * 1e9 <= result["gflop_per_call"] * 1e9, "rows >= 1"

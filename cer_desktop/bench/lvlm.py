@@ -183,6 +183,8 @@ def run(args: argparse.Namespace) -> dict:
         sizes.update(
             hidden_size=128, intermediate_size=256, num_hidden_layers=2, vision_embed_dim=64
         )
+        # (heads too: --shape qwen2-vl-2b --quick had 12 heads on a 128-wide decoder)
+        sizes.update(num_attention_heads=8, num_key_value_heads=2)
         sizes.update(vision_depth=1, vision_num_heads=2, vocab_size=4096)
     args.tokenizer = getattr(args, "tokenizer", None) or ("trained" if args.quick else "qwen2")
     if args.tokenizer == "qwen2":

@@ -3,8 +3,9 @@
 - `none`: the model as loaded (on CPUs with native bf16 that is bf16, `dtype auto`).
 - `packed` (kernels: same dtype, same products; only the summation order inside a product can
   differ): every bf16 linear layer's weight is reordered once into oneDNN's blocked layout and
-  multiplied by oneDNN (AMX/AVX512-BF16), and every patch-embedding convolution (kernel =
-  stride) runs as the same product over its patches (`cpu_kernels.py` says why).
+  multiplied by oneDNN (AMX/AVX512-BF16), a vision MLP's GELU is applied inside its first
+  product, and every 3-D patch-embedding convolution (kernel = stride) runs as the same
+  product over its patches (`cpu_kernels.py` says why).
 - `int8-dynamic` (opt-in: it changes the numbers): every linear layer's weights in int8 (one
   scale per output channel) with per-call activation scales
   (`torch.ao.quantization.quantize_dynamic`, VNNI/AMX int8 kernels). The model must be loaded
@@ -21,7 +22,12 @@ import os
 from typing import Any
 
 from cer_desktop.contracts import RecognizerError
-from cer_desktop.recognition.lvlm.cpu_kernels import is_patch_conv, packed_linear, patch_linear
+from cer_desktop.recognition.lvlm.cpu_kernels import (
+    fuse_gelu_mlps,
+    is_patch_conv,
+    packed_linear,
+    patch_linear,
+)
 from cer_desktop.recognition.lvlm.loading import unwrap
 
 CPU_SPEED_MODES = ("none", "packed", "int8-dynamic")
@@ -37,6 +43,7 @@ def _pack_linears(core: Any) -> int:
     """Every bf16 linear layer and patch convolution of `core` swapped for its oneDNN drop-in."""
     import torch
 
+    fuse_gelu_mlps(core)  # first: it reads the linear layers' weights
     targets = [
         (parent, name, child)
         for parent in core.modules()

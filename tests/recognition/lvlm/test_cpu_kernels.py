@@ -52,3 +52,88 @@ def test_only_unpadded_ungrouped_patch_convolutions_are_replaced():
     assert not is_patch_conv(torch.nn.Conv3d(3, 8, 4, 4)), "fp32 stays as loaded"
     assert not is_patch_conv(torch.nn.Conv2d(3, 8, 4, 4).to(bf16)), "2-D: oneDNN's own path"
     assert is_patch_conv(torch.nn.Conv3d(3, 8, 4, 4).to(bf16))
+
+
+def _vision_mlp(act: str):
+    from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLVisionConfig
+    from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionMLP
+
+    torch.manual_seed(0)
+    config = Qwen3VLVisionConfig(hidden_size=64, intermediate_size=256, hidden_act=act)
+    return Qwen3VLVisionMLP(config)
+
+
+@pytest.mark.parametrize("act", ["gelu_pytorch_tanh", "gelu"])
+def test_a_vision_mlp_gets_its_gelu_inside_the_first_product(act):
+    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_gelu_mlps
+
+    # given a vision MLP in fp32 and the same in bf16
+    mlp = _vision_mlp(act)
+    x = torch.randn(50, 64)
+    with torch.inference_mode():
+        reference = mlp(x)
+        mlp = mlp.to(torch.bfloat16)
+        plain = mlp(x.to(torch.bfloat16)).float()
+        # when the bf16 one is fused
+        assert fuse_gelu_mlps(mlp) == 1
+        fused = mlp(x.to(torch.bfloat16)).float()
+    # then its GELU runs inside fc1's product, and the output is no further from fp32
+    assert mlp.linear_fc1.gelu == ("tanh" if act == "gelu_pytorch_tanh" else "none")
+    assert isinstance(mlp.act_fn, torch.nn.Identity)
+    err_plain = (plain - reference).abs().max().item()
+    err_fused = (fused - reference).abs().max().item()
+    assert err_fused <= 1.25 * err_plain + 1e-3, f"fused {err_fused} vs plain {err_plain}"
+    assert (fused - plain).abs().max() <= 0.02 * plain.abs().max()
+
+
+def test_an_mlp_whose_forward_is_not_fc2_gelu_fc1_is_left_as_it_was():
+    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_gelu_mlps
+
+    class ActFirst(torch.nn.Module):  # the same layers in another order: gelu before fc1
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(64, 256)
+            self.fc2 = torch.nn.Linear(256, 64)
+            self.act = torch.nn.GELU(approximate="tanh")
+
+        def forward(self, x):
+            return self.fc2(self.fc1(self.act(x)))
+
+    torch.manual_seed(0)
+    mlp = ActFirst().to(torch.bfloat16)
+    fc1, act = mlp.fc1, mlp.act
+    assert fuse_gelu_mlps(mlp) == 0, "the probe must refuse a different structure"
+    assert mlp.fc1 is fc1 and mlp.act is act, "refused: put back as it was"
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "smolvlm", "internvl"])
+def test_a_packed_family_model_scores_as_plain_bf16(family, tmp_path, faces):
+    from cer_desktop.labels import RAF_COMPOUND
+    from cer_desktop.recognition.lvlm.cpu_speed import apply_cpu_speed_mode
+    from cer_desktop.recognition.lvlm.encoding import ImageLimits
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.scoring import ClosedSetScorer
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.testing.families import FAMILIES
+
+    # given a family's tiny model in fp32, in bf16, and in bf16 packed (the app's CPU mode)
+    folder = FAMILIES[family].build_tiny(tmp_path / family, init_std=0.05)  # type: ignore[call-arg]
+    probs = {}
+    for name, dtype in (("fp32", "fp32"), ("plain", "bf16"), ("packed", "bf16")):
+        model, processor = load_base(ModelSpec(base=str(folder), dtype=dtype, device="cpu"))
+        if name == "packed":
+            apply_cpu_speed_mode(model, "packed")
+            gelus = [m.gelu for m in model.modules() if getattr(m, "gelu", None)]
+            assert gelus, "a GELU vision MLP should have been fused"
+        # when each scores the same faces
+        scorer = ClosedSetScorer(model, processor, None, ImageLimits())
+        probs[name] = scorer.score(faces, RAF_COMPOUND)
+    # then packed gives the plain bf16 probabilities, and drifts from fp32 no further
+    top = probs["plain"].max(axis=1)
+    assert top.min() > 1.5 / len(RAF_COMPOUND), "bf16 must not be uniform, or the check is vacuous"
+    drift_plain = abs(probs["plain"] - probs["fp32"]).max()
+    drift_packed = abs(probs["packed"] - probs["fp32"]).max()
+    # (two bf16 computations rounded at different steps: measured 0.9-2.2e-3 apart, each
+    # 1.0-3.4e-3 from fp32)
+    assert abs(probs["packed"] - probs["plain"]).max() <= 3e-3
+    assert drift_packed <= drift_plain + 1e-3, (drift_packed, drift_plain)

@@ -33,20 +33,29 @@ PARTS = ("vision", "decoder", "output")
 _ONE_TOKEN_LABELS = get_label_set("custom:1,2,3")
 
 
-def _parts(model: Any) -> dict[str, torch.nn.Module]:
+def _first(module: Any, names: tuple[str, ...]) -> list[torch.nn.Module]:
+    found = [getattr(module, n) for n in names if getattr(module, n, None) is not None]
+    return found[:1]
+
+
+def _parts(model: Any) -> dict[str, list[torch.nn.Module]]:
+    """Each part's modules, by the attribute names the families use for them."""
     core = unwrap(model)
     body = core.model
     return {
-        "vision": body.visual,
-        "decoder": body.language_model,
-        "output": core.get_output_embeddings(),
+        # the tower, and the projector where it sits beside it (LLaVA, Gemma 3, SmolVLM2,
+        # InternVL); Qwen's merger is inside `visual`
+        "vision": _first(body, ("visual", "vision_tower", "vision_model"))
+        + _first(body, ("multi_modal_projector", "connector")),
+        "decoder": _first(body, ("language_model", "text_model")),
+        "output": [core.get_output_embeddings()],
     }
 
 
 class _PartTimer:
     """Wall time and linear-layer FLOPs per part while installed (hooks removed on close)."""
 
-    def __init__(self, parts: dict[str, torch.nn.Module]) -> None:
+    def __init__(self, parts: dict[str, list[torch.nn.Module]]) -> None:
         self.ms = dict.fromkeys(parts, 0.0)
         self.linear_ms = dict.fromkeys(parts, 0.0)
         self.flops = dict.fromkeys(parts, 0)
@@ -54,7 +63,7 @@ class _PartTimer:
         self._start: dict[str, float] = {}
         self._linear_start = 0.0
         self._handles: list[Any] = []
-        for name, module in parts.items():
+        for name, module in ((n, m) for n, ms in parts.items() for m in ms):
             self._handles.append(module.register_forward_pre_hook(self._pre(name)))
             self._handles.append(module.register_forward_hook(self._post(name)))
             for sub in module.modules():

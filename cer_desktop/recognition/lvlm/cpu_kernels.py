@@ -4,10 +4,11 @@
   (`torch.ops.mkldnn._reorder_linear_weight`, what inductor's weight freezing does) and
   multiplied with `torch.ops.mkldnn._linear_pointwise` (AMX/AVX512-BF16). A plain `F.linear`
   reorders the weight on every call, which costs most for the few rows of one face.
-- `fuse_gelu_mlps`: a vision MLP `fc2(gelu(fc1(x)))` (Qwen3-VL, SigLIP in SmolVLM2 and
-  Gemma 3, InternViT) gets its GELU applied by oneDNN to fc1's product before the product is
-  rounded to bf16 (one rounding fewer, so no further from fp32), instead of a separate pass
-  over a 196 x 4096 activation: 3.8 -> 2.2 ms per layer at the Qwen3-VL-2B shape (one core).
+- `fuse_mlp_activations`: a vision MLP `fc2(gelu(fc1(x)))` (Qwen3-VL, SigLIP in SmolVLM2
+  and Gemma 3, InternViT) and a decoder MLP `down(act(gate(x)) * up(x))` get the activation
+  applied by oneDNN to the first product before it is rounded to bf16 (one rounding fewer, so
+  no further from fp32), instead of a separate pass over the activation: fc1 + GELU 3.8 ->
+  2.2 ms per layer at the Qwen3-VL-2B shape, gate + SiLU 8.4 -> 7.8 ms per layer (one core).
 - `PatchLinear`: a 3-D patch-embedding convolution (kernel = stride, no padding: every output
   voxel is one patch times the kernel) computed as that product: the patches laid out as rows,
   then one packed linear layer. The same sums in the same dtype; only the order inside a
@@ -24,22 +25,22 @@ PACK_ROWS_HINT = 64  # rows one call multiplies (a face's image tokens); any cou
 
 
 def packed_linear(
-    weight: Any, bias: Any, in_features: int, out_features: int, gelu: str | None = None
+    weight: Any, bias: Any, in_features: int, out_features: int, activation: str | None = None
 ) -> Any:
     """A module computing `x @ weight.T + bias` with the weight packed for oneDNN (bf16).
 
-    `gelu` "tanh" or "none" (erf) applies GELU to the product inside oneDNN, before the one
-    rounding to bf16 (`fuse_gelu_mlps`).
+    `activation` ("gelu:tanh", "gelu:none" for erf, "swish" = SiLU) is applied to the product
+    inside oneDNN, before the one rounding to bf16 (`fuse_mlp_activations`).
     """
     import torch
 
-    post, algorithm = ("none", "") if gelu is None else ("gelu", gelu)
+    post, _, algorithm = (activation or "none").partition(":")
 
     class PackedLinear(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.in_features, self.out_features = in_features, out_features
-            self.gelu = gelu  # the fused activation's algorithm, or None
+            self.activation = activation  # fused into the product, or None
             # a plain attribute: the opaque oneDNN tensor is no parameter (not saved, not
             # counted, never trained)
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACK_ROWS_HINT)
@@ -116,37 +117,40 @@ def patch_linear(conv: Any) -> Any:
     return PatchLinear()
 
 
-# the MLP layouts of the vision towers: (first linear, activation, second linear)
+# MLP layouts: (the linear the activation follows, the activation, a linear after it)
 _MLP_NAMES = (
-    ("linear_fc1", "act_fn", "linear_fc2"),  # Qwen3-VL, Qwen3.5
+    ("linear_fc1", "act_fn", "linear_fc2"),  # Qwen3-VL, Qwen3.5 vision
     ("fc1", "activation_fn", "fc2"),  # SigLIP (SmolVLM2, Gemma 3), InternViT, CLIP
     ("fc1", "act", "fc2"),
+    ("gate_proj", "act_fn", "down_proj"),  # the decoders' gated MLPs
 )
 
 
-def _gelu_algorithm(act: Any) -> str | None:
-    """oneDNN's name for `act` ("tanh" / "none"), or None when it is no plain GELU."""
+def _onednn_activation(act: Any) -> str | None:
+    """oneDNN's post-op for `act` ("gelu:tanh", "gelu:none", "swish"), or None."""
     import functools
 
     import torch
 
     if type(act) is torch.nn.GELU:
-        return str(act.approximate)
+        return f"gelu:{act.approximate}"
+    if type(act) is torch.nn.SiLU or type(act).__name__ == "SiLUActivation":
+        return "swish"  # (oneDNN's swish with its default alpha 1 is SiLU)
     fn = getattr(act, "act", None)  # transformers' GELUTanh / GELUActivation keep the function
     if type(act).__name__ in ("GELUTanh", "PytorchGELUTanh") and isinstance(fn, functools.partial):
         if fn.func is torch.nn.functional.gelu and fn.keywords == {"approximate": "tanh"}:
-            return "tanh"
+            return "gelu:tanh"
     if type(act).__name__ == "GELUActivation" and fn is torch.nn.functional.gelu:
-        return "none"
+        return "gelu:none"
     return None
 
 
-def fuse_gelu_mlps(core: Any) -> int:
-    """Every bf16 `fc2(gelu(fc1(x)))` MLP of `core` with its GELU fused into fc1's product.
+def fuse_mlp_activations(core: Any) -> int:
+    """Every bf16 MLP of `core` with its GELU / SiLU fused into the product it follows.
 
     A probe decides: the MLP's output on a few random rows before and after must agree within
-    bf16 rounding, or the MLP is put back as it was (a forward that is not `fc2(act(fc1(x)))`
-    cannot pass it). Returns how many were fused.
+    bf16 rounding, or the MLP is put back as it was (a forward that does not apply the
+    activation right after that product cannot pass it). Returns how many were fused.
     """
     import torch
 
@@ -159,14 +163,14 @@ def fuse_gelu_mlps(core: Any) -> int:
                 continue
             if type(fc1) is not torch.nn.Linear or type(fc2) is not torch.nn.Linear:
                 continue  # (a LoRA or quantised subclass reads its weights itself)
-            algorithm = _gelu_algorithm(act)
-            if algorithm is None or fc1.weight.dtype != torch.bfloat16:
+            activation = _onednn_activation(act)
+            if activation is None or fc1.weight.dtype != torch.bfloat16:
                 continue
             gen = torch.Generator().manual_seed(0)
             probe = torch.randn(8, fc1.in_features, generator=gen).to(torch.bfloat16)
             bias = None if fc1.bias is None else fc1.bias.detach()
             swap = packed_linear(
-                fc1.weight.detach(), bias, fc1.in_features, fc1.out_features, algorithm
+                fc1.weight.detach(), bias, fc1.in_features, fc1.out_features, activation
             )
             try:
                 with torch.inference_mode():

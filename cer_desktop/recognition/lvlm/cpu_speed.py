@@ -3,8 +3,8 @@
 - `none`: the model as loaded (on CPUs with native bf16 that is bf16, `dtype auto`).
 - `packed` (kernels: same dtype, same products; only the summation order inside a product can
   differ): every bf16 linear layer's weight is reordered once into oneDNN's blocked layout and
-  multiplied by oneDNN (AMX/AVX512-BF16), a vision MLP's GELU is applied inside its first
-  product, and every 3-D patch-embedding convolution (kernel = stride) runs as the same
+  multiplied by oneDNN (AMX/AVX512-BF16), an MLP's GELU or SiLU is applied inside the product
+  it follows, and every 3-D patch-embedding convolution (kernel = stride) runs as the same
   product over its patches (`cpu_kernels.py` says why).
 - `int8-dynamic` (opt-in: it changes the numbers): every linear layer's weights in int8 (one
   scale per output channel) with per-call activation scales
@@ -23,7 +23,7 @@ from typing import Any
 
 from cer_desktop.contracts import RecognizerError
 from cer_desktop.recognition.lvlm.cpu_kernels import (
-    fuse_gelu_mlps,
+    fuse_mlp_activations,
     is_patch_conv,
     packed_linear,
     patch_linear,
@@ -43,7 +43,7 @@ def _pack_linears(core: Any) -> int:
     """Every bf16 linear layer and patch convolution of `core` swapped for its oneDNN drop-in."""
     import torch
 
-    fuse_gelu_mlps(core)  # first: it reads the linear layers' weights
+    fuse_mlp_activations(core)  # first: it reads the linear layers' weights
     targets = [
         (parent, name, child)
         for parent in core.modules()

@@ -65,7 +65,7 @@ def _vision_mlp(act: str):
 
 @pytest.mark.parametrize("act", ["gelu_pytorch_tanh", "gelu"])
 def test_a_vision_mlp_gets_its_gelu_inside_the_first_product(act):
-    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_gelu_mlps
+    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_mlp_activations
 
     # given a vision MLP in fp32 and the same in bf16
     mlp = _vision_mlp(act)
@@ -75,10 +75,10 @@ def test_a_vision_mlp_gets_its_gelu_inside_the_first_product(act):
         mlp = mlp.to(torch.bfloat16)
         plain = mlp(x.to(torch.bfloat16)).float()
         # when the bf16 one is fused
-        assert fuse_gelu_mlps(mlp) == 1
+        assert fuse_mlp_activations(mlp) == 1
         fused = mlp(x.to(torch.bfloat16)).float()
     # then its GELU runs inside fc1's product, and the output is no further from fp32
-    assert mlp.linear_fc1.gelu == ("tanh" if act == "gelu_pytorch_tanh" else "none")
+    assert mlp.linear_fc1.activation == ("gelu:tanh" if act == "gelu_pytorch_tanh" else "gelu:none")
     assert isinstance(mlp.act_fn, torch.nn.Identity)
     err_plain = (plain - reference).abs().max().item()
     err_fused = (fused - reference).abs().max().item()
@@ -86,8 +86,33 @@ def test_a_vision_mlp_gets_its_gelu_inside_the_first_product(act):
     assert (fused - plain).abs().max() <= 0.02 * plain.abs().max()
 
 
+def test_a_gated_decoder_mlp_gets_its_silu_inside_the_gate_product():
+    from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLTextConfig
+    from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextMLP
+
+    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_mlp_activations
+
+    # given a decoder MLP down(silu(gate(x)) * up(x)) in fp32 and the same in bf16
+    torch.manual_seed(0)
+    mlp = Qwen3VLTextMLP(Qwen3VLTextConfig(hidden_size=64, intermediate_size=256))
+    x = torch.randn(50, 64)
+    with torch.inference_mode():
+        reference = mlp(x)
+        mlp = mlp.to(torch.bfloat16)
+        plain = mlp(x.to(torch.bfloat16)).float()
+        # when the bf16 one is fused
+        assert fuse_mlp_activations(mlp) == 1
+        fused = mlp(x.to(torch.bfloat16)).float()
+    # then SiLU runs inside the gate's product, up stays as it was, no further from fp32
+    assert mlp.gate_proj.activation == "swish" and isinstance(mlp.act_fn, torch.nn.Identity)
+    assert type(mlp.up_proj) is torch.nn.Linear
+    err_plain = (plain - reference).abs().max().item()
+    err_fused = (fused - reference).abs().max().item()
+    assert err_fused <= 1.25 * err_plain + 1e-3, f"fused {err_fused} vs plain {err_plain}"
+
+
 def test_an_mlp_whose_forward_is_not_fc2_gelu_fc1_is_left_as_it_was():
-    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_gelu_mlps
+    from cer_desktop.recognition.lvlm.cpu_kernels import fuse_mlp_activations
 
     class ActFirst(torch.nn.Module):  # the same layers in another order: gelu before fc1
         def __init__(self) -> None:
@@ -102,7 +127,7 @@ def test_an_mlp_whose_forward_is_not_fc2_gelu_fc1_is_left_as_it_was():
     torch.manual_seed(0)
     mlp = ActFirst().to(torch.bfloat16)
     fc1, act = mlp.fc1, mlp.act
-    assert fuse_gelu_mlps(mlp) == 0, "the probe must refuse a different structure"
+    assert fuse_mlp_activations(mlp) == 0, "the probe must refuse a different structure"
     assert mlp.fc1 is fc1 and mlp.act is act, "refused: put back as it was"
 
 
@@ -123,8 +148,8 @@ def test_a_packed_family_model_scores_as_plain_bf16(family, tmp_path, faces):
         model, processor = load_base(ModelSpec(base=str(folder), dtype=dtype, device="cpu"))
         if name == "packed":
             apply_cpu_speed_mode(model, "packed")
-            gelus = [m.gelu for m in model.modules() if getattr(m, "gelu", None)]
-            assert gelus, "a GELU vision MLP should have been fused"
+            fused = {m.activation for m in model.modules() if getattr(m, "activation", None)}
+            assert fused >= {"swish"} and any(a.startswith("gelu") for a in fused), fused
         # when each scores the same faces
         scorer = ClosedSetScorer(model, processor, None, ImageLimits())
         probs[name] = scorer.score(faces, RAF_COMPOUND)

@@ -1,4 +1,4 @@
-"""oneDNN drop-ins for bf16 layers on the CPU: packed linear layers, fused MLP activations, patch convolutions.
+"""oneDNN drop-ins for bf16 layers on the CPU: packed linears, fused activations, patch convs.
 
 - `PackedLinear`: an `nn.Linear` whose weight is reordered once into oneDNN's blocked layout
   (`torch.ops.mkldnn._reorder_linear_weight`, what inductor's weight freezing does) and

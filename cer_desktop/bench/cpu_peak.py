@@ -2,7 +2,8 @@
 
 `cpu_bf16_peak_gflops` times large square bf16 matrix products on torch's threads (oneDNN uses
 AMX or AVX512-BF16 where the CPU has them) and keeps the best; `matmul_gflops` times one shape,
-to see how far the small products of a one-face forward pass fall below that ceiling.
+to see how far the small products of a one-face forward pass fall below that ceiling;
+`cpu_read_gbs` is the other ceiling: how fast weights can be read from memory at all.
 """
 
 from __future__ import annotations
@@ -34,3 +35,21 @@ def matmul_gflops(
 def cpu_bf16_peak_gflops(sizes: tuple[int, ...] = (2048, 4096), repeats: int = 3) -> float:
     """The best bf16 GFLOP/s of square products of `sizes` (a few seconds on 2 cores)."""
     return round(max(matmul_gflops(s, s, s, torch.bfloat16, repeats) for s in sizes), 1)
+
+
+def cpu_read_gbs(gib: float = 1.0, repeats: int = 3) -> float:
+    """The best GB/s of reading `gib` GiB once (an fp32 sum on torch's threads).
+
+    Larger than every cache, so it is what a call pays for each weight it reads once. fp32,
+    not bf16: summing bf16 converts every element and measured 1.1-1.6x slower over the same
+    bytes here, which would understate the bandwidth (and overstate the floor).
+    """
+    x = torch.ones(int(gib * 2**30) // 4, dtype=torch.float32)
+    with torch.inference_mode():
+        x.sum()
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            x.sum()
+            best = min(best, time.perf_counter() - t)
+    return round(x.numel() * x.element_size() / best / 1e9, 1)

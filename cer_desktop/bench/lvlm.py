@@ -15,7 +15,8 @@ generation stops by itself after every label length), and measured:
 - `score_ms_median`: one face, 11 labels, as the app loads and runs the model (`cpu_speed`);
 - on the CPU: `cpu_bf16_peak_gflops` (best large bf16 matrix product), each speed mode's ms and
   `max_abs_prob_diff_vs_fp32` (`modes`; cold calls, one face each), the fastest within 0.03
-  (`fastest_mode`, `score_ms_median_fastest`), and where a call's time goes (`profile`).
+  (`fastest_mode`, `score_ms_median_fastest`), where a call's time goes (`profile`), and the
+  call's floors (`floor_ms`, `roofline_floor_ms` with `cpu_read_gbs`: `lvlm_profile.py`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cer_desktop.bench.cpu_peak import cpu_bf16_peak_gflops
+from cer_desktop.bench.cpu_peak import cpu_bf16_peak_gflops, cpu_read_gbs
 from cer_desktop.bench.lvlm_modes import BENCH_MODES, measure_modes
-from cer_desktop.bench.lvlm_profile import profile_score
+from cer_desktop.bench.lvlm_profile import floor_figures, profile_score
 from cer_desktop.labels import RAF_COMPOUND
 from cer_desktop.recognition.lvlm.cpu_speed import apply_cpu_speed_mode, default_cpu_speed_mode
 from cer_desktop.recognition.lvlm.encoding import ImageLimits, encode_prompts, label_token_ids
@@ -182,6 +183,8 @@ def run(args: argparse.Namespace) -> dict:
         sizes.update(
             hidden_size=128, intermediate_size=256, num_hidden_layers=2, vision_embed_dim=64
         )
+        # (heads too: --shape qwen2-vl-2b --quick had 12 heads on a 128-wide decoder)
+        sizes.update(num_attention_heads=8, num_key_value_heads=2)
         sizes.update(vision_depth=1, vision_num_heads=2, vocab_size=4096)
     args.tokenizer = getattr(args, "tokenizer", None) or ("trained" if args.quick else "qwen2")
     if args.tokenizer == "qwen2":
@@ -249,6 +252,7 @@ def _measure(
     modes = [m for m in (getattr(args, "modes", "") or "").split(",") if m]
     if on_cpu:
         result["cpu_bf16_peak_gflops"] = cpu_bf16_peak_gflops()
+        result["cpu_read_gbs"] = cpu_read_gbs()
     if on_cpu and modes:
         result.update(
             measure_modes(
@@ -363,23 +367,6 @@ def _measure(
     if on_cuda:
         result["gpu"] = torch.cuda.get_device_name(model.device)
         result["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated(model.device))
-    result.update(_floor(result))
+    result.update(floor_figures(result))
     result["total_s"] = round(time.perf_counter() - t0, 1)
     return result
-
-
-def _floor(result: dict[str, Any]) -> dict[str, Any]:
-    """This CPU's compute floor for one call: the profiled GFLOP over the measured bf16 peak."""
-    profile = (result.get("profile") or {}).get("auto")
-    peak = result.get("cpu_bf16_peak_gflops")
-    if not profile or not peak:
-        return {"floor_ms": None}
-    gflop = sum(profile[part]["gflop"] for part in ("vision", "decoder", "output"))
-    floor_ms = gflop / peak * 1000.0
-    return {
-        # significant figures, not decimals: a tiny (--quick) model's call is a few MFLOP
-        "gflop_per_call": float(f"{gflop:.4g}"),
-        "floor_ms": float(f"{floor_ms:.4g}"),
-        # the target: every shape, as the recognizer runs it, within 1.45x of the floor
-        "score_vs_floor": round(result["score_ms_median"] / floor_ms, 2) if floor_ms else None,
-    }

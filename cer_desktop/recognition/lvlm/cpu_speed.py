@@ -2,10 +2,10 @@
 
 - `none`: the model as loaded (on CPUs with native bf16 that is bf16, `dtype auto`).
 - `packed` (kernels: same dtype, same products; only the summation order inside a product can
-  differ): every bf16 linear layer's weight is reordered once into oneDNN's blocked layout
-  (`torch.ops.mkldnn._reorder_linear_weight`, what inductor's weight freezing does) and
-  multiplied with `torch.ops.mkldnn._linear_pointwise` (AMX/AVX512-BF16). A plain `F.linear`
-  reorders the weight on every call, which costs most for the few rows of one face.
+  differ): every bf16 linear layer's weight is reordered once into oneDNN's blocked layout and
+  multiplied by oneDNN (AMX/AVX512-BF16), an MLP's GELU or SiLU is applied inside the product
+  it follows, and every 3-D patch-embedding convolution (kernel = stride) runs as the same
+  product over its patches (`cpu_kernels.py` says why).
 - `int8-dynamic` (opt-in: it changes the numbers): every linear layer's weights in int8 (one
   scale per output channel) with per-call activation scales
   (`torch.ao.quantization.quantize_dynamic`, VNNI/AMX int8 kernels). The model must be loaded
@@ -22,52 +22,43 @@ import os
 from typing import Any
 
 from cer_desktop.contracts import RecognizerError
+from cer_desktop.recognition.lvlm.cpu_kernels import (
+    fuse_mlp_activations,
+    is_patch_conv,
+    packed_linear,
+    patch_linear,
+)
 from cer_desktop.recognition.lvlm.loading import unwrap
 
 CPU_SPEED_MODES = ("none", "packed", "int8-dynamic")
 # modes that compute the same products in the loaded dtype (rounding aside)
 KEEPS_NUMERICS = frozenset({"none", "packed"})
-PACK_ROWS_HINT = 64  # rows one call multiplies (a face's image tokens); any count works
 
 
 class SpeedModeError(RecognizerError):
     """A speed mode that cannot apply to this model (wrong dtype or device, unknown name)."""
 
 
-def _packed_linear(linear: Any) -> Any:
-    """A drop-in for a bf16 `nn.Linear` with its weight in oneDNN's blocked layout."""
-    import torch
-
-    class PackedLinear(torch.nn.Module):
-        def __init__(self, w: Any, bias: Any, in_features: int, out_features: int) -> None:
-            super().__init__()
-            self.in_features, self.out_features = in_features, out_features
-            # a plain attribute: the opaque oneDNN tensor is no parameter (not saved, not
-            # counted, never trained)
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(w, PACK_ROWS_HINT)
-            self.bias = bias
-
-        def forward(self, x: Any) -> Any:
-            return torch.ops.mkldnn._linear_pointwise(
-                x.contiguous(), self.packed, self.bias, "none", [], ""
-            )
-
-    bias = None if linear.bias is None else linear.bias.detach()
-    return PackedLinear(linear.weight.detach(), bias, linear.in_features, linear.out_features)
-
-
 def _pack_linears(core: Any) -> int:
+    """Every bf16 linear layer and patch convolution of `core` swapped for its oneDNN drop-in."""
     import torch
 
+    fuse_mlp_activations(core)  # first: it reads the linear layers' weights
     targets = [
         (parent, name, child)
         for parent in core.modules()
         for name, child in parent.named_children()
-        if type(child) is torch.nn.Linear and child.weight.dtype == torch.bfloat16
+        if (type(child) is torch.nn.Linear and child.weight.dtype == torch.bfloat16)
+        or is_patch_conv(child)
     ]
     for parent, name, child in targets:
-        setattr(parent, name, _packed_linear(child))
-    return len(targets)
+        if isinstance(child, torch.nn.Linear):
+            bias = None if child.bias is None else child.bias.detach()
+            swap = packed_linear(child.weight.detach(), bias, child.in_features, child.out_features)
+        else:
+            swap = patch_linear(child)
+        setattr(parent, name, swap)
+    return sum(isinstance(c, torch.nn.Linear) for _, _, c in targets)
 
 
 def apply_cpu_speed_mode(model: Any, mode: str) -> Any:

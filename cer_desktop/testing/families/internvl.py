@@ -106,6 +106,8 @@ def internvl_parts(overrides: dict[str, Any] | None = None) -> tuple[Any, Any, d
     }
     text.update(over.pop("text_config", {}))
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
+    # a top-level tie_word_embeddings (the benchmark unties the output layer) wins
+    text["tie_word_embeddings"] = bool(over.pop("tie_word_embeddings", text["tie_word_embeddings"]))
     vision: dict[str, Any] = {
         # 64 wide: bitsandbytes' 4-bit CPU kernels pack inputs in blocks of 64
         "hidden_size": 64,

@@ -102,6 +102,8 @@ def llava_onevision_parts(
     }
     text.update(over.pop("text_config", {}))
     text["vocab_size"] = max(text["vocab_size"], len(tokenizer))
+    # a top-level tie_word_embeddings (the benchmark unties the output layer) wins
+    text["tie_word_embeddings"] = bool(over.pop("tie_word_embeddings", text["tie_word_embeddings"]))
     vision: dict[str, Any] = {
         "model_type": "siglip_vision_model",
         # 64 wide: bitsandbytes' 4-bit CPU kernels pack inputs in blocks of 64

@@ -164,7 +164,7 @@ def smolvlm_parts(
         vision_config=vision,
         scale_factor=scale,
         image_token_id=ids["<image>"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=bool(over.pop("tie_word_embeddings", False)),
         **over,
     )
     # the released processors: longest edge to 4 tiles, tiles of `image_size` (512 px there)

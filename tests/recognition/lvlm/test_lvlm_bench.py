@@ -6,6 +6,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import pytest
+import torch
+
 from cer_desktop.bench import lvlm
 
 
@@ -79,3 +82,44 @@ def test_family_shape_quick_reports_model_type_image_tokens_and_floor(
     expected = result["gflop_per_call"] / result["cpu_bf16_peak_gflops"] * 1000
     assert abs(result["floor_ms"] - expected) <= 0.1
     assert result["score_vs_floor"] > 0
+    # beside it, the roofline: each part also reads its weights once at the measured bandwidth
+    assert result["cpu_read_gbs"] > 0 and result["weight_gb_per_call"] > 0
+    memory = result["weight_gb_per_call"] / result["cpu_read_gbs"] * 1000
+    assert abs(result["memory_floor_ms"] - memory) <= 0.01 * memory
+    assert result["roofline_floor_ms"] >= max(result["floor_ms"], result["memory_floor_ms"]) * 0.99
+    parts = [result["profile"]["auto"][p] for p in ("vision", "decoder", "output")]
+    assert all(0 < p["linear_ms"] <= p["ms"] for p in parts), parts
+    # bf16 weights: 2 bytes per multiply-add of one row
+    assert result["weight_gb_per_call"] * 1e9 <= result["gflop_per_call"] * 1e9, "rows >= 1"
+
+
+def _shape_families() -> list[str]:
+    from cer_desktop.testing.families import FAMILIES
+
+    return sorted(k for k, f in FAMILIES.items() if f.shapes)
+
+
+@pytest.mark.parametrize("model_type", _shape_families())
+def test_every_benchmarked_family_builds_untied_and_has_its_parts_profiled(model_type, tmp_path):
+    # `cer bench lvlm --shape NAME` builds a family with its output layer untied, then profiles
+    # the vision tower (+ projector), the decoder and the output layer: every family with a
+    # shape must allow both (Gemma 3, SmolVLM2, InternVL and OneVision did not)
+    from cer_desktop.bench.lvlm_profile import _parts
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.testing.families import FAMILIES
+
+    family = FAMILIES[model_type]
+    folder = family.build_tiny(tmp_path / model_type, tie_word_embeddings=False)  # type: ignore[call-arg]
+    model, _ = load_base(ModelSpec(base=str(folder), dtype="fp32", device="cpu"))
+    untied = model.get_output_embeddings().weight is not model.get_input_embeddings().weight
+    assert untied, "the benchmark's untied output layer was not applied"
+    parts = _parts(model)
+    assert len(parts["decoder"]) == 1 and len(parts["output"]) == 1
+    assert 1 <= len(parts["vision"]) <= 2, parts["vision"]
+    # every linear layer of the model is in exactly one part, or the GFLOP per call miss some
+    linears = {id(m) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    counted = [id(s) for ms in parts.values() for m in ms for s in m.modules()]
+    counted_linears = [i for i in counted if i in linears]
+    assert len(counted_linears) == len(set(counted_linears)), "a layer counted twice"
+    assert set(counted_linears) == linears, f"{len(linears - set(counted_linears))} layers missed"

@@ -66,9 +66,12 @@ def test_packed_bf16_linears_give_the_plain_bf16_probabilities(moderate_dir, fac
     p_plain = ClosedSetScorer(plain, processor, None, ImageLimits()).score(faces, RAF_COMPOUND)
     scorer = ClosedSetScorer(packed, processor, None, ImageLimits())
     p_packed = scorer.score(faces, RAF_COMPOUND)
-    # then every linear was swapped, and the probabilities are the plain bf16 ones
+    # then every linear and the patch convolution were swapped, and the probabilities are
+    # the plain bf16 ones
     kinds = {type(m).__name__ for m in packed.modules()}
     assert "PackedLinear" in kinds and "Linear" not in kinds, kinds
+    assert "Conv3d" in {type(m).__name__ for m in plain.modules()}, "no patch conv to check"
+    assert "PatchLinear" in kinds and "Conv3d" not in kinds, kinds
     assert scorer.path == "single-pass + prompt cache", scorer.path
     np.testing.assert_allclose(p_packed, p_plain, atol=2e-3)
     top = p_plain.max(axis=1)

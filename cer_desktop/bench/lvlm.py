@@ -367,6 +367,12 @@ def _measure(
     if on_cuda:
         result["gpu"] = torch.cuda.get_device_name(model.device)
         result["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated(model.device))
+    if result.get("cpu_bf16_peak_gflops"):
+        # The peak moves with the VM's neighbours (444-2413 GFLOP/s measured here on one day):
+        # measured again at the end, the larger is the ceiling the floor is computed from.
+        samples = [result["cpu_bf16_peak_gflops"], cpu_bf16_peak_gflops()]
+        result["cpu_bf16_peak_gflops_samples"] = samples
+        result["cpu_bf16_peak_gflops"] = max(samples)
     result.update(floor_figures(result))
     result["total_s"] = round(time.perf_counter() - t0, 1)
     return result

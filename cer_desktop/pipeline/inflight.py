@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from cer_desktop.contracts import Face, Frame, Recognizer
-from cer_desktop.pipeline.worker import RecognitionRequest, RecognitionResult
+from cer_desktop.pipeline.results import RecognitionResult
+from cer_desktop.pipeline.worker import RecognitionRequest
 
 Run = Callable[[RecognitionRequest], RecognitionResult | None]
 Done = tuple[Frame, list[Face], RecognitionResult | None]

@@ -25,10 +25,11 @@ from cer_desktop.pipeline.display import DisplayCallback
 from cer_desktop.pipeline.inflight import InOrderRequests, concurrency_of
 from cer_desktop.pipeline.processor import NO_FACE, Analyzer, FrameProcessor
 from cer_desktop.pipeline.render_stage import RenderStage
+from cer_desktop.pipeline.results import RecognitionResult
 from cer_desktop.pipeline.sinks import AnnotationSink
 from cer_desktop.pipeline.source_gap import SourceGap, read_through_loss
 from cer_desktop.pipeline.stats import EndReason, PipelineStats, RunStatus
-from cer_desktop.pipeline.worker import RecognitionRequest, RecognitionResult, RecognizerWorker
+from cer_desktop.pipeline.worker import RecognitionRequest, RecognizerWorker
 
 __all__ = ["NO_FACE", "Analyzer", "EndReason", "Pipeline", "PipelineStats", "concurrency_of"]
 

@@ -30,10 +30,10 @@ from cer_desktop.contracts import (
 from cer_desktop.labels import LabelSet
 from cer_desktop.pipeline.display import DisplayCallback, DisplayThread
 from cer_desktop.pipeline.painter import _as_rgb, paint
+from cer_desktop.pipeline.results import RecognitionResult
 from cer_desktop.pipeline.sinks import AnnotationSink
 from cer_desktop.pipeline.smoothing import Smoother
 from cer_desktop.pipeline.stats import Rate, median
-from cer_desktop.pipeline.worker import RecognitionResult
 
 log = logging.getLogger(__name__)
 

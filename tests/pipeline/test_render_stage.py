@@ -10,7 +10,7 @@ from thread_check import leaked_threads, threads_now
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.pipeline.pipeline import Pipeline
 from cer_desktop.pipeline.render_stage import RenderStage
-from cer_desktop.pipeline.worker import RecognitionResult, ResultSlot
+from cer_desktop.pipeline.results import RecognitionResult, ResultSlot
 from cer_desktop.testing.fakes import (
     CollectingSink,
     FakeAnalyzer,

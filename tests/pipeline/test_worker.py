@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cer_desktop.labels import RAF_BASIC
-from cer_desktop.pipeline.worker import (
-    RecognitionRequest,
-    RecognitionResult,
-    RecognizerWorker,
-    RequestPolicy,
-    ResultSlot,
-)
+from cer_desktop.pipeline.results import RecognitionResult, ResultSlot
+from cer_desktop.pipeline.worker import RecognitionRequest, RecognizerWorker, RequestPolicy
 from cer_desktop.testing.fakes import FailingRecognizer, FixedRecognizer, GatedRecognizer, make_face
 
 

@@ -71,7 +71,10 @@ class RenderStage:
         if not self._started:
             return True
         if self.thread.is_alive():
-            self._queue.put(_END)
+            try:  # a stage stuck in a sink must not hang the loop's end as well
+                self._queue.put(_END, timeout=timeout)
+            except queue.Full:
+                return False
         if self.thread is not threading.current_thread():
             self.thread.join(timeout)
         return not self.thread.is_alive()

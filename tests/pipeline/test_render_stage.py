@@ -62,6 +62,8 @@ def test_put_gives_up_when_the_loop_stops_and_the_stage_is_stuck():
     stop.set()
     # Then the put returns without queueing instead of hanging the capture thread
     assert stage.put(2, stop=stop) is False
+    # and finishing a stuck stage gives up after its timeout instead of hanging
+    assert stage.finish(timeout=0.2) is False
     release.set()
     assert stage.finish(timeout=5)
 

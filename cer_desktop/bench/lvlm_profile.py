@@ -134,12 +134,15 @@ def profile_score(
     for part in PARTS:
         ms = statistics.median(r["ms"][part] for r in runs)
         gflop = runs[0]["flops"][part] / 1e9
-        linear_ms = statistics.median(r["linear_ms"][part] for r in runs)
+        # medians of two timings: where a part is one linear layer (the output head) noise can
+        # put its layer's median above the part's; the layers never take longer than the part
+        linear_ms = min(ms, statistics.median(r["linear_ms"][part] for r in runs))
         out[part] = {
-            "ms": round(ms, 1),
+            # significant figures: a --quick model's output head takes a few microseconds
+            "ms": float(f"{ms:.4g}"),
             "gflop": round(gflop, 3),
             "gflops_per_s": round(gflop / ms * 1000.0, 1) if ms > 0 else None,
-            "linear_ms": round(linear_ms, 1),
+            "linear_ms": float(f"{linear_ms:.4g}"),
             "linear_gflops_per_s": round(gflop / linear_ms * 1000.0, 1) if linear_ms > 0 else None,
             "weight_gb": round(runs[0]["weight_bytes"][part] / 1e9, 4),
         }

@@ -31,13 +31,13 @@ def live_session(
 ) -> LiveSession:
     """A `LiveSession` on `source` (whatever spec it is started with) with the real face
     analyzer; `on_status` receives the status of every session event."""
-    from cer_desktop.vision.analyzer import FaceAnalyzer
+    from cer_desktop.session.factories import default_analyzer_factory
 
     session = LiveSession(
         label_set,
         recognizer=recognizer,
         source_factory=lambda spec: source,
-        analyzer_factory=lambda n, crop: FaceAnalyzer(max_faces=n, crop_size=crop),
+        analyzer_factory=default_analyzer_factory,
         max_faces=max_faces,
         on_display=on_display,
         sinks=sinks,

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from PySide6.QtGui import QGuiApplication
 
     from cer_desktop.capture.sources import open_source
+    from cer_desktop.session.factories import default_analyzer_factory
     from cer_desktop.session.live import LiveSession
     from cer_desktop.testing.fakes import BusyRecognizer
     from cer_desktop.vision.analyzer import FaceAnalyzer
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         label_set,
         recognizer=recognizer,
         source_factory=lambda spec: source,
-        analyzer_factory=lambda n, crop: FaceAnalyzer(max_faces=n, crop_size=crop),
+        analyzer_factory=default_analyzer_factory,
         smoothing=0.5,
         max_faces=4,
         on_display=probe.display,

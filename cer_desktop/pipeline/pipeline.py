@@ -21,6 +21,7 @@ from cer_desktop.capture.base import FrameSource, SourceError, SourceState
 from cer_desktop.contracts import Face, Frame, Recognizer, Severity, StatusEvent, StatusKind
 from cer_desktop.labels import LabelSet
 from cer_desktop.pipeline import gc_pause
+from cer_desktop.pipeline.analysis_lanes import AnalysisLanes
 from cer_desktop.pipeline.display import DisplayCallback
 from cer_desktop.pipeline.inflight import InOrderRequests, concurrency_of
 from cer_desktop.pipeline.processor import NO_FACE, Analyzer, FrameProcessor
@@ -42,11 +43,12 @@ EndCallback = Callable[[EndReason, StatusEvent], None]
 class Pipeline:
     """Drives source -> analyzer -> recognizer -> smoother -> painter -> display and sinks.
 
-    Live (`start()`/`stop()`): one capture thread reads the source (file sources are paced
-    to their fps), analyses every frame, submits its faces to the recognizer worker without
-    waiting, attaches the newest prediction per track (fresh when computed on this frame,
-    else carried over), paints, and delivers. Offline (`run()`): the calling thread reads
-    and analyses every frame, every frame is recognised, and sinks may block.
+    Live (`start()`/`stop()`): a capture thread reads the source (files paced to their fps)
+    and analyses each frame (or hands it to analysis lanes, analysis_lanes.py); in frame
+    order, faces go to the recognizer worker without waiting, and the render stage
+    (render_stage.py) attaches the newest prediction per track, paints and delivers.
+    Offline (`run()`): the calling thread reads and analyses every frame, every frame is
+    recognised, and sinks may block.
 
     Failures never escape a thread: they reach `on_status` as typed `StatusEvent`s. A source
     error ends the run; `on_end(reason, event)` is called once when a run ends, whatever the
@@ -99,8 +101,9 @@ class Pipeline:
         )
         self._stop = threading.Event()
         # live: frame N is painted and delivered on "cer-render" while N+1 is analysed
-        self._render = RenderStage(self._render_live, self._frame_failed)
-        in_order = None if offline else self._render.call
+        self._render = RenderStage(self._render_live, self.status.frame_failed)
+        self._lanes: AnalysisLanes | None = None  # live, with an analyzer of several lanes
+        in_order = None if offline else self._in_order
         self._gap = SourceGap(self.status.report, lambda: self.processor.sinks, in_order)
         self._thread: threading.Thread | None = None
         self._running = False
@@ -185,6 +188,9 @@ class Pipeline:
         if self.processor.display is not None:
             self.processor.display.start()
         self._render.start()
+        if (n := self.processor.lanes()) > 1:  # frames N and N+1 analysed at once
+            self._lanes = AnalysisLanes(self.processor, self._analysed, self.status.frame_failed, n)
+            self._lanes.start()
         self._thread = threading.Thread(target=self._live_loop, name="cer-capture", daemon=True)
         self._thread.start()
 
@@ -227,7 +233,7 @@ class Pipeline:
         """Every thread the pipeline started (for tests that check nothing is left behind)."""
         ts: list[threading.Thread] = [self._worker._thread]
         if self._thread is not None:
-            ts += [self._thread, self._render.thread]
+            ts += [self._thread, self._render.thread, *(self._lanes.threads if self._lanes else ())]
         if self.processor.display is not None:
             ts.append(self.processor.display.thread)
         return tuple(ts)
@@ -252,16 +258,17 @@ class Pipeline:
                     break
                 n += 1
                 gc_pause.tick()
-                try:
-                    frame, faces = self.processor.analyse(frame)
-                    extra = self.processor.extra_faces()
-                    waited = self._submit_live(frame, faces)
-                except Exception as exc:  # one bad frame never ends the live view
-                    self._frame_failed(exc, (frame,))
+                if self._lanes is not None:
+                    self._lanes.put(frame, stop=self._stop)
                     continue
-                self._render.put(frame, faces, extra, waited, stop=self._stop)
+                try:
+                    self._analysed(*self.processor.analyse(frame), self.processor.extra_faces())
+                except Exception as exc:  # one bad frame never ends the live view
+                    self.status.frame_failed(exc, (frame,))
         finally:
             self._close_source()
+            if self._lanes is not None:
+                self._lanes.finish()
             self._render.finish()  # the frames already read are painted and delivered
             # ends after its call in progress; stop() or join() wait for it where asked to
             self._worker.stop(wait=False)
@@ -271,13 +278,19 @@ class Pipeline:
             self._running = False
             self.status.ended()
 
-    def _submit_live(self, frame: Frame, faces: list[Face]) -> bool:
-        """Submit the faces; True when the worker was idle (the painter waits for its result)."""
-        if not faces:
-            return False
-        was_idle = self._worker.idle()
-        self._worker.submit(RecognitionRequest(frame.frame_id, tuple(faces), self.label_set))
-        return was_idle and self.fresh_wait_ms > 0
+    def _analysed(self, frame: Frame, faces: list[Face], extra: int) -> None:
+        """Submit the faces (in frame order) and queue the frame for painting; the painter
+        waits for the result when the worker was idle."""
+        waited = False
+        if faces:
+            waited = self._worker.idle() and self.fresh_wait_ms > 0
+            self._worker.submit(RecognitionRequest(frame.frame_id, tuple(faces), self.label_set))
+        self._render.put(frame, faces, extra, waited, stop=self._stop)
+
+    def _in_order(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the render stage after the frames read before it are delivered."""
+        lanes = self._lanes
+        (lanes.call if lanes else lambda f: f())(lambda: self._render.call(fn))
 
     def _render_live(self, frame: Frame, faces: list[Face], extra: int, wait: bool) -> None:
         def recognize(frame: Frame, _faces: list[Face]) -> RecognitionResult | None:
@@ -286,12 +299,6 @@ class Pipeline:
             return self._worker.results.up_to(frame.frame_id)  # never a later frame's
 
         self.processor.process(frame, recognize, analysed=faces, extra_faces=extra)
-
-    def _frame_failed(self, exc: BaseException, args: tuple[Any, ...]) -> None:
-        frame_id = args[0].frame_id if args else "?"
-        log.error("frame %s failed", frame_id, exc_info=exc)
-        message = f"Frame {frame_id} failed: {type(exc).__name__}: {exc}"
-        self.status.report(StatusKind.FRAME_ERROR, message, Severity.ERROR)
 
     # -- offline --------------------------------------------------------------------------
     def run(self, *, max_in_flight: int = 1) -> PipelineStats:
@@ -380,14 +387,7 @@ class Pipeline:
 
     # -- status and stats -----------------------------------------------------------------
     def _on_recognizer_error(self, exc: Exception, name: str) -> None:
-        fallback = self._worker.fallback is not None
-        self.status.report(
-            StatusKind.RECOGNIZER_FALLBACK if fallback else StatusKind.RECOGNIZER_ERROR,
-            f"Recognizer {name} failed: {exc}" + (" — using the fallback recognizer" * fallback),
-            Severity.WARNING if fallback else Severity.ERROR,
-            recognizer=name,
-            error=type(exc).__name__,
-        )
+        self.status.recognizer_failed(exc, name, self._worker.fallback is not None)
 
     @property
     def stats(self) -> PipelineStats:

@@ -6,6 +6,7 @@ does with each frame it reads, the same live and offline. See docs/architecture.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -38,6 +39,7 @@ from cer_desktop.pipeline.stats import Rate, median
 log = logging.getLogger(__name__)
 
 NO_FACE = "No face found"
+_MAX_LANES = 4  # analysis lanes (pipeline/analysis_lanes.py) a processor serves at most
 
 #: Given a frame and its faces, the recognizer result to absorb (None: nothing new).
 Recognize = Callable[[Frame, list[Face]], RecognitionResult | None]
@@ -73,6 +75,7 @@ class FrameProcessor:
     ) -> None:
         self.analyzer = analyzer
         self._analyzer_lock = threading.Lock()  # held while a frame is analysed
+        self._lane_locks = [threading.Lock() for _ in range(_MAX_LANES)]  # by `find`, per lane
         self.show_aus = show_aus
         self.threshold = threshold
         self.t_start = 0.0
@@ -123,7 +126,9 @@ class FrameProcessor:
         """Analyse the next frame with `analyzer` (a run goes on; nothing restarts); returns
         the one replaced, which no frame uses any more (the caller closes it). Waits for at
         most the frame being analysed."""
-        with self._analyzer_lock:
+        with contextlib.ExitStack() as held:
+            for lock in (self._analyzer_lock, *self._lane_locks):
+                held.enter_context(lock)
             old, self.analyzer = self.analyzer, analyzer
         return old
 
@@ -169,17 +174,58 @@ class FrameProcessor:
     def analyse(self, frame: Frame) -> tuple[Frame, list[Face]]:
         """The frame as RGB and its faces (an analyzer failure is reported: no faces)."""
         frame = _ensure_rgb(frame)
-        self.capture_rate.tick(frame.t_capture)
-        self._count("captured")
+        faces: list[Face] | Exception
         try:
             with self._analyzer_lock:
                 faces = list(self.analyzer.process(frame))
         except Exception as exc:  # the analyzer failing on one frame is not fatal
-            log.exception("face analysis failed")
-            message = f"Face analysis failed: {type(exc).__name__}: {exc}"
+            faces = exc
+        return self._faces_of(frame, faces)
+
+    def lanes(self) -> int:
+        """How many frames the analyzer can find faces in at once (its `lanes`, when it has
+        `find` and `track`; else 1: `analyse` does the whole of it)."""
+        a = self.analyzer
+        if not (callable(getattr(a, "find", None)) and callable(getattr(a, "track", None))):
+            return 1
+        return max(1, min(_MAX_LANES, int(getattr(a, "lanes", 1))))
+
+    def find(self, frame: Frame, lane: int) -> tuple[Frame, Any]:
+        """The first part of `analyse`, on analysis lane `lane` (any order, one thread per
+        lane): the frame as RGB and what the analyzer found, for `track`."""
+        frame = _ensure_rgb(frame)
+        with self._lane_locks[lane % _MAX_LANES]:
+            analyzer = self.analyzer
+            try:
+                return frame, (analyzer, analyzer.find(frame, lane))  # type: ignore[attr-defined]
+            except Exception as exc:  # reported by `track`, in order
+                return frame, (analyzer, exc)
+
+    def track(self, frame: Frame, found: Any) -> tuple[Frame, list[Face], int]:
+        """The rest of `analyse`, in frame order: the frame, its faces with track ids and the
+        faces beyond the limit. The analyzer that found them tracks them (a swap between
+        the two leaves it tracking the frames it found)."""
+        analyzer, what = found
+        if isinstance(what, Exception):
+            return *self._faces_of(frame, what), 0
+        try:
+            faces = list(analyzer.track(frame, what))
+        except Exception as exc:
+            return *self._faces_of(frame, exc), 0
+        return *self._faces_of(frame, faces, analyzer), int(getattr(what, "dropped", 0))
+
+    def _faces_of(
+        self, frame: Frame, faces: list[Face] | Exception, analyzer: Any = None
+    ) -> tuple[Frame, list[Face]]:
+        """Counts a frame analysed (or its failure: reported, no faces) and its timings."""
+        self.capture_rate.tick(frame.t_capture)
+        self._count("captured")
+        if isinstance(faces, Exception):  # the analyzer failing on one frame is not fatal
+            log.error("face analysis failed", exc_info=faces)
+            message = f"Face analysis failed: {type(faces).__name__}: {faces}"
             self._report(StatusKind.ANALYSIS_ERROR, message, Severity.ERROR)
             faces = []
-        timing = getattr(self.analyzer, "last_timing", None) or {}
+        timing = getattr(analyzer or self.analyzer, "last_timing", None) or {}
         with self._lock:
             if faces and "landmarks" in timing:
                 self._landmarks.append(float(timing["landmarks"]))

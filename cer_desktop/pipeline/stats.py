@@ -152,6 +152,23 @@ class RunStatus:
                 log.exception("on_status callback failed")
         return event
 
+    def frame_failed(self, exc: BaseException, args: tuple[Any, ...]) -> None:
+        """One frame (`args[0]`) failed in a stage of the live loop: logged and reported."""
+        frame_id = getattr(args[0], "frame_id", "?") if args else "?"
+        log.error("frame %s failed", frame_id, exc_info=exc)
+        message = f"Frame {frame_id} failed: {type(exc).__name__}: {exc}"
+        self.report(StatusKind.FRAME_ERROR, message, Severity.ERROR)
+
+    def recognizer_failed(self, exc: Exception, name: str, fallback: bool) -> None:
+        """The recognizer `name` raised; `fallback`: the fallback recognizer answered."""
+        self.report(
+            StatusKind.RECOGNIZER_FALLBACK if fallback else StatusKind.RECOGNIZER_ERROR,
+            f"Recognizer {name} failed: {exc}" + (" — using the fallback recognizer" * fallback),
+            Severity.WARNING if fallback else Severity.ERROR,
+            recognizer=name,
+            error=type(exc).__name__,
+        )
+
     def set_end(
         self, reason: EndReason, kind: StatusKind, message: str, severity: Severity = Severity.INFO
     ) -> None:

@@ -4,6 +4,7 @@ recognizer, the cameras found. Injectable, so tests run sessions on fakes."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +24,25 @@ def default_source_factory(spec: str) -> FrameSource:
     return open_source(spec, width=640, height=480, fps=30.0)
 
 
+ENV_LANES = "CER_ANALYSIS_LANES"
+
+
+def analysis_lanes() -> int:
+    """MediaPipe instances a live session finds faces with at once (pipeline/analysis_lanes.py):
+    2 on a machine of 2 or more cores, else 1; `$CER_ANALYSIS_LANES` (1-4) sets it."""
+    value = os.environ.get(ENV_LANES, "").strip()
+    if value:
+        try:
+            return max(1, min(4, int(value)))
+        except ValueError:
+            log.warning("%s=%r is not a number of lanes (1-4); using the default", ENV_LANES, value)
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def default_analyzer_factory(max_faces: int, crop_size: int = 224) -> Any:
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(max_faces=max_faces, crop_size=crop_size)
+    return FaceAnalyzer(max_faces=max_faces, crop_size=crop_size, lanes=analysis_lanes())
 
 
 def instant_recognizer(threshold: float = 0.0) -> Recognizer:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
-from cer_desktop.contracts import Face, Frame, frozen_array
+from cer_desktop.contracts import Face, Frame, QualityFlags, frozen_array
 from cer_desktop.vision.alignment import align_face, ensure_rgb
 from cer_desktop.vision.landmarker_file import resolve_task_file
 from cer_desktop.vision.landmarks import FaceMeshDetector
@@ -62,6 +64,20 @@ def landmark_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, i
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
+@dataclass(frozen=True, slots=True)
+class FoundFaces:
+    """One frame's faces before tracking (what `find` hands to `track`): the kept faces,
+    largest first, each with its landmarks, box, aligned crop, quality and blendshapes."""
+
+    landmarks: tuple[np.ndarray, ...] = ()
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+    crops: tuple[np.ndarray, ...] = ()
+    qualities: tuple[QualityFlags, ...] = ()
+    blendshapes: tuple[Mapping[str, float] | None, ...] = ()
+    dropped: int = 0  # faces beyond max_faces seen and left out
+    timing: dict[str, float] = field(default_factory=dict)  # "landmarks", "align" in ms
+
+
 class FaceAnalyzer:
     """Finds, tracks, aligns and rates up to `max_faces` faces per frame.
 
@@ -80,6 +96,12 @@ class FaceAnalyzer:
     landmarker when `face_landmarker.task` is found (`vision/landmarker_file.py`; its faces
     then carry the 52 blendshapes) and the legacy face mesh otherwise; a path forces that
     task file; None forces the legacy face mesh.
+
+    `lanes` > 1 gives the analyzer that many MediaPipe instances, so the live loop can find
+    the faces of consecutive frames at once (`pipeline/analysis_lanes.py`): `find(frame,
+    lane)` is the per-frame work (landmarks, alignment, quality; one lane per thread, each
+    instance seeing its frames in order) and `track(frame, found)` gives the track ids, in
+    frame order. `process(frame)` is the two in one call.
     """
 
     def __init__(
@@ -94,7 +116,10 @@ class FaceAnalyzer:
         min_sharpness: float = 1.0,
         max_track_age: int = 15,
         still_padding: float = STILL_PADDING,
+        lanes: int = 1,
     ) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, got {lanes}")
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         if crop_size < 8:
@@ -114,22 +139,25 @@ class FaceAnalyzer:
         self.tracker = FaceTracker(max_age=max_track_age)
         self.last_timing: dict[str, float] = {"landmarks": 0.0, "align": 0.0, "track": 0.0}
         self.last_dropped_faces = 0
-        self._detector: FaceMeshDetector | None = None
+        self.lanes = int(lanes)
+        self._detectors: list[FaceMeshDetector | None] = [None] * self.lanes
+        self._locks = [threading.Lock() for _ in range(self.lanes)]  # one per MediaPipe instance
 
     @property
     def landmark_model(self) -> str:
         """ "face landmarker" (Tasks, with blendshapes) or "face mesh" (legacy)."""
         return "face mesh" if self.task_file is None else "face landmarker"
 
-    def _get_detector(self) -> FaceMeshDetector:
+    def _get_detector(self, lane: int = 0) -> FaceMeshDetector:
         # Built on first use so constructing an analyzer (e.g. in the GUI) is instant.
-        if self._detector is None:
-            self._detector = FaceMeshDetector(
+        detector = self._detectors[lane]
+        if detector is None:
+            detector = self._detectors[lane] = FaceMeshDetector(
                 max_faces=self.max_faces + _SPARE_FACES,
                 static_images=self.static_images,
                 task_file=self.task_file,
             )
-        return self._detector
+        return detector
 
     def warm_up(self) -> None:
         """Build the landmark model and load the tracker's solver now, not on the first frame.
@@ -139,7 +167,9 @@ class FaceAnalyzer:
         gap at the start of every live run and recording. Safe to call more than once.
         """
         self.tracker.warm_up()
-        self._get_detector()
+        for lane in range(self.lanes):
+            with self._locks[lane]:
+                self._get_detector(lane)
 
     def process(self, frame: Frame) -> list[Face]:
         """The faces of one frame, sorted by track id. [] when there is none.
@@ -147,53 +177,65 @@ class FaceAnalyzer:
         Grey, 4-channel, 16-bit and tiny frames are handled (tiny ones give []); an array
         that is not an image at all raises `AlignmentError` (a ValueError).
         """
+        return self.track(frame, self.find(frame))
+
+    def find(self, frame: Frame, lane: int = 0) -> FoundFaces:
+        """Landmarks, boxes, aligned crops and quality of the largest `max_faces` faces, with
+        MediaPipe instance `lane` (its frames must come in order; one thread per lane)."""
         image = frame.image
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             image = ensure_rgb(image)  # callers should pass RGB; survive grey/BGRA anyway
         h, w = image.shape[:2]
-        self.last_dropped_faces = 0
-        self.last_timing = {"landmarks": 0.0, "align": 0.0, "track": 0.0}
         if h < 8 or w < 8:  # nothing MediaPipe can use; an empty frame is not an error
-            self.tracker.update([])
-            return []
+            return FoundFaces(timing={"landmarks": 0.0, "align": 0.0})
+        lane %= self.lanes
         t0 = time.perf_counter()
-        detector = self._get_detector()
-        found, blendshapes = self._detect(detector, image)
+        with self._locks[lane]:
+            found, blendshapes = self._detect(self._get_detector(lane), image)
         t1 = time.perf_counter()
         boxes = [landmark_box(lm, w, h) for lm in found]
         order = sorted(range(len(found)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
         keep = order[: self.max_faces]
-        self.last_dropped_faces = len(found) - len(keep)
-        ids = self.tracker.update([boxes[i] for i in keep])
-        t2 = time.perf_counter()
-        faces: list[Face] = []
-        for track_id, i in zip(ids, keep, strict=True):
-            lm = found[i]
-            crop = align_face(image, lm, self.crop_size)
-            quality = assess(
-                lm,
+        crops = [align_face(image, found[i], self.crop_size) for i in keep]
+        qualities = [
+            assess(
+                found[i],
                 crop,
                 min_face_px=self.min_face_px,
                 max_yaw_deg=self.max_yaw_deg,
                 min_sharpness=self.min_sharpness,
             )
-            faces.append(
-                Face(
-                    track_id=track_id,
-                    frame_id=frame.frame_id,
-                    box=boxes[i],
-                    landmarks=frozen_array(lm),
-                    aligned=frozen_array(crop),
-                    quality=quality,
-                    blendshapes=_frozen_shapes(blendshapes, i),
-                )
+            for i, crop in zip(keep, crops, strict=True)
+        ]
+        t2 = time.perf_counter()
+        return FoundFaces(
+            landmarks=tuple(found[i] for i in keep),
+            boxes=tuple(boxes[i] for i in keep),
+            crops=tuple(crops),
+            qualities=tuple(qualities),
+            blendshapes=tuple(_frozen_shapes(blendshapes, i) for i in keep),
+            dropped=len(found) - len(keep),
+            timing={"landmarks": (t1 - t0) * 1000.0, "align": (t2 - t1) * 1000.0},
+        )
+
+    def track(self, frame: Frame, found: FoundFaces) -> list[Face]:
+        """`found`'s faces with their track ids, sorted by id. Call in frame order."""
+        t0 = time.perf_counter()
+        ids = self.tracker.update(list(found.boxes))
+        faces = [
+            Face(
+                track_id=track_id,
+                frame_id=frame.frame_id,
+                box=found.boxes[k],
+                landmarks=frozen_array(found.landmarks[k]),
+                aligned=frozen_array(found.crops[k]),
+                quality=found.qualities[k],
+                blendshapes=found.blendshapes[k],
             )
-        t3 = time.perf_counter()
-        self.last_timing = {
-            "landmarks": (t1 - t0) * 1000.0,
-            "align": (t3 - t2) * 1000.0,
-            "track": (t2 - t1) * 1000.0,
-        }
+            for k, track_id in enumerate(ids)
+        ]
+        self.last_dropped_faces = found.dropped
+        self.last_timing = {**found.timing, "track": (time.perf_counter() - t0) * 1000.0}
         faces.sort(key=lambda f: f.track_id)
         return faces
 
@@ -227,15 +269,15 @@ class FaceAnalyzer:
     def reset(self) -> None:
         """Forget tracks and MediaPipe's tracking state (e.g. when the source changes)."""
         self.tracker.reset()
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        self.close()
 
     def close(self) -> None:
         """Release MediaPipe. Safe to call twice; `process` afterwards starts it again."""
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        for lane, lock in enumerate(self._locks):
+            with lock:
+                detector, self._detectors[lane] = self._detectors[lane], None
+                if detector is not None:
+                    detector.close()
 
     def __enter__(self) -> FaceAnalyzer:
         return self

@@ -73,10 +73,10 @@ def test_a_failed_warm_up_is_logged_and_the_run_goes_on(caplog) -> None:
 def test_the_real_analyzer_starts_its_model_without_a_frame() -> None:
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
-    with FaceAnalyzer(max_faces=1) as analyzer:
-        assert analyzer._detector is None  # built on first use otherwise
+    with FaceAnalyzer(max_faces=1, lanes=2) as analyzer:
+        assert analyzer._detectors == [None, None]  # built on first use otherwise
         analyzer.warm_up()
-        detector = analyzer._detector
-        assert detector is not None
-        analyzer.warm_up()  # twice is harmless: the same model
-        assert analyzer._detector is detector
+        detectors = list(analyzer._detectors)
+        assert all(d is not None for d in detectors) and detectors[0] is not detectors[1]
+        analyzer.warm_up()  # twice is harmless: the same models
+        assert analyzer._detectors == detectors

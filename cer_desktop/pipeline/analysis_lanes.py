@@ -1,0 +1,149 @@
+"""The live loop's analysis on several threads: consecutive frames analysed at once.
+
+MediaPipe runs one inference thread per instance, and its landmarks are most of a frame's
+work: two faces take 20-35 ms on this project's 2-core machine (`cer bench vision`), about a
+whole frame's time at 30 fps, on one core. With `lanes` instances (`FaceAnalyzer(lanes=2)`)
+frame N+1's faces are found on the second core while frame N's are still being found: the
+capture thread reads and hands each frame to the next free lane, and whatever follows the
+finding (tracking, the recognizer's request, the render stage's queue) runs strictly in frame
+order, on the lane that found the frame, once every earlier frame has gone on. Track ids,
+the recognizer's requests and every sink therefore see frames in the order they were read.
+
+Nothing is dropped here either: at most one frame waits for a lane (`put` blocks while it
+does), so a slow analysis slows the capture loop as before, and a live camera then drops
+frames itself. `call` queues a function among the frames (a source gap is noted after the
+frames read before it).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+class Stages(Protocol):
+    """The analysis split in two (`FrameProcessor.find` / `track`)."""
+
+    def find(self, frame: Any, lane: int) -> tuple[Any, Any]: ...
+    def track(self, frame: Any, found: Any) -> tuple[Any, ...]: ...
+
+
+class AnalysisLanes:
+    """`stages.find(frame, lane)` on `lanes` threads ("cer-analysis-K"); then, in the order
+    the frames were `put`, `go_on(*stages.track(*found))`."""
+
+    def __init__(
+        self,
+        stages: Stages,
+        go_on: Callable[..., None],
+        on_error: Callable[[BaseException, tuple[Any, ...]], None],
+        lanes: int = 2,
+    ) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, got {lanes}")
+        self._stages = stages
+        self._go_on = go_on
+        self._on_error = on_error
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._turn = threading.Condition()
+        self._numbering = threading.Lock()  # never held by a lane: put may block under it
+        self._next = 0  # sequence number of the next item (frame or call)
+        self._due = 0  # sequence number of the item whose turn it is to go on
+        self._calls: dict[int, Callable[[], None]] = {}  # calls waiting for their turn
+        self.threads = [
+            threading.Thread(target=self._run, args=(k,), name=f"cer-analysis-{k}", daemon=True)
+            for k in range(lanes)
+        ]
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        for t in self.threads:
+            t.start()
+
+    def put(self, frame: Any, *, stop: threading.Event | None = None) -> bool:
+        """Queue a frame; blocks while another waits for a lane. False (not queued) when
+        `stop` is set while waiting: a stopping loop never hangs on a stuck lane."""
+        with self._numbering:  # numbers are handed out in the order items enter the queue
+            while True:
+                try:
+                    self._queue.put((self._next, frame), timeout=0.1)
+                    self._next += 1
+                    return True
+                except queue.Full:
+                    if stop is not None and stop.is_set():
+                        return False
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` after the frames queued before it have gone on: at once when they have
+        (here), else on the lane that passes the last of them on. It takes no lane."""
+        with self._numbering, self._turn:
+            seq, self._next = self._next, self._next + 1
+            if self._due != seq:
+                self._calls[seq] = fn
+                return
+        self._pass_on(seq, "call", fn, None, None)
+
+    def finish(self, timeout: float | None = 10.0) -> bool:
+        """Analyse and pass on what is queued, end the threads and join them; True when
+        they have all ended."""
+        if not self._started:
+            return True
+        for _ in self.threads:
+            try:  # a lane stuck downstream must not hang the loop's end as well
+                self._queue.put(_END, timeout=timeout)
+            except queue.Full:
+                return False
+        for t in self.threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        return not any(t.is_alive() for t in self.threads)
+
+    def _run(self, lane: int) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            seq, frame = item
+            found: Any = None
+            error: BaseException | None = None
+            try:
+                found = self._stages.find(frame, lane)
+            except Exception as exc:  # reported in its turn, below
+                error = exc
+            with self._turn:
+                while self._due != seq:
+                    self._turn.wait()
+            self._pass_on(seq, "frame", frame, found, error)
+
+    def _pass_on(
+        self, seq: int, kind: str, payload: Any, found: Any, error: BaseException | None
+    ) -> None:
+        """In item `seq`'s turn: pass it on, then the calls queued right after it."""
+        while True:
+            try:
+                if kind == "call":
+                    payload()
+                elif error is not None:
+                    self._on_error(error, (payload,))
+                else:
+                    self._go_on(*self._stages.track(*found))
+            except Exception as exc:  # one bad frame never ends the live view
+                try:
+                    self._on_error(exc, (payload,) if kind == "frame" else ())
+                except Exception:
+                    log.exception("reporting an analysis failure failed")
+            with self._turn:
+                self._due = seq = seq + 1
+                call = self._calls.pop(seq, None)
+                if call is None:
+                    self._turn.notify_all()
+                    return
+            kind, payload, error = "call", call, None  # its turn: nobody else's

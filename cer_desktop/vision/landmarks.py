@@ -15,6 +15,7 @@ import numpy as np
 
 from cer_desktop.vision.mesh import LEFT_EYE, RIGHT_EYE
 from cer_desktop.vision.mp_import import import_mediapipe
+from cer_desktop.vision.task_packets import TaskPackets
 
 
 def eye_centers(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,8 @@ class FaceMeshDetector:
     With `task_file` (MediaPipe's `face_landmarker.task`: `scripts/fetch-face-landmarker.sh`,
     found by `landmarker_file.find_landmarker`), MediaPipe's Tasks `FaceLandmarker` is used
     instead (IMAGE or VIDEO running mode) and `last_blendshapes` holds its 52 blendshape
-    scores per face.
+    scores per face; they are read from its output packets (`task_packets.py`: a few ms
+    of Python less per frame) unless `fast_results=False` or this mediapipe lacks the way.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class FaceMeshDetector:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         task_file: str | os.PathLike[str] | None = None,
+        fast_results: bool = True,
     ) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
@@ -66,10 +69,12 @@ class FaceMeshDetector:
         self._mp: Any = mp
         self._tasks: Any = None
         self._mesh: Any = None
+        self._packets: TaskPackets | None = None
         if task_file is not None:
             self._tasks = self._open_task(
                 mp, task_file, min_detection_confidence, min_tracking_confidence
             )
+            self._packets = TaskPackets.create(self._tasks) if fast_results else None
         else:
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=self.static_images,
@@ -124,10 +129,16 @@ class FaceMeshDetector:
     def _detect_task(self, rgb: np.ndarray, scale: np.ndarray) -> list[np.ndarray]:
         mp = self._mp
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if not self.static_images:
+            self._task_timestamp_ms += 33  # VIDEO mode needs strictly increasing timestamps
+        if self._packets is not None:
+            stamp = None if self.static_images else self._task_timestamp_ms
+            found, shapes = self._packets.detect(image, stamp)
+            self.last_blendshapes = shapes or None
+            return [lm * scale for lm in found]
         if self.static_images:
             result = self._tasks.detect(image)
         else:
-            self._task_timestamp_ms += 33  # VIDEO mode needs strictly increasing timestamps
             result = self._tasks.detect_for_video(image, self._task_timestamp_ms)
         faces = [
             np.array([(p.x, p.y, p.z) for p in face], dtype=np.float32) * scale
@@ -146,6 +157,7 @@ class FaceMeshDetector:
                 res.close()
         self._mesh = None
         self._tasks = None
+        self._packets = None
 
     def __enter__(self) -> FaceMeshDetector:
         return self

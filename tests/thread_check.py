@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 # name (or name prefix ending in "*") -> why it may outlive the test that started it
 EXEMPT: dict[str, str] = {
@@ -47,3 +50,13 @@ def leaked_threads(before: set[threading.Thread], grace_s: float = 2.0) -> list[
 def new_threads(before: set[threading.Thread]) -> list[str]:
     """Names of threads started since `before` and alive now (no grace), exemptions left out."""
     return sorted(t.name for t in threads_now() - before if t.is_alive() and not _exempt(t.name))
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    """Every test of a module that imports this fixture ends with no new thread running,
+    whatever its name (`from thread_check import no_thread_left  # noqa: F401`)."""
+    before = threads_now()
+    yield
+    left = leaked_threads(before)
+    assert left == [], f"threads left running: {left}"

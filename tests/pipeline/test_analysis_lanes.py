@@ -7,8 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
-import pytest
-from thread_check import leaked_threads, threads_now
+from thread_check import no_thread_left  # noqa: F401 (autouse: no thread left after a test)
 
 from cer_desktop.contracts import Frame
 from cer_desktop.labels import RAF_BASIC
@@ -23,13 +22,6 @@ from cer_desktop.testing.fakes import (
     make_face,
     synthetic_frames,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    before = threads_now()
-    yield
-    assert leaked_threads(before) == []
 
 
 def _frame(frame_id: int, image: np.ndarray) -> Frame:

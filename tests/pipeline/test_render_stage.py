@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-from thread_check import leaked_threads, threads_now
+from thread_check import no_thread_left  # noqa: F401 (autouse: no thread left after a test)
 
 from cer_desktop.labels import RAF_BASIC
 from cer_desktop.pipeline.pipeline import Pipeline
@@ -18,13 +17,6 @@ from cer_desktop.testing.fakes import (
     ListSource,
     synthetic_frames,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    before = threads_now()
-    yield
-    assert leaked_threads(before) == []
 
 
 def test_stage_runs_frames_and_calls_in_order_and_survives_a_failure():

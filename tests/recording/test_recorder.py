@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from rec_synthetic import make_annotation, record
-from thread_check import leaked_threads, threads_now
+from thread_check import no_thread_left  # noqa: F401 (autouse: no thread left after a test)
 
 from cer_desktop.contracts import StatusEvent, StatusKind
 from cer_desktop.labels import RAF_BASIC, RAF_COMPOUND
@@ -21,15 +21,6 @@ from cer_desktop.recording.session_folder import read_manifest
 from cer_desktop.recording.video import count_frames, frame_times
 
 N_FRAMES = 300
-
-
-@pytest.fixture(autouse=True)
-def no_thread_left():
-    """A closed recorder leaves no thread behind (its writer, its lease), whatever the name."""
-    before = threads_now()
-    yield
-    left = leaked_threads(before)
-    assert left == [], f"threads left running: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,7 @@ class Pipeline:
         in_order = None if offline else self._in_order
         self._gap = SourceGap(self.status.report, lambda: self.processor.sinks, in_order)
         self._thread: threading.Thread | None = None
-        self._running = False
-        self._started = False
+        self._running = self._started = False
 
     # -- configuration (thread-safe) ------------------------------------------------------
     @property
@@ -289,8 +288,9 @@ class Pipeline:
 
     def _in_order(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the render stage after the frames read before it are delivered."""
-        lanes = self._lanes
-        (lanes.call if lanes else lambda f: f())(lambda: self._render.call(fn))
+        if self._lanes is None:
+            return self._render.call(fn)
+        self._lanes.call(lambda: self._render.call(fn))
 
     def _render_live(self, frame: Frame, faces: list[Face], extra: int, wait: bool) -> None:
         def recognize(frame: Frame, _faces: list[Face]) -> RecognitionResult | None:

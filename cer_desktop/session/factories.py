@@ -39,10 +39,30 @@ def analysis_lanes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
+ENV_FACE_CROPS = "CER_FACE_CROPS"
+
+
+def face_crops() -> bool:
+    """Whether a live session finds known faces again in crops, each on its own MediaPipe
+    instance at once (vision/face_crops.py): on a machine of 2 or more cores; `$CER_FACE_CROPS`
+    (0 or 1) sets it."""
+    value = os.environ.get(ENV_FACE_CROPS, "").strip()
+    if value in ("0", "1"):
+        return value == "1"
+    if value:
+        log.warning("%s=%r is neither 0 nor 1; using the default", ENV_FACE_CROPS, value)
+    return (os.cpu_count() or 1) >= 2
+
+
 def default_analyzer_factory(max_faces: int, crop_size: int = 224) -> Any:
     from cer_desktop.vision.analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(max_faces=max_faces, crop_size=crop_size, lanes=analysis_lanes())
+    return FaceAnalyzer(
+        max_faces=max_faces,
+        crop_size=crop_size,
+        lanes=analysis_lanes(),
+        face_crops=face_crops(),
+    )
 
 
 def instant_recognizer(threshold: float = 0.0) -> Recognizer:

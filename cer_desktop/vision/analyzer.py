@@ -13,6 +13,7 @@ import numpy as np
 
 from cer_desktop.contracts import Face, Frame, QualityFlags, frozen_array
 from cer_desktop.vision.alignment import align_face, ensure_rgb
+from cer_desktop.vision.face_crops import FaceCrops
 from cer_desktop.vision.landmarker_file import resolve_task_file
 from cer_desktop.vision.landmarks import FaceMeshDetector
 from cer_desktop.vision.quality import assess
@@ -102,6 +103,11 @@ class FaceAnalyzer:
     lane)` is the per-frame work (landmarks, alignment, quality; one lane per thread, each
     instance seeing its frames in order) and `track(frame, found)` gives the track ids, in
     frame order. `process(frame)` is the two in one call.
+
+    `face_crops=True` (video only) finds the known faces again in crops around them, each on
+    an instance of its own at once, and searches the whole frame every few frames and
+    whenever a face is lost (`vision/face_crops.py`): a two-face frame then costs about one
+    face's time.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class FaceAnalyzer:
         max_track_age: int = 15,
         still_padding: float = STILL_PADDING,
         lanes: int = 1,
+        face_crops: bool = False,
     ) -> None:
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, got {lanes}")
@@ -142,6 +149,9 @@ class FaceAnalyzer:
         self.lanes = int(lanes)
         self._detectors: list[FaceMeshDetector | None] = [None] * self.lanes
         self._locks = [threading.Lock() for _ in range(self.lanes)]  # one per MediaPipe instance
+        self.face_crops = (
+            FaceCrops(self.task_file) if face_crops and not self.static_images else None
+        )
 
     @property
     def landmark_model(self) -> str:
@@ -170,6 +180,8 @@ class FaceAnalyzer:
         for lane in range(self.lanes):
             with self._locks[lane]:
                 self._get_detector(lane)
+        if self.face_crops is not None:
+            self.face_crops.warm_up(self.max_faces * self.lanes)
 
     def process(self, frame: Frame) -> list[Face]:
         """The faces of one frame, sorted by track id. [] when there is none.
@@ -190,13 +202,21 @@ class FaceAnalyzer:
             return FoundFaces(timing={"landmarks": 0.0, "align": 0.0})
         lane %= self.lanes
         t0 = time.perf_counter()
+        crops = self.face_crops
         with self._locks[lane]:
-            found, blendshapes = self._detect(self._get_detector(lane), image)
+            whole = crops is None or crops.needs_whole(frame.frame_id)
+            hit = None if whole or crops is None else crops.find(image)
+            if hit is None:
+                found, blendshapes = self._detect(self._get_detector(lane), image)
+            else:
+                found, blendshapes = hit
         t1 = time.perf_counter()
         boxes = [landmark_box(lm, w, h) for lm in found]
         order = sorted(range(len(found)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
         keep = order[: self.max_faces]
-        crops = [align_face(image, found[i], self.crop_size) for i in keep]
+        if crops is not None:
+            crops.remember(frame.frame_id, [found[i] for i in keep], whole=hit is None)
+        aligned = [align_face(image, found[i], self.crop_size) for i in keep]
         qualities = [
             assess(
                 found[i],
@@ -205,13 +225,13 @@ class FaceAnalyzer:
                 max_yaw_deg=self.max_yaw_deg,
                 min_sharpness=self.min_sharpness,
             )
-            for i, crop in zip(keep, crops, strict=True)
+            for i, crop in zip(keep, aligned, strict=True)
         ]
         t2 = time.perf_counter()
         return FoundFaces(
             landmarks=tuple(found[i] for i in keep),
             boxes=tuple(boxes[i] for i in keep),
-            crops=tuple(crops),
+            crops=tuple(aligned),
             qualities=tuple(qualities),
             blendshapes=tuple(_frozen_shapes(blendshapes, i) for i in keep),
             dropped=len(found) - len(keep),
@@ -273,11 +293,18 @@ class FaceAnalyzer:
 
     def close(self) -> None:
         """Release MediaPipe. Safe to call twice; `process` afterwards starts it again."""
-        for lane, lock in enumerate(self._locks):
-            with lock:
-                detector, self._detectors[lane] = self._detectors[lane], None
+        for lock in self._locks:  # all at once: no lane is finding faces in crops meanwhile
+            lock.acquire()
+        try:
+            for lane, detector in enumerate(self._detectors):
+                self._detectors[lane] = None
                 if detector is not None:
                     detector.close()
+            if self.face_crops is not None:
+                self.face_crops.close()
+        finally:
+            for lock in self._locks:
+                lock.release()
 
     def __enter__(self) -> FaceAnalyzer:
         return self

@@ -286,13 +286,14 @@ class FrameProcessor:
             t_session=max(0.0, frame.t_capture - self.t_start),
             message=message,
         )
+        self._deliver(annotation, frame.image, early=True)  # streams need no pixels
         painted = frozen_array(paint(annotation, show_aus=self.show_aus))
         with self._lock:
             self._c2p.append((time.monotonic() - frame.t_capture) * 1000.0)
             self._counts["painted"] += 1
         if self.display is not None:
             self.display.put(annotation, painted)
-        self._deliver_to_sinks(annotation, painted)
+        self._deliver(annotation, painted)
         return annotation, painted
 
     def drain_display(self) -> None:
@@ -321,11 +322,14 @@ class FrameProcessor:
             self._report(StatusKind.FACES, message, faces=len(faces), extra_faces=extra)
         return message
 
-    def _deliver_to_sinks(self, annotation: Annotation, painted: np.ndarray) -> None:
+    def _deliver(self, annotation: Annotation, image: np.ndarray, early: bool = False) -> None:
+        """To the sinks of painted frames; `early`: to the `before_paint` ones, unpainted."""
         for sink in self.sinks:
+            if bool(getattr(sink, "before_paint", False)) is not early:
+                continue
             name = _sink_name(sink)
             try:
-                ok = sink.submit(annotation, painted)
+                ok = sink.submit(annotation, image)
             except Exception as exc:  # a broken sink is removed, the view keeps running
                 log.exception("sink %s failed", name)
                 self.remove_sink(sink)

@@ -41,6 +41,10 @@ class AnnotationSink(Protocol):
 
     `submit` must return quickly on the live path; it returns False when the frame was dropped
     (and the sink counts it). `painted` is RGB uint8, the exact pixels the user sees.
+
+    A sink that reads only the annotation's values (the live streams) may say so with a class
+    attribute `before_paint = True`: it then gets each frame as soon as its values are known,
+    before the overlay is painted (a few ms sooner), and `painted` is the unpainted frame.
     """
 
     def submit(self, annotation: Annotation, painted: np.ndarray) -> bool: ...

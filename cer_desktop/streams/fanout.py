@@ -122,6 +122,7 @@ class StreamFanout:
 
     name = "streams"
     policy = DeliveryPolicy.DROP_WHEN_FULL
+    before_paint = True  # values only: offered before the overlay is painted
 
     def __init__(
         self,
@@ -162,6 +163,7 @@ class SwitchableSink:
 
     name = "streams"
     policy = DeliveryPolicy.DROP_WHEN_FULL
+    before_paint = True  # values only: offered before the overlay is painted
 
     def __init__(self) -> None:
         self.target: StreamFanout | None = None  # one assignment: atomic for the pipeline

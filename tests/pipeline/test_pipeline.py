@@ -257,6 +257,41 @@ def test_a_failing_sink_is_removed_and_the_pipeline_goes_on(frames):
     assert len(p.sinks) == 1
 
 
+def test_a_values_only_sink_gets_each_frame_before_it_is_painted(frames):
+    # Given a sink of painted frames and one that reads only values (`before_paint`, as the
+    # live streams are), both writing to one log
+    log: list[tuple[str, int]] = []
+
+    class Painted(CollectingSink):
+        def submit(self, annotation, painted):
+            log.append(("painted", annotation.frame.frame_id))
+            return super().submit(annotation, painted)
+
+    class Early(Painted):
+        before_paint = True
+
+        def submit(self, annotation, painted):
+            log.append(("early", annotation.frame.frame_id))
+            return CollectingSink.submit(self, annotation, painted)
+
+    painted, early = Painted(), Early()
+    p = Pipeline(
+        ListSource(frames[:5]),
+        FakeAnalyzer(),
+        FixedRecognizer(top="Anger"),
+        RAF_BASIC,
+        offline=True,
+        sinks=[painted, early],
+    )
+    p.run()
+    # Then each frame reaches the values-only sink first, unpainted, with the same values
+    assert log == [(k, i) for i in range(5) for k in ("early", "painted")]
+    for (a, image), (b, shown) in zip(early.items, painted.items, strict=True):
+        assert a is b and a.faces[0].prediction.top_label == "Anger"
+        assert np.array_equal(image, a.frame.image)
+        assert not np.array_equal(shown, a.frame.image)
+
+
 def test_live_mode_paces_file_sources_to_their_fps(frames):
     import time
 

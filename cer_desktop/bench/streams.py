@@ -12,12 +12,13 @@ is left out (its figures are null) and `in_network_namespace` is false.
 Reports: `*_samples_sent`/`*_lost` (frames the session handed to the stream in the measured
 window and those the receiver never got, queue drops included), capture -> received latency
 median and p99 per stream, `marker_latency_ms_max` (a marker's LSL time -> its line in
-events.jsonl, watched every 2 ms), `display_fps_min` (the lowest whole second after warm-up).
+events.jsonl, its new lines read every 5 ms), `display_fps_min` (the lowest whole second after warm-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -126,24 +127,28 @@ def _trial(note: str) -> int:
 
 
 def _watch_events(path: Path, stop: threading.Event, landed: dict[str, float]) -> None:
+    """Note when each LSL marker's line lands in events.jsonl (its new bytes read every 5 ms:
+    the file grows all session long, and reading it whole each time would load the bench)."""
     import pylsl
 
-    seen = 0
-    while not stop.is_set():
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            lines = []
-        now = pylsl.local_clock()
-        for line in lines[seen:]:
-            try:
-                e = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            seen += 1
-            if e.get("source") == "lsl":
-                landed[e["note"]] = (now - e["lsl_time_local"]) * 1000.0
-        time.sleep(0.002)
+    handle = None
+    pending = ""
+    try:
+        while not stop.is_set():
+            if handle is None:
+                with contextlib.suppress(OSError):
+                    handle = path.open(encoding="utf-8")
+            pending += handle.read() if handle is not None else ""
+            now = pylsl.local_clock()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                e = json.loads(line) if line.strip() else {}
+                if e.get("source") == "lsl":
+                    landed[e["note"]] = (now - e["lsl_time_local"]) * 1000.0
+            time.sleep(0.005)
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:

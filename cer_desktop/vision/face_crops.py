@@ -56,7 +56,7 @@ class FaceCrops:
 
     Thread-safe: lanes (`pipeline/analysis_lanes.py`) may call `find` at once; every call takes
     idle instances (made when none is idle) and the faces after the first run on pool threads
-    (`cer-face-*`) beside the caller.
+    (`cer-face_N`) beside the caller.
     """
 
     def __init__(

@@ -62,8 +62,11 @@ def test_two_clients_receive_every_frame_in_order_with_its_values() -> None:
 
 
 def test_a_slow_client_is_dropped_and_the_others_get_everything() -> None:
-    # given a fast client and one that connects but never reads (a stalled consumer)
-    ws = WebSocketStream("127.0.0.1", 0, client_queue=8)
+    # given a fast client and one that connects but never reads (a stalled consumer); each
+    # client's queue holds 64 frames (~0.2 s here): room for the fast reader's thread to be
+    # held up on a loaded machine (with 8 it was dropped too once in CI), none for a client
+    # that never reads 1.2 MB
+    ws = WebSocketStream("127.0.0.1", 0, client_queue=64)
     fan = StreamFanout([ws], max_faces=2)
     ws.start()
     slow = socket.socket()

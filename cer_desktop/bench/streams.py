@@ -12,7 +12,8 @@ is left out (its figures are null) and `in_network_namespace` is false.
 Reports: `*_samples_sent`/`*_lost` (frames the session handed to the stream in the measured
 window and those the receiver never got, queue drops included), capture -> received latency
 median and p99 per stream, `marker_latency_ms_max` (a marker's LSL time -> its line in
-events.jsonl, its new lines read every 5 ms), `display_fps_min` (the lowest whole second after warm-up).
+events.jsonl, its new lines read every 5 ms), `display_fps_min` (the lowest whole second
+after warm-up).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -204,8 +205,9 @@ class FaceAnalyzer:
         t0 = time.perf_counter()
         crops = self.face_crops
         with self._locks[lane]:
-            whole = crops is None or crops.needs_whole(frame.frame_id)
-            hit = None if whole or crops is None else crops.find(image)
+            hit = None
+            if crops is not None and not crops.needs_whole(frame.frame_id):
+                hit = crops.find(image)
             if hit is None:
                 found, blendshapes = self._detect(self._get_detector(lane), image)
             else:
@@ -293,18 +295,15 @@ class FaceAnalyzer:
 
     def close(self) -> None:
         """Release MediaPipe. Safe to call twice; `process` afterwards starts it again."""
-        for lock in self._locks:  # all at once: no lane is finding faces in crops meanwhile
-            lock.acquire()
-        try:
+        with contextlib.ExitStack() as held:  # every lane's lock: none is finding faces meanwhile
+            for lock in self._locks:
+                held.enter_context(lock)
             for lane, detector in enumerate(self._detectors):
                 self._detectors[lane] = None
                 if detector is not None:
                     detector.close()
             if self.face_crops is not None:
                 self.face_crops.close()
-        finally:
-            for lock in self._locks:
-                lock.release()
 
     def __enter__(self) -> FaceAnalyzer:
         return self

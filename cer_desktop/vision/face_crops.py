@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from cer_desktop.vision.landmarks import FaceMeshDetector
+from cer_desktop.vision.tracking import Box, iou
 
 #: A crop reaches this many face sizes out from the face's centre (so it is twice the face):
 #: room for a second of head movement at 30 fps, and the context MediaPipe's detector needs.
@@ -34,21 +35,12 @@ CROP_REACH = 1.0
 #: Frames between searches of the whole frame (a third of a second at 30 fps).
 WHOLE_EVERY = 10
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
 Found = tuple[list[np.ndarray], list[Mapping[str, float] | None]]
 
 
 def _box(landmarks: np.ndarray) -> Box:
     (x0, y0), (x1, y1) = landmarks[:, :2].min(axis=0), landmarks[:, :2].max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
-
-
-def _iou(a: Box, b: Box) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
 
 
 class FaceCrops:
@@ -128,7 +120,7 @@ class FaceCrops:
         found = [r for r in results if r is not None]
         faces = [_box(lm) for lm, _ in found]
         for i, a in enumerate(faces):
-            if any(_iou(a, b) > 0.5 for b in faces[i + 1 :]):
+            if any(iou(np.asarray(a), np.asarray(b)) > 0.5 for b in faces[i + 1 :]):
                 return None  # two crops on one face (faces crossing): the whole frame sorts it
         return [lm for lm, _ in found], [shapes for _, shapes in found]
 
@@ -136,8 +128,9 @@ class FaceCrops:
         self, image: np.ndarray, box: Box
     ) -> tuple[np.ndarray, Mapping[str, float] | None] | None:
         h, w = image.shape[:2]
-        cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-        r = max(box[2] - box[0], box[3] - box[1], 8.0) * self.reach
+        x, y, bw, bh = box
+        cx, cy = x + bw / 2.0, y + bh / 2.0
+        r = max(bw, bh, 8.0) * self.reach
         x0, y0 = int(max(0.0, cx - r)), int(max(0.0, cy - r))
         x1, y1 = int(min(float(w), cx + r)), int(min(float(h), cy + r))
         if x1 - x0 < 8 or y1 - y0 < 8:

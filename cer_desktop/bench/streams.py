@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from cer_desktop.bench.cpu_seconds import CpuSeconds
 from cer_desktop.testing.netns import (
     ENV_MARK,
     in_private_netns,
@@ -114,13 +115,47 @@ class _Display:
         if self.session is not None:
             self.session.note_displayed()
 
-    def fps_min(self, start: float, end: float) -> float | None:
-        t = np.asarray([x for x in self.times if start <= x < end])
+    def per_second(self, start: float, end: float) -> np.ndarray:
+        """Frames displayed in each whole second from `start`."""
         seconds = int(end - start)
-        if seconds < 1 or t.size == 0:
-            return None
-        counts = np.histogram(t, bins=seconds, range=(start, start + seconds))[0]
-        return float(counts.min())
+        t = np.asarray([x for x in self.times if start <= x < start + seconds])
+        return np.histogram(t, bins=max(seconds, 1), range=(start, start + max(seconds, 1)))[0]
+
+    def fps_min(self, start: float, end: float) -> float | None:
+        counts = self.per_second(start, end)
+        return float(counts.min()) if int(end - start) >= 1 and counts.sum() else None
+
+
+def _worst_seconds(
+    display: _Display,
+    cpu: CpuSeconds,
+    lsl_capture_s: np.ndarray,
+    lsl_latency_ms: np.ndarray,
+    start: float,
+    end: float,
+    fps: float,
+) -> dict[str, Any]:
+    """The seconds where the display fell below `fps - 1` or LSL's latency passed 100 ms,
+    each with what the machine's CPUs did in it (`cpu_seconds`), and a typical second's."""
+    counts = display.per_second(start, end)
+    late = np.zeros(counts.size)
+    if lsl_capture_s.size:
+        k = np.floor(lsl_capture_s - start).astype(int)
+        inside = (k >= 0) & (k < counts.size)
+        np.maximum.at(late, k[inside], lsl_latency_ms[inside])
+    worst = [k for k in range(counts.size) if counts[k] < fps - 1 or late[k] > 100.0]
+    worst = sorted(worst, key=lambda k: (counts[k], -late[k]))[:12]
+    seconds = [
+        {"at_s": k, "display_fps": int(counts[k]), "lsl_latency_ms_max": round(float(late[k]), 1)}
+        | (cpu.second(start + k) or {})
+        for k in sorted(worst)
+    ]
+    typical = [cpu.second(start + k) for k in range(counts.size)]
+    rows = [t for t in typical if t is not None]
+    median = (
+        {key: round(float(np.median([r[key] for r in rows])), 1) for key in rows[0]} if rows else {}
+    )
+    return {"worst_seconds": seconds, "cpu_ms_per_second_median": median}
 
 
 def _trial(note: str) -> int:
@@ -187,6 +222,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
     receiver = marker_proc = None
     landed: dict[str, float] = {}
     stop = threading.Event()
+    cpu = CpuSeconds()
     try:
         problems = streams.apply(config)
         if problems:
@@ -210,6 +246,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         if receiver.stdout.readline().strip() != "ready":
             raise RuntimeError("the receiver did not start")
         time.sleep(args.warm_up)  # MediaPipe's first frames, the receivers' connections
+        cpu.start()
         t_start = time.monotonic()
         count = max(1, int(args.seconds / args.marker_interval) - 1)
         if lsl:
@@ -235,6 +272,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
             )
         time.sleep(args.seconds)
         t_end = time.monotonic()
+        cpu.stop()
         marker_times = (
             json.loads(marker_proc.communicate(timeout=120)[0].strip().splitlines()[-1])
             if marker_proc
@@ -249,6 +287,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         offset = streams.hub.lsl_clock_offset if streams.hub is not None else None
     finally:
         stop.set()
+        cpu.stop()
         for proc in (receiver, marker_proc):
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -288,6 +327,10 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
     else:
         result.update(lsl_samples_sent=None, lsl_samples_lost=None, lsl_latency_ms_median=None)
         result.update(lsl_latency_ms_p99=None, marker_latency_ms_max=None)
+    lsl_rx = received["lsl"] if lsl and offset is not None else {"times": [], "latency_ms": []}
+    capture_s = np.asarray(lsl_rx["times"], dtype=float) - (offset or 0.0)
+    latency = np.asarray(lsl_rx["latency_ms"], dtype=float)
+    result.update(_worst_seconds(display, cpu, capture_s, latency, t_start, t_end, args.fps))
     result["stream_counts"] = {k: dict(v) for k, v in counts.items()}
     try:
         result["load_avg"] = [round(x, 2) for x in os.getloadavg()]

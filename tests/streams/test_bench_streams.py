@@ -43,3 +43,8 @@ def test_a_short_bench_loses_nothing_and_reports_its_keys() -> None:
     assert r["lsl_samples_sent"] > 0 and r["lsl_samples_sent"] == r["ws_messages_sent"]
     assert (r["lsl_samples_lost"], r["ws_messages_lost"], r["osc_messages_lost"]) == (0, 0, 0)
     assert r["markers_sent"] >= 5 and r["markers_in_events"] == r["markers_sent"]
+    # each second's CPU accounts (machine and process), so a low second can be explained
+    assert set(r["cpu_ms_per_second_median"]) >= {"busy_ms", "idle_ms", "steal_ms", "process_ms"}
+    assert r["cpu_ms_per_second_median"]["process_ms"] > 0
+    for second in r["worst_seconds"]:
+        assert second["display_fps"] < 29 or second["lsl_latency_ms_max"] > 100, second

@@ -86,21 +86,52 @@ def test_frames_are_found_at_once_and_go_on_in_order_with_failures_in_their_plac
 
 
 def test_put_and_finish_give_up_when_a_lane_is_stuck():
-    # Given two lanes stuck passing frame 0 on (the next frames wait for their turn)
+    # Given two lanes, one stuck passing frame 0 on; the other finds on and sets frames aside
     release = threading.Event()
     stages = _Stages(0)
-    stages.begun = {i: threading.Event() for i in range(4)}  # find returns at once
-    lanes = AnalysisLanes(stages, lambda f, what: release.wait(10), lambda *a: None, 2)
+    stages.begun = {i: threading.Event() for i in range(8)}  # find returns at once
+    went: list[int] = []
+    lanes = AnalysisLanes(
+        stages, lambda f, what: (release.wait(10), went.append(f)), lambda *a: None, 2
+    )
     lanes.start()
     stop = threading.Event()
-    for i in range(3):  # 0 and 1 in the lanes, 2 waiting for one
-        lanes.put(i)
+    for i in range(5):  # five in flight: 0 stuck, 1-4 found and set aside
+        assert lanes.put(i)
     stop.set()
-    # Then a put returns instead of hanging the capture thread, and so does finish()
-    assert lanes.put(3, stop=stop) is False
+    # Then a put beyond them returns instead of hanging the capture thread, and so does finish()
+    assert lanes.put(5, stop=stop) is False
     assert lanes.finish(timeout=0.2) is False
     release.set()
     assert lanes.finish(timeout=5)
+    assert went == [0, 1, 2, 3, 4]  # the frames set aside went on, in order
+
+
+def test_a_slow_frame_does_not_hold_up_finding_the_next_ones():
+    # Given two lanes, and frame 0 whose finding waits until frame 3 has been found
+    found: dict[int, threading.Event] = {i: threading.Event() for i in range(6)}
+    waited_out: list[bool] = []
+
+    class Slow:
+        def find(self, frame: int, lane: int) -> tuple[int, int]:
+            if frame == 0:
+                waited_out.append(found[3].wait(5.0))
+            found[frame].set()
+            return frame, lane
+
+        def track(self, frame: int, lane: int) -> tuple[int, int]:
+            return frame, lane
+
+    went: list[int] = []
+    lanes = AnalysisLanes(Slow(), lambda f, lane: went.append(f), lambda *a: None, 2)
+    lanes.start()
+    for i in range(6):
+        assert lanes.put(i)
+    assert lanes.finish(timeout=10)
+    # Then the other lane found 1, 2 and 3 meanwhile (it did not wait for 1's turn),
+    # and every frame still went on in the order it was read
+    assert waited_out == [True]
+    assert went == [0, 1, 2, 3, 4, 5]
 
 
 class _LaneAnalyzer(FakeAnalyzer):

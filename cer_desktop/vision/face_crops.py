@@ -74,10 +74,15 @@ class FaceCrops:
 
     def needs_whole(self, frame_id: int) -> bool:
         """Whether frame `frame_id` must be searched whole: no face known, or `whole_every`
-        frames since the last whole search."""
+        frames since the last whole search. A search due by that count is claimed here, so
+        the frames found beside it (other lanes) use their crops instead of searching whole
+        too while it runs."""
         with self._lock:
             last = self._whole_frame
-            due = last is None or not 0 <= frame_id - last < self.whole_every
+            # (a frame just before a claimed search, found late, is not due: ids far back are)
+            due = last is None or not -self.whole_every < frame_id - last < self.whole_every
+            if due and self._boxes and (last is None or frame_id > last):
+                self._whole_frame = frame_id
             return due or not self._boxes
 
     def remember(self, frame_id: int, landmarks: Sequence[np.ndarray], whole: bool) -> None:

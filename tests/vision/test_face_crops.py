@@ -14,7 +14,7 @@ from cer_desktop.bench.vision import _frames
 from cer_desktop.contracts import Frame
 from cer_desktop.session import factories
 from cer_desktop.vision.analyzer import FaceAnalyzer
-from cer_desktop.vision.face_crops import WHOLE_EVERY
+from cer_desktop.vision.face_crops import WHOLE_EVERY, FaceCrops
 from cer_desktop.vision.landmarks import FaceMeshDetector
 
 _GREY = 110  # the background of bench.vision's frames
@@ -144,3 +144,23 @@ def test_the_live_default_and_its_switch(monkeypatch, value, cores, expected):
     assert factories.face_crops() is expected
     analyzer = factories.default_analyzer_factory(2)
     assert (analyzer.face_crops is not None) is expected
+
+
+def test_a_due_whole_search_is_claimed_so_frames_beside_it_use_their_crops():
+    # Given faces remembered from a whole search at frame 0 (no MediaPipe needed for this)
+    crops = FaceCrops(None)
+    face = np.array([[100.0, 100.0, 0.0], [200.0, 220.0, 0.0]])
+    crops.remember(0, [face], whole=True)
+    assert not crops.needs_whole(WHOLE_EVERY - 1)
+    # When frame 10's whole search is due, it is claimed as it starts: the frames other lanes
+    # find while it runs (11, 12, and 9 found late) use their crops
+    assert crops.needs_whole(WHOLE_EVERY)
+    assert not crops.needs_whole(WHOLE_EVERY + 1) and not crops.needs_whole(WHOLE_EVERY + 2)
+    assert not crops.needs_whole(WHOLE_EVERY - 1)
+    crops.remember(WHOLE_EVERY, [face], whole=True)
+    # and the next is due 10 frames after it; ids far back (a new source) search whole
+    assert crops.needs_whole(2 * WHOLE_EVERY)
+    assert crops.needs_whole(0)
+    # and with no face known every frame is searched whole
+    crops.forget()
+    assert crops.needs_whole(2 * WHOLE_EVERY + 1) and crops.needs_whole(2 * WHOLE_EVERY + 2)

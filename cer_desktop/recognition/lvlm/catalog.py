@@ -49,7 +49,7 @@ CURATED: tuple[CuratedModel, ...] = (
     ),
     CuratedModel(
         "Qwen/Qwen3-VL-4B-Instruct", "qwen3_vl", 4.44, "Apache-2.0", "full",
-        "GPU with 10 GB (or NF4 with 4 GB); slow on a 2-core CPU",
+        "GPU with 10 GB (or NF4 with 4 GB); slow on a 2-core CPU (1.6 s per face measured)",
     ),
     CuratedModel(
         "Qwen/Qwen3-VL-8B-Instruct", "qwen3_vl", 8.0, "Apache-2.0", "full",
@@ -77,8 +77,9 @@ CURATED: tuple[CuratedModel, ...] = (
     ),
     CuratedModel(
         "google/gemma-3-4b-it", "gemma3", 4.3, "Gemma", "scored",
-        "GPU with 10 GB; its licence has use restrictions (Gemma Terms of Use); trained, NF4 and "
-        "exported in the tests, not servable exactly by vLLM 0.32 (causal image attention)",
+        "GPU with 10 GB (a 2-core CPU took 16.6 s per face: its 896-px image tower); its licence "
+        "has use restrictions (Gemma Terms of Use); trained, NF4 and exported in the tests, not "
+        "servable exactly by vLLM 0.32 (causal image attention)",
     ),
     CuratedModel(
         "OpenGVLab/InternVL3_5-1B-HF", "internvl", 1.0, "Apache-2.0", "scored",

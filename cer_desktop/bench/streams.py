@@ -278,6 +278,7 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
             if marker_proc
             else []
         )
+        stats = session.stats  # before stop(): None once stopped
         session.recording.stop()
         session.stop()
         time.sleep(1.0)  # the last frames reach the receiver
@@ -301,6 +302,10 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         "in_network_namespace": lsl and in_private_netns(),
         "display_fps_min": display.fps_min(t_start, t_end),
         "frames_in_window": len(window),
+        # frames shown in the window (a lowest second under 30 with all shown = late frames
+        # bunched across a second's edge, not frames lost), and those the display replaced
+        "display_frames_in_window": int(display.per_second(t_start, t_end).sum()),
+        "display_replaced": getattr(stats, "display_replaced", None),
     }
     ids = {f for f, _ in window}
     for name in ("ws", "osc"):

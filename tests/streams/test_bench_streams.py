@@ -46,7 +46,7 @@ def test_a_short_bench_loses_nothing_and_reports_its_keys() -> None:
     # each second's CPU accounts (machine and process), so a low second can be explained
     assert set(r["cpu_ms_per_second_median"]) >= {"busy_ms", "idle_ms", "steal_ms", "process_ms"}
     assert r["cpu_ms_per_second_median"]["process_ms"] > 0
-    assert 0 < r["display_frames_in_window"] <= r["frames_in_window"] + 1
+    assert 0 < r["display_frames_in_window"] <= r["frames_in_window"] + 5  # edges: late frames
     assert isinstance(r["display_replaced"], int)
     for second in r["worst_seconds"]:
         assert second["display_fps"] < 29 or second["lsl_latency_ms_max"] > 100, second

@@ -6,7 +6,7 @@ whole frame's time at 30 fps, on one core. With `lanes` instances (`FaceAnalyzer
 frame N+1's faces are found on the second core while frame N's are still being found: the
 capture thread reads and hands each frame to the next free lane, and whatever follows the
 finding (tracking, the recognizer's request, the render stage's queue) runs strictly in frame
-order, on the lane that found the frame, once every earlier frame has gone on. Track ids,
+order, on a lane, once every earlier frame has gone on. Track ids,
 the recognizer's requests and every sink therefore see frames in the order they were read.
 
 A lane never waits for a slower one: a frame found before its turn is set aside, the lane
@@ -78,8 +78,9 @@ class AnalysisLanes:
             t.start()
 
     def put(self, frame: Any, *, stop: threading.Event | None = None) -> bool:
-        """Queue a frame; blocks while another waits for a lane. False (not queued) when
-        `stop` is set while waiting: a stopping loop never hangs on a stuck lane."""
+        """Queue a frame; blocks while `in_flight` frames are not yet passed on or another
+        waits for a lane. False (not queued) when `stop` is set while waiting: a stopping loop
+        never hangs on a stuck lane."""
         with self._numbering:  # numbers are handed out in the order items enter the queue
             while not self._slots.acquire(timeout=0.1):
                 if stop is not None and stop.is_set():

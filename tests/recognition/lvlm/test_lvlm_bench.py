@@ -90,6 +90,15 @@ def test_family_shape_quick_reports_model_type_image_tokens_and_floor(
                                      "achieved by the call's linear layers")  # fmt: skip
     expected = result["gflop_per_call"] / peak * 1000
     assert abs(result["floor_ms"] - expected) <= 0.1
+    # the GFLOP are the linear layers' and, apart, the attention products of tower and decoder
+    profile = result["profile"]["auto"]
+    assert profile["vision"]["attention_gflop"] > 0 and profile["decoder"]["attention_gflop"] > 0
+    assert profile["output"]["attention_gflop"] == 0
+    parts = sum(profile[p]["gflop"] + profile[p]["attention_gflop"] for p in PARTS)
+    assert result["gflop_per_call"] == pytest.approx(parts, rel=1e-3)
+    assert result["attention_gflop_per_call"] == pytest.approx(
+        sum(profile[p]["attention_gflop"] for p in PARTS), rel=1e-3
+    )
     assert result["score_vs_floor"] > 0
     # beside it, the roofline: each part also reads its weights once at the measured bandwidth
     assert result["cpu_read_gbs"] > 0 and result["weight_gb_per_call"] > 0
@@ -132,3 +141,30 @@ def test_every_benchmarked_family_builds_untied_and_has_its_parts_profiled(model
     counted_linears = [i for i in counted if i in linears]
     assert len(counted_linears) == len(set(counted_linears)), "a layer counted twice"
     assert set(counted_linears) == linears, f"{len(linears - set(counted_linears))} layers missed"
+
+
+def test_attention_products_are_counted_in_the_part_that_ran_them() -> None:
+    import torch
+
+    from cer_desktop.bench.lvlm_profile import _PartTimer
+
+    class Attend(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    tower, decoder = Attend(), Attend()
+    timer = _PartTimer({"vision": [tower], "decoder": [decoder], "output": []})
+    try:
+        q = torch.zeros(1, 4, 10, 8)  # batch 1, 4 heads, 10 queries, head dim 8
+        kv = torch.zeros(1, 4, 30, 8)  # 30 keys
+        tower(q, kv, kv)
+        decoder(q[:, :, :3], kv, kv)
+    finally:
+        timer.close()
+    assert timer.attention_flops == {
+        "vision": 2 * 4 * 10 * 30 * (8 + 8),
+        "decoder": 2 * 4 * 3 * 30 * (8 + 8),
+        "output": 0,
+    }
+    # and torch's own function is back
+    assert torch.nn.functional.scaled_dot_product_attention is timer._sdpa

@@ -72,15 +72,15 @@ class CpuSeconds:
         if j <= i:
             return None
         (a, pa), (b, pb) = self._samples[i], self._samples[j]
-        scale = length / (self._times[j] - self._times[i]) * self._tick_ms
+        per_s = length / (self._times[j] - self._times[i])  # the samples' span -> the window
 
         def ms(*keys: str) -> float:
-            return round(sum(b[k] - a[k] for k in keys) * scale, 1)
+            return round(sum(b[k] - a[k] for k in keys) * per_s * self._tick_ms, 1)
 
         return {
             "busy_ms": ms("user", "nice", "system", "irq", "softirq"),
             "idle_ms": ms("idle"),
             "iowait_ms": ms("iowait"),
             "steal_ms": ms("steal"),
-            "process_ms": round((pb - pa) * 1000.0 * length / (self._times[j] - self._times[i]), 1),
+            "process_ms": round((pb - pa) * 1000.0 * per_s, 1),
         }

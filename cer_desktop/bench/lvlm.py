@@ -287,9 +287,9 @@ def _measure(
     prefix = encode_prompts(processor, faces[:1], RAF_COMPOUND, prompt, limits)
     result["prefix_tokens"] = int(prefix["input_ids"].shape[1])
     # image tokens of one 224-px face (Qwen2-VL 64, Qwen3-VL 49), counted by the model's own
-    # placeholder id: Gemma 3's processor names its <start_of_image> as `image_token_id`
-    cfg = model.config
-    image_id = getattr(cfg, "image_token_id", None) or getattr(cfg, "image_token_index", None)
+    # placeholder id (every family's config has one; Gemma 3's processor names its
+    # <start_of_image> as `image_token_id`)
+    image_id = getattr(model.config, "image_token_id", None)
     image_id = processor.image_token_id if image_id is None else image_id
     result["image_tokens"] = int((prefix["input_ids"] == image_id).sum())
     # per label: answer tokens incl. the end-of-answer token

@@ -194,8 +194,9 @@ def floor_figures(result: dict[str, Any]) -> dict[str, Any]:
     source = "measured"
     if achieved > peak:
         peak, source = achieved, "achieved by the call's linear layers"
-    attention = sum(profile[part].get("attention_gflop", 0.0) for part in PARTS)
-    gflop = sum(profile[part]["gflop"] for part in PARTS) + attention
+    attention = sum(profile[part]["attention_gflop"] for part in PARTS)
+    part_gflop = {part: profile[part]["gflop"] + profile[part]["attention_gflop"] for part in PARTS}
+    gflop = sum(part_gflop.values())
     floor_ms = gflop / peak * 1000.0
     out: dict[str, Any] = {
         # significant figures, not decimals: a tiny (--quick) model's call is a few MFLOP
@@ -211,13 +212,7 @@ def floor_figures(result: dict[str, Any]) -> dict[str, Any]:
     read = result.get("cpu_read_gbs")
     if read:
         weight_gb = sum(profile[part]["weight_gb"] for part in PARTS)
-        roof = sum(
-            max(
-                (profile[p]["gflop"] + profile[p].get("attention_gflop", 0.0)) / peak,
-                profile[p]["weight_gb"] / read,
-            )
-            for p in PARTS
-        )
+        roof = sum(max(part_gflop[p] / peak, profile[p]["weight_gb"] / read) for p in PARTS)
         out.update(
             weight_gb_per_call=float(f"{weight_gb:.4g}"),
             memory_floor_ms=float(f"{weight_gb / read * 1000.0:.4g}"),

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cer_desktop.contracts import Annotation, StatusEvent
+from cer_desktop.pipeline.priority import lower_this_thread
 from cer_desktop.pipeline.sinks import DeliveryPolicy
 from cer_desktop.recording.lease import DEFAULT_INTERVAL_S, Lease
 from cer_desktop.recording.recorder_notes import RecordingNotes
@@ -310,6 +311,9 @@ class SessionRecorder:
             return DeliveryCounts(self._submitted_locked(), dict(self._drops))
 
     def _run(self) -> None:
+        if self.policy is DeliveryPolicy.DROP_WHEN_FULL:
+            # Live: the encoder has a queue of 64 frames; in a busy second it waits, not the view.
+            lower_this_thread()
         cpu0 = time.thread_time()
         last_flush = time.monotonic()
         flushed = 0

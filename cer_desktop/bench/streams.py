@@ -13,7 +13,7 @@ Reports: `*_samples_sent`/`*_lost` (frames the session handed to the stream in t
 window and those the receiver never got, queue drops included), capture -> received latency
 median and p99 per stream, `marker_latency_ms_max` (a marker's LSL time -> its line in
 events.jsonl, its new lines read every 5 ms), `display_fps_min` (the lowest whole second
-after warm-up).
+after warm-up) and capture -> display latency (median, p99).
 """
 
 from __future__ import annotations
@@ -108,10 +108,13 @@ class _Display:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.latency_ms: list[float] = []  # capture -> display
         self.session: Any = None
 
     def __call__(self, annotation: Any, painted: np.ndarray) -> None:
-        self.times.append(time.monotonic())
+        now = time.monotonic()
+        self.times.append(now)
+        self.latency_ms.append((now - float(annotation.frame.t_capture)) * 1000.0)
         if self.session is not None:
             self.session.note_displayed()
 
@@ -128,6 +131,7 @@ class _Display:
 
 def _worst_seconds(
     display: _Display,
+    captured: np.ndarray,
     cpu: CpuSeconds,
     lsl_capture_s: np.ndarray,
     lsl_latency_ms: np.ndarray,
@@ -136,8 +140,13 @@ def _worst_seconds(
     fps: float,
 ) -> dict[str, Any]:
     """The seconds where the display fell below `fps - 1` or LSL's latency passed 100 ms,
-    each with what the machine's CPUs did in it (`cpu_seconds`), and a typical second's."""
+    each with the frames captured in it (capture times), the slowest capture -> display,
+    what the machine's CPUs did in it (`cpu_seconds`), and a typical second's."""
     counts = display.per_second(start, end)
+    bins = max(counts.size, 1)
+    took = np.histogram(captured, bins=bins, range=(start, start + bins))[0]
+    shown = np.asarray(display.times)
+    shown_ms = np.asarray(display.latency_ms)
     late = np.zeros(counts.size)
     if lsl_capture_s.size:
         k = np.floor(lsl_capture_s - start).astype(int)
@@ -146,7 +155,13 @@ def _worst_seconds(
     worst = [k for k in range(counts.size) if counts[k] < fps - 1 or late[k] > 100.0]
     worst = sorted(worst, key=lambda k: (counts[k], -late[k]))[:12]
     seconds = [
-        {"at_s": k, "display_fps": int(counts[k]), "lsl_latency_ms_max": round(float(late[k]), 1)}
+        {
+            "at_s": k,
+            "display_fps": int(counts[k]),
+            "captured": int(took[k]),
+            "display_latency_ms_max": _max_in(shown_ms, shown, start + k),
+            "lsl_latency_ms_max": round(float(late[k]), 1),
+        }
         | (cpu.second(start + k) or {})
         for k in sorted(worst)
     ]
@@ -156,6 +171,11 @@ def _worst_seconds(
         {key: round(float(np.median([r[key] for r in rows])), 1) for key in rows[0]} if rows else {}
     )
     return {"worst_seconds": seconds, "cpu_ms_per_second_median": median}
+
+
+def _max_in(values: np.ndarray, times: np.ndarray, t0: float) -> float | None:
+    inside = values[(times >= t0) & (times < t0 + 1.0)]
+    return round(float(inside.max()), 1) if inside.size else None
 
 
 def _trial(note: str) -> int:
@@ -307,6 +327,11 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
         "display_frames_in_window": int(display.per_second(t_start, t_end).sum()),
         "display_replaced": getattr(stats, "display_replaced", None),
     }
+    shown = np.asarray(display.times)
+    inside = np.asarray(display.latency_ms)[(shown >= t_start) & (shown < t_end)]
+    # capture -> shown: the display holds frames to their capture pace (pipeline/display.py)
+    med, p99 = _stats(inside.tolist())
+    result["display_latency_ms_median"], result["display_latency_ms_p99"] = med, p99
     ids = {f for f, _ in window}
     for name in ("ws", "osc"):
         got = set(received[name]["frames"]) & ids
@@ -335,7 +360,9 @@ def _measure(args: argparse.Namespace, lsl: bool) -> dict[str, Any]:
     lsl_rx = received["lsl"] if lsl and offset is not None else {"times": [], "latency_ms": []}
     capture_s = np.asarray(lsl_rx["times"], dtype=float) - (offset or 0.0)
     latency = np.asarray(lsl_rx["latency_ms"], dtype=float)
-    result.update(_worst_seconds(display, cpu, capture_s, latency, t_start, t_end, args.fps))
+    captured = np.asarray([t for _, t in tap.frames], dtype=float)
+    worst = _worst_seconds(display, captured, cpu, capture_s, latency, t_start, t_end, args.fps)
+    result.update(worst)
     result["stream_counts"] = {k: dict(v) for k, v in counts.items()}
     try:
         result["load_avg"] = [round(x, 2) for x in os.getloadavg()]

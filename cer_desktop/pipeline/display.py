@@ -1,9 +1,24 @@
-"""The display consumer's thread: hands on the newest painted frame (policy NEWEST_ONLY)."""
+"""The display consumer's thread: shows painted frames at the pace they were captured.
+
+Frames reach the display unevenly: the analysis lanes pass frames on strictly in order, so a
+frame found late releases the one found early behind it, and two frames arrive a few ms
+apart; a busy second delays some frames more than others. Shown as they come, such a pair is
+one frame seen for 3 ms, a stutter. So each frame is held until `t_capture + hold`, where
+`hold` is the 90th percentile of how long the last 60 frames took from capture to here (at
+most `max_hold_s`): frames captured 33 ms apart are shown 33 ms apart, at the cost of the gap
+between a typical frame's latency and a slow one's (about 10-15 ms live). A frame later than
+its time is shown at once.
+
+Policy NEWEST_ONLY: when more than `depth` frames wait (the display callback itself is slow),
+the oldest is replaced (`on_replaced()` counts it). The pipeline never waits for the display.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -15,14 +30,13 @@ log = logging.getLogger(__name__)
 
 DisplayCallback = Callable[[Annotation, np.ndarray], None]
 
+_Item = tuple[float, Annotation, np.ndarray]  # (when to show it, annotation, painted)
+
 
 class DisplayThread:
-    """Delivers the newest painted frame to `deliver` on its own thread.
-
-    Policy `NEWEST_ONLY`: a frame waiting for delivery is replaced by a newer one
-    (`on_replaced()` counts it); `on_delivered()` is called after each delivery that did not
-    raise. The pipeline's capture thread never waits for the display.
-    """
+    """Delivers painted frames to `deliver` on its own thread, each at its capture time plus
+    the display's hold (module docstring); `on_delivered()` after each delivery that did not
+    raise. The pipeline's capture thread never waits for the display."""
 
     policy = DeliveryPolicy.NEWEST_ONLY
 
@@ -32,14 +46,27 @@ class DisplayThread:
         *,
         on_replaced: Callable[[], None] | None = None,
         on_delivered: Callable[[], None] | None = None,
+        depth: int = 2,
+        max_hold_s: float = 0.1,
+        quantile: float = 0.9,
     ) -> None:
         self._deliver_cb = deliver
         self._on_replaced = on_replaced
         self._on_delivered = on_delivered
+        self.depth = max(1, depth)
+        self.max_hold_s = max(0.0, max_hold_s)
+        self.quantile = min(1.0, max(0.0, quantile))
         self._cond = threading.Condition()
-        self._item: tuple[Annotation, np.ndarray] | None = None
+        self._items: deque[_Item] = deque()
+        self._ages: deque[float] = deque(maxlen=60)
+        self._hold = 0.0
         self._stop = False
         self.thread = threading.Thread(target=self._loop, name="cer-display", daemon=True)
+
+    @property
+    def hold_s(self) -> float:
+        """How long after its capture a frame is shown now (seconds)."""
+        return self._hold
 
     def start(self) -> None:
         self.thread.start()
@@ -47,40 +74,58 @@ class DisplayThread:
     def stop(self, join: bool = True) -> None:
         with self._cond:
             self._stop = True
-            self._item = None
+            self._items.clear()
             self._cond.notify_all()
         if join and self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(5.0)
 
     def put(self, annotation: Annotation, painted: np.ndarray) -> None:
+        now = time.monotonic()
+        t_capture = float(annotation.frame.t_capture)
+        age = now - t_capture
         with self._cond:
-            replaced = self._item is not None
-            self._item = (annotation, painted)
+            if 0.0 <= age <= 1.0:  # a live capture time; anything else is shown at once
+                self._ages.append(age)
+                ages = sorted(self._ages)
+                self._hold = min(self.max_hold_s, ages[int(self.quantile * (len(ages) - 1))])
+                due = min(t_capture + self._hold, now + self.max_hold_s)
+            else:
+                due = now
+            self._items.append((due, annotation, painted))
+            replaced = len(self._items) > self.depth
+            if replaced:
+                self._items.popleft()
             self._cond.notify_all()
         if replaced and self._on_replaced is not None:
             self._on_replaced()
 
     def drain(self) -> None:
-        """Deliver the pending frame in the calling thread (offline use)."""
+        """Deliver the pending frames in the calling thread (offline use)."""
         with self._cond:
-            item, self._item = self._item, None
-        if item is not None:
-            self._deliver(item)
+            items, self._items = list(self._items), deque()
+        for _, annotation, painted in items:
+            self._deliver(annotation, painted)
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while self._item is None and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                item, self._item = self._item, None
-            if item is not None:  # always: the wait ends on an item or on stop
-                self._deliver(item)
+                while True:
+                    if self._stop:
+                        return
+                    if not self._items:
+                        self._cond.wait()
+                        continue
+                    wait = self._items[0][0] - time.monotonic()
+                    if wait <= 0:
+                        break
+                    # the oldest may be replaced meanwhile: look again after waking
+                    self._cond.wait(wait)
+                _, annotation, painted = self._items.popleft()
+            self._deliver(annotation, painted)
 
-    def _deliver(self, item: tuple[Annotation, np.ndarray]) -> None:
+    def _deliver(self, annotation: Annotation, painted: np.ndarray) -> None:
         try:
-            self._deliver_cb(*item)
+            self._deliver_cb(annotation, painted)
         except Exception:
             log.exception("the display callback failed")
             return

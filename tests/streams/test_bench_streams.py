@@ -48,5 +48,8 @@ def test_a_short_bench_loses_nothing_and_reports_its_keys() -> None:
     assert r["cpu_ms_per_second_median"]["process_ms"] > 0
     assert 0 < r["display_frames_in_window"] <= r["frames_in_window"] + 5  # edges: late frames
     assert isinstance(r["display_replaced"], int)
+    # what the display's hold costs (capture -> shown)
+    assert r["display_latency_ms_p99"] >= r["display_latency_ms_median"] > 0
     for second in r["worst_seconds"]:
         assert second["display_fps"] < 29 or second["lsl_latency_ms_max"] > 100, second
+        assert second["captured"] >= 0 and "display_latency_ms_max" in second

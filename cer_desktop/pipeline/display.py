@@ -4,10 +4,10 @@ Frames reach the display unevenly: the analysis lanes pass frames on strictly in
 frame found late releases the one found early behind it, and two frames arrive a few ms
 apart; a busy second delays some frames more than others. Shown as they come, such a pair is
 one frame seen for 3 ms, a stutter. So each frame is held until `t_capture + hold`, where
-`hold` is the 90th percentile of how long the last 60 frames took from capture to here (at
-most `max_hold_s`): frames captured 33 ms apart are shown 33 ms apart, at the cost of the gap
-between a typical frame's latency and a slow one's (about 10-15 ms live). A frame later than
-its time is shown at once.
+`hold` is the 95th percentile of how long the last 120 frames (4 s) took from capture to here
+(at most `max_hold_s`): frames captured 33 ms apart are shown 33 ms apart, at the cost of the
+gap between a typical frame's latency and a slow one's (about 20 ms live, `cer bench
+streams`). A frame later than its time is shown at once.
 
 Policy NEWEST_ONLY: when more than `depth` frames wait (the display callback itself is slow),
 the oldest is replaced (`on_replaced()` counts it). The pipeline never waits for the display.
@@ -48,7 +48,7 @@ class DisplayThread:
         on_delivered: Callable[[], None] | None = None,
         depth: int = 2,
         max_hold_s: float = 0.1,
-        quantile: float = 0.9,
+        quantile: float = 0.95,
     ) -> None:
         self._deliver_cb = deliver
         self._on_replaced = on_replaced
@@ -58,7 +58,7 @@ class DisplayThread:
         self.quantile = min(1.0, max(0.0, quantile))
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
-        self._ages: deque[float] = deque(maxlen=60)
+        self._ages: deque[float] = deque(maxlen=120)
         self._hold = 0.0
         self._stop = False
         self.thread = threading.Thread(target=self._loop, name="cer-display", daemon=True)

@@ -9,8 +9,11 @@ one frame seen for 3 ms, a stutter. So each frame is held until `t_capture + hol
 gap between a typical frame's latency and a slow one's (about 20 ms live, `cer bench
 streams`). A frame later than its time is shown at once.
 
-Policy NEWEST_ONLY: when more than `depth` frames wait (the display callback itself is slow),
-the oldest is replaced (`on_replaced()` counts it). The pipeline never waits for the display.
+Policy NEWEST_ONLY: of the frames whose time has come, the newest is shown and the older ones
+are replaced (`on_replaced()` counts them): a display callback slower than the frame rate
+shows the newest frame, never a backlog. Frames waiting for their time are not a backlog (at
+30 fps and a 100 ms hold, three or four wait at once); only beyond `max_waiting` is the
+oldest replaced. The pipeline never waits for the display.
 """
 
 from __future__ import annotations
@@ -46,20 +49,21 @@ class DisplayThread:
         *,
         on_replaced: Callable[[], None] | None = None,
         on_delivered: Callable[[], None] | None = None,
-        depth: int = 2,
+        max_waiting: int = 16,
         max_hold_s: float = 0.1,
         quantile: float = 0.95,
     ) -> None:
         self._deliver_cb = deliver
         self._on_replaced = on_replaced
         self._on_delivered = on_delivered
-        self.depth = max(1, depth)
+        self.max_waiting = max(1, max_waiting)
         self.max_hold_s = max(0.0, max_hold_s)
         self.quantile = min(1.0, max(0.0, quantile))
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._ages: deque[float] = deque(maxlen=120)
         self._hold = 0.0
+        self._last_due = 0.0
         self._stop = False
         self.thread = threading.Thread(target=self._loop, name="cer-display", daemon=True)
 
@@ -91,8 +95,10 @@ class DisplayThread:
                 due = min(t_capture + self._hold, now + self.max_hold_s)
             else:
                 due = now
+            due = max(due, self._last_due)  # shown in the order they came
+            self._last_due = due
             self._items.append((due, annotation, painted))
-            replaced = len(self._items) > self.depth
+            replaced = len(self._items) > self.max_waiting
             if replaced:
                 self._items.popleft()
             self._cond.notify_all()
@@ -115,12 +121,19 @@ class DisplayThread:
                     if not self._items:
                         self._cond.wait()
                         continue
-                    wait = self._items[0][0] - time.monotonic()
+                    now = time.monotonic()
+                    wait = self._items[0][0] - now
                     if wait <= 0:
                         break
-                    # the oldest may be replaced meanwhile: look again after waking
                     self._cond.wait(wait)
+                replaced = 0  # the newest frame whose time has come; older due ones are replaced
+                while len(self._items) > 1 and self._items[1][0] <= now:
+                    self._items.popleft()
+                    replaced += 1
                 _, annotation, painted = self._items.popleft()
+            if self._on_replaced is not None:
+                for _ in range(replaced):
+                    self._on_replaced()
             self._deliver(annotation, painted)
 
     def _deliver(self, annotation: Annotation, painted: np.ndarray) -> None:

@@ -67,7 +67,7 @@ def test_a_slow_display_gets_the_newest_frames_and_the_oldest_are_counted_replac
     # given a display callback that takes 50 ms a frame
     replaced = []
     shown = Shown(delay_s=0.05)
-    display = DisplayThread(shown, on_replaced=lambda: replaced.append(1), depth=2)
+    display = DisplayThread(shown, on_replaced=lambda: replaced.append(1))
     display.start()
     try:
         # when 10 frames come at once
@@ -84,22 +84,42 @@ def test_a_slow_display_gets_the_newest_frames_and_the_oldest_are_counted_replac
     assert len(replaced) >= 7
 
 
+def test_frames_waiting_for_their_time_are_all_shown():
+    # given frames that reach the display 90 ms after capture, 33 ms apart (three wait at once)
+    replaced = []
+    shown = Shown()
+    display = DisplayThread(shown, on_replaced=lambda: replaced.append(1))
+    display.start()
+    try:
+        warm(display, shown, 0.090, n=30)
+        time.sleep(0.15)
+    finally:
+        display.stop()
+    # then every one is shown, in order, none replaced
+    assert display.hold_s > 0.08
+    assert [i for i, _ in shown.at] == [-1 - k for k in range(30)]
+    assert replaced == []
+
+
 def test_an_unusable_capture_time_is_shown_at_once():
     # given frames whose capture time is far in the future or the past (not a live clock)
     shown = Shown()
     display = DisplayThread(shown)
     display.start()
     try:
-        t = time.monotonic()
-        display.put(annotation(1, t + 1000.0), IMAGE)
-        display.put(annotation(2, 0.0), IMAGE)
-        assert shown.done.wait(1.0)
-        time.sleep(0.05)
+        warm(display, shown, 0.05, n=5)  # a hold of 50 ms
+        late = []
+        for frame_id, t_capture in ((1, time.monotonic() + 1000.0), (2, 0.0)):
+            shown.done.clear()
+            t = time.monotonic()
+            display.put(annotation(frame_id, t_capture), IMAGE)
+            assert shown.done.wait(1.0)
+            late.append(shown.at[-1][1] - t)
     finally:
         display.stop()
-    # then both are shown within the display's longest hold
-    assert [i for i, _ in shown.at] == [1, 2]
-    assert shown.at[-1][1] - t < display.max_hold_s + 0.03
+    # then each is shown at once, not held (and never waits for its odd capture time)
+    assert [i for i, _ in shown.at][-2:] == [1, 2]
+    assert max(late) < 0.04, late
 
 
 def test_stop_ends_a_thread_holding_a_frame():

@@ -154,7 +154,7 @@ def _worst_seconds(
         np.maximum.at(late, k[inside], lsl_latency_ms[inside])
     worst = [k for k in range(counts.size) if counts[k] < fps - 1 or late[k] > 100.0]
     worst = sorted(worst, key=lambda k: (counts[k], -late[k]))[:12]
-    seconds = [
+    seconds: list[dict[str, Any]] = [
         {
             "at_s": k,
             "display_fps": int(counts[k]),
@@ -162,7 +162,7 @@ def _worst_seconds(
             "display_latency_ms_max": _max_in(shown_ms, shown, start + k),
             "lsl_latency_ms_max": round(float(late[k]), 1),
         }
-        | (cpu.second(start + k) or {})
+        | dict(cpu.second(start + k) or {})
         for k in sorted(worst)
     ]
     typical = [cpu.second(start + k) for k in range(counts.size)]

@@ -92,7 +92,7 @@ class DisplayThread:
                 self._ages.append(age)
                 ages = sorted(self._ages)
                 self._hold = min(self.max_hold_s, ages[int(self.quantile * (len(ages) - 1))])
-                due = min(t_capture + self._hold, now + self.max_hold_s)
+                due = t_capture + self._hold  # at most now + max_hold_s: age >= 0
             else:
                 due = now
             due = max(due, self._last_due)  # shown in the order they came

@@ -4,8 +4,8 @@ On a 2-core machine the live view (capture, face analysis, render, display) shar
 with work that can fall behind for a moment without anyone seeing it: the live recorder's
 encoder, which has a queue of its own (`DeliveryPolicy.DROP_WHEN_FULL`). When the machine is
 busy for a second, that work should wait, not the view. On Linux the nice value is per thread,
-so the writer thread lowers its own priority (raising nice needs no privilege); elsewhere this
-does nothing and says so.
+so the writer thread lowers its own priority (raising nice needs no privilege); elsewhere
+`lower_this_thread` does nothing and returns False.
 """
 
 from __future__ import annotations

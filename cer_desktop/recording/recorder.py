@@ -312,7 +312,7 @@ class SessionRecorder:
 
     def _run(self) -> None:
         if self.policy is DeliveryPolicy.DROP_WHEN_FULL:
-            # Live: the encoder has a queue of 64 frames; in a busy second it waits, not the view.
+            # Live: the encoder has its queue (`queue_size`); in a busy second it waits, not the view.
             lower_this_thread()
         cpu0 = time.thread_time()
         last_flush = time.monotonic()

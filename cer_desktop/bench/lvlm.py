@@ -133,6 +133,10 @@ def _run_family_shape(args: argparse.Namespace) -> dict:
     # untied output layer, so teaching it leaves the decoder's states unchanged (as for 2B)
     sizes: dict[str, Any] = {} if args.quick else dict(family.shapes[args.shape])
     sizes["tie_word_embeddings"] = False
+    if not args.quick:
+        # the config's own init (std 0.02), as the Qwen shapes: the tiny builders' larger std
+        # (0.15, for tiny widths) made activations explode at real widths (RMS 300)
+        sizes["init_std"] = None
     real = getattr(sys.modules[family.build_tiny.__module__], "real_tokenizer", None)
     args.tokenizer = getattr(args, "tokenizer", None) or (
         "trained" if args.quick or real is None else "real"

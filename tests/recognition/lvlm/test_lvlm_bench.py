@@ -168,3 +168,38 @@ def test_attention_products_are_counted_in_the_part_that_ran_them() -> None:
     }
     # and torch's own function is back
     assert torch.nn.functional.scaled_dot_product_attention is timer._sdpa
+
+
+def _registry_shapes() -> list[tuple[str, str]]:
+    # (model_type, shape) of the shapes `_run_family_shape` builds (qwen2-vl-2b has its own path)
+    return sorted({(f.model_type, n) for n, f in lvlm._family_shapes().items()})
+
+
+@pytest.mark.parametrize("model_type", sorted({t for t, _ in _registry_shapes()}))
+def test_real_dimension_shapes_keep_the_configs_init(model_type, tmp_path, monkeypatch) -> None:
+    # The tiny builders redraw weights with a large std (0.15) so tiny models answer far from
+    # uniform; at real widths that made the activations explode (RMS 300 in SmolVLM2-256M's
+    # shape) and bf16 disagree with fp32 completely. A real-dimension shape keeps the init of
+    # its config (std 0.02), as the Qwen shapes always did.
+    import statistics
+
+    from cer_desktop.recognition.lvlm.loading import load_base
+    from cer_desktop.recognition.lvlm.spec import ModelSpec
+    from cer_desktop.testing.families import FAMILIES
+
+    family = FAMILIES[model_type]
+    seen: dict = {}
+    monkeypatch.setattr(lvlm, "_measure", lambda args, sizes, root, build: seen.update(sizes))
+    shape = next(n for t, n in _registry_shapes() if t == model_type)
+    args = argparse.Namespace(shape=shape, quick=False, folder=str(tmp_path), tokenizer="trained")
+    lvlm._run_family_shape(args)
+    assert "init_std" in seen and seen["init_std"] is None
+    quick = argparse.Namespace(shape=shape, quick=True, folder=str(tmp_path), tokenizer="trained")
+    seen.clear()
+    lvlm._run_family_shape(quick)
+    assert "init_std" not in seen  # --quick: the tiny model as the tests build it
+
+    folder = family.build_tiny(tmp_path / "config-init", init_std=None)  # type: ignore[call-arg]
+    model, _ = load_base(ModelSpec(base=str(folder), dtype="fp32", device="cpu"))
+    stds = [float(p.std()) for p in model.parameters() if p.ndim >= 2 and p.numel() >= 1024]
+    assert statistics.median(stds) < 0.05, statistics.median(stds)
